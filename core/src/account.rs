@@ -1,0 +1,232 @@
+//! A device's account: its identity and the secret halves of its prekeys. Like vodozemac's
+//! `Account`, it is the responder's half of session setup; unlike it, one-time prekeys are removed
+//! only after the first message decrypted, so a forged first message cannot burn them.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rand_core::CryptoRngCore;
+
+use crate::crypto::kem::KemSecret;
+use crate::crypto::keys::KeyPair;
+use crate::crypto::{DeviceKeys, PublicKey};
+use crate::error::{Error, Result};
+use crate::identity::DeviceIdentity;
+use crate::limits::{MAX_OLD_SIGNED_PREKEYS, MAX_ONE_TIME_PREKEYS, MAX_SEEN_BASE_KEYS};
+use crate::prekeys::{KemPrekey, OneTimePrekey, PrekeyBundle, SignedPrekey};
+
+/// The prekeys a first message used, consumed once it decrypted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UsedPrekeys {
+    pub(crate) one_time: Option<u32>,
+    pub(crate) kem: Option<u32>,
+    pub(crate) base_key: PublicKey,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SignedPrekeySecret {
+    pub(crate) public: SignedPrekey,
+    pub(crate) pair: KeyPair,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct KemPrekeySecret {
+    pub(crate) public: KemPrekey,
+    pub(crate) secret: KemSecret,
+}
+
+/// A device's identity and prekey secrets.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub(crate) identity: DeviceIdentity,
+    /// Oldest first; the last is current.
+    pub(crate) signed_prekeys: Vec<SignedPrekeySecret>,
+    pub(crate) one_time_prekeys: BTreeMap<u32, KeyPair>,
+    /// One-time and last-resort ML-KEM prekeys.
+    pub(crate) kem_prekeys: BTreeMap<u32, KemPrekeySecret>,
+    /// Last-resort KEM prekey ids, oldest first; the last is current.
+    pub(crate) last_resort_ids: Vec<u32>,
+    pub(crate) next_prekey_id: u32,
+    /// Base keys of recently accepted first messages, so a replayed first message that used no
+    /// one-time prekey cannot open a second session.
+    pub(crate) seen_base_keys: VecDeque<PublicKey>,
+}
+
+impl Account {
+    /// A new device: fresh identity, a signed prekey and a last-resort ML-KEM prekey.
+    pub fn new(rng: &mut impl CryptoRngCore) -> Self {
+        let identity = DeviceIdentity::generate(rng);
+        Self::from_identity(rng, identity)
+    }
+
+    /// An account around an existing identity, with a fresh signed prekey and last-resort KEM key.
+    pub fn from_identity(rng: &mut impl CryptoRngCore, identity: DeviceIdentity) -> Self {
+        let mut account = Self {
+            identity,
+            signed_prekeys: Vec::new(),
+            one_time_prekeys: BTreeMap::new(),
+            kem_prekeys: BTreeMap::new(),
+            last_resort_ids: Vec::new(),
+            next_prekey_id: 1,
+            seen_base_keys: VecDeque::new(),
+        };
+        account.rotate_signed_prekey(rng);
+        account.rotate_last_resort_kem_prekey(rng);
+        account
+    }
+
+    /// The device identity.
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.identity
+    }
+
+    /// The device's public keys.
+    pub fn device_keys(&self) -> DeviceKeys {
+        self.identity.keys()
+    }
+
+    fn take_id(&mut self) -> u32 {
+        let id = self.next_prekey_id;
+        // Ids are never reused; 2³² prekeys outlast any device.
+        self.next_prekey_id = self.next_prekey_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// The current signed prekey.
+    pub fn signed_prekey(&self) -> Result<SignedPrekey> {
+        self.signed_prekeys.last().map(|k| k.public).ok_or(Error::Internal("no signed prekey"))
+    }
+
+    /// Makes a new signed prekey current, keeping the previous few for messages in flight.
+    pub fn rotate_signed_prekey(&mut self, rng: &mut impl CryptoRngCore) -> SignedPrekey {
+        let id = self.take_id();
+        let pair = KeyPair::generate(rng);
+        let public = SignedPrekey::sign(&self.identity, id, pair.public());
+        self.signed_prekeys.push(SignedPrekeySecret { public, pair });
+        let excess = self.signed_prekeys.len().saturating_sub(MAX_OLD_SIGNED_PREKEYS + 1);
+        self.signed_prekeys.drain(..excess);
+        public
+    }
+
+    /// The current last-resort ML-KEM prekey.
+    pub fn last_resort_kem_prekey(&self) -> Result<KemPrekey> {
+        self.last_resort_ids
+            .last()
+            .and_then(|id| self.kem_prekeys.get(id))
+            .map(|k| k.public.clone())
+            .ok_or(Error::Internal("no last-resort prekey"))
+    }
+
+    /// Makes a new last-resort ML-KEM prekey current, keeping the previous few.
+    pub fn rotate_last_resort_kem_prekey(&mut self, rng: &mut impl CryptoRngCore) -> KemPrekey {
+        let public = self.new_kem_prekey(rng, true);
+        self.last_resort_ids.push(public.id);
+        let excess = self.last_resort_ids.len().saturating_sub(MAX_OLD_SIGNED_PREKEYS + 1);
+        for id in self.last_resort_ids.drain(..excess) {
+            self.kem_prekeys.remove(&id);
+        }
+        public
+    }
+
+    fn new_kem_prekey(&mut self, rng: &mut impl CryptoRngCore, last_resort: bool) -> KemPrekey {
+        let id = self.take_id();
+        let secret = KemSecret::generate(rng);
+        let public = KemPrekey::sign(&self.identity, id, secret.public(), last_resort);
+        self.kem_prekeys.insert(id, KemPrekeySecret { public: public.clone(), secret });
+        public
+    }
+
+    /// Generates `count` one-time X25519 prekeys to publish.
+    pub fn generate_one_time_prekeys(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        count: usize,
+    ) -> Result<Vec<OneTimePrekey>> {
+        let size = self.one_time_prekeys.len().saturating_add(count);
+        if size > MAX_ONE_TIME_PREKEYS {
+            return Err(Error::TooLarge { what: "one-time prekeys", size, max: MAX_ONE_TIME_PREKEYS });
+        }
+        Ok((0..count)
+            .map(|_| {
+                let id = self.take_id();
+                let pair = KeyPair::generate(rng);
+                let public = OneTimePrekey { id, public_key: pair.public() };
+                self.one_time_prekeys.insert(id, pair);
+                public
+            })
+            .collect())
+    }
+
+    /// Generates `count` signed one-time ML-KEM-768 prekeys to publish.
+    pub fn generate_kem_prekeys(&mut self, rng: &mut impl CryptoRngCore, count: usize) -> Result<Vec<KemPrekey>> {
+        let size = self.kem_one_time_count().saturating_add(count);
+        if size > MAX_ONE_TIME_PREKEYS {
+            return Err(Error::TooLarge { what: "ML-KEM prekeys", size, max: MAX_ONE_TIME_PREKEYS });
+        }
+        Ok((0..count).map(|_| self.new_kem_prekey(rng, false)).collect())
+    }
+
+    /// Unused one-time X25519 prekeys held.
+    pub fn one_time_prekey_count(&self) -> usize {
+        self.one_time_prekeys.len()
+    }
+
+    /// Unused one-time ML-KEM prekeys held.
+    pub fn kem_one_time_count(&self) -> usize {
+        self.kem_prekeys.values().filter(|k| !k.public.last_resort).count()
+    }
+
+    /// A bundle as the relay would hand it out: the given one-time prekeys (which must be held)
+    /// or none, and the given KEM prekey or the last-resort one. For tests and local demos; in
+    /// production the relay assembles bundles from published keys.
+    pub fn prekey_bundle(&self, one_time_prekey: Option<u32>, kem_prekey: Option<u32>) -> Result<PrekeyBundle> {
+        let one_time_prekey = one_time_prekey
+            .map(|id| {
+                self.one_time_prekeys
+                    .get(&id)
+                    .map(|p| OneTimePrekey { id, public_key: p.public() })
+                    .ok_or(Error::UnknownPrekey { kind: crate::PrekeyKind::OneTime, id })
+            })
+            .transpose()?;
+        let kem = match kem_prekey {
+            Some(id) => self
+                .kem_prekeys
+                .get(&id)
+                .map(|k| k.public.clone())
+                .ok_or(Error::UnknownPrekey { kind: crate::PrekeyKind::Kem, id })?,
+            None => self.last_resort_kem_prekey()?,
+        };
+        PrekeyBundle::new(self.device_keys(), self.signed_prekey()?, one_time_prekey, Some(kem))
+    }
+
+    pub(crate) fn signed_prekey_pair(&self, id: u32) -> Option<&KeyPair> {
+        self.signed_prekeys.iter().find(|k| k.public.id == id).map(|k| &k.pair)
+    }
+
+    pub(crate) fn one_time_prekey_pair(&self, id: u32) -> Option<&KeyPair> {
+        self.one_time_prekeys.get(&id)
+    }
+
+    pub(crate) fn kem_prekey_secret(&self, id: u32) -> Option<&KemSecret> {
+        self.kem_prekeys.get(&id).map(|k| &k.secret)
+    }
+
+    pub(crate) fn has_seen_base_key(&self, key: &PublicKey) -> bool {
+        self.seen_base_keys.contains(key)
+    }
+
+    /// Removes the one-time prekeys a decrypted first message used; last-resort keys stay.
+    pub(crate) fn consume(&mut self, used: &UsedPrekeys) {
+        if let Some(id) = used.one_time {
+            self.one_time_prekeys.remove(&id);
+        }
+        if let Some(id) = used.kem {
+            if !self.last_resort_ids.contains(&id) {
+                self.kem_prekeys.remove(&id);
+            }
+        }
+        self.seen_base_keys.push_back(used.base_key);
+        while self.seen_base_keys.len() > MAX_SEEN_BASE_KEYS {
+            self.seen_base_keys.pop_front();
+        }
+    }
+}

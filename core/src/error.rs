@@ -1,0 +1,124 @@
+//! The one error type of hush-core. Bad input always yields one of these and changes no state.
+
+/// What went wrong. Every variant but [`Error::Internal`] is caused by input; `Internal` is our bug.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bytes that do not decode as the expected structure, or fields of the wrong size.
+    #[error("malformed {what}")]
+    Malformed {
+        /// The structure that failed to decode.
+        what: &'static str,
+    },
+    /// Input longer than the limit for its kind.
+    #[error("{what} is {size} bytes, the limit is {max}")]
+    TooLarge {
+        /// The structure that was too large.
+        what: &'static str,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// A format version this build does not know.
+    #[error("unsupported {what} version {version}")]
+    UnsupportedVersion {
+        /// The structure carrying the version.
+        what: &'static str,
+        /// The version found.
+        version: u32,
+    },
+    /// A signature that does not verify (strict Ed25519 verification).
+    #[error("bad signature on {what}")]
+    BadSignature {
+        /// What was signed.
+        what: &'static str,
+    },
+    /// An X25519 exchange with a low-order or otherwise non-contributory public key.
+    #[error("non-contributory public key")]
+    NonContributoryKey,
+    /// An ML-KEM public key or ciphertext that fails validation.
+    #[error("invalid ML-KEM {what}")]
+    InvalidKem {
+        /// The key or ciphertext.
+        what: &'static str,
+    },
+    /// The peer published no ML-KEM prekey and classical X3DH was not allowed.
+    #[error("peer offers no post-quantum prekey and classical X3DH is not allowed")]
+    PostQuantumRequired,
+    /// A classical (X3DH) first message arrived and classical sessions are not allowed.
+    #[error("classical X3DH session refused")]
+    ClassicalRefused,
+    /// A first message names a prekey this account does not hold (used already, or never issued).
+    #[error("unknown {kind} prekey {id}")]
+    UnknownPrekey {
+        /// Which kind of prekey.
+        kind: PrekeyKind,
+        /// Its id.
+        id: u32,
+    },
+    /// A message from a device other than the one this session record belongs to.
+    #[error("message is from a different device than this session's peer")]
+    PeerMismatch,
+    /// No session to encrypt with, or none that a message belongs to.
+    #[error("no session")]
+    NoSession,
+    /// The message authenticates under no session key: forged, corrupted, or for another session.
+    #[error("message failed to decrypt")]
+    DecryptionFailed,
+    /// A message that was already decrypted once.
+    #[error("duplicate message")]
+    DuplicateMessage,
+    /// A message further ahead in its chain than [`MAX_FORWARD_JUMP`](crate::limits::MAX_FORWARD_JUMP).
+    #[error("message jumps {jump} ahead in its chain, the limit is {max}")]
+    TooFarAhead {
+        /// How far ahead.
+        jump: u64,
+        /// The limit.
+        max: u32,
+    },
+    /// The signed device list's version is not above the pinned one.
+    #[error("device list version {received} does not supersede pinned version {pinned}")]
+    DeviceListRollback {
+        /// Version pinned locally.
+        pinned: u64,
+        /// Version received.
+        received: u64,
+    },
+    /// The signed device list is signed by a different user key than the pinned one.
+    #[error("the user key changed")]
+    UserKeyChanged,
+    /// A device list that names the same device twice.
+    #[error("device list names a device twice")]
+    DuplicateDevice,
+    /// A device that is not on the user's current signed device list.
+    #[error("device is not on the user's device list")]
+    UnknownDevice,
+    /// An invariant of hush-core itself broke: a bug, never caused by input.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+/// The kinds of prekey a first message can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrekeyKind {
+    /// Signed X25519 prekey.
+    Signed,
+    /// One-time X25519 prekey.
+    OneTime,
+    /// ML-KEM-768 prekey (one-time or last resort).
+    Kem,
+}
+
+impl core::fmt::Display for PrekeyKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            PrekeyKind::Signed => "signed",
+            PrekeyKind::OneTime => "one-time",
+            PrekeyKind::Kem => "ML-KEM",
+        })
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;

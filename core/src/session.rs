@@ -1,0 +1,217 @@
+//! 1:1 sessions with one peer device (DESIGN.md "Double Ratchet"): a [`SessionRecord`] holds the
+//! active session and up to [`MAX_ARCHIVED_SESSIONS`] archived ones (simultaneous initiation),
+//! tries the active one first and promotes whichever decrypts.
+
+use std::collections::VecDeque;
+
+use rand_core::CryptoRngCore;
+
+use crate::account::Account;
+use crate::crypto::{DeviceKeys, PublicKey};
+use crate::error::{Error, Result};
+use crate::identity::DeviceIdentity;
+use crate::limits::MAX_ARCHIVED_SESSIONS;
+use crate::message::{PrekeyMessage, RatchetMessage, SessionMessage};
+use crate::pqxdh::{self, SessionConfig};
+use crate::prekeys::PrekeyBundle;
+use crate::ratchet::RatchetState;
+
+/// What an initiator repeats in every message until the responder answers.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingPrekey {
+    pub(crate) local: DeviceKeys,
+    pub(crate) signed_prekey_id: u32,
+    pub(crate) one_time_prekey_id: Option<u32>,
+    pub(crate) kem_prekey_id: Option<u32>,
+    pub(crate) kem_ciphertext: Vec<u8>,
+}
+
+/// One Double Ratchet session.
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    pub(crate) ratchet: RatchetState,
+    pub(crate) peer: DeviceKeys,
+    /// Initiator's device and identity keys, then the responder's.
+    pub(crate) ad: Vec<u8>,
+    /// The initiator's PQXDH ephemeral key: identifies the session on both sides.
+    pub(crate) base_key: PublicKey,
+    pub(crate) post_quantum: bool,
+    pub(crate) pending_prekey: Option<PendingPrekey>,
+}
+
+impl Session {
+    fn encrypt(&mut self, rng: &mut impl CryptoRngCore, plaintext: &[u8]) -> Result<SessionMessage> {
+        let message = self.ratchet.encrypt(rng, &self.ad, plaintext)?;
+        Ok(match &self.pending_prekey {
+            None => SessionMessage::Ratchet(message),
+            Some(p) => SessionMessage::Prekey(PrekeyMessage {
+                initiator: p.local,
+                base_key: self.base_key,
+                signed_prekey_id: p.signed_prekey_id,
+                one_time_prekey_id: p.one_time_prekey_id,
+                kem_prekey_id: p.kem_prekey_id,
+                kem_ciphertext: p.kem_ciphertext.clone(),
+                message,
+            }),
+        })
+    }
+
+    fn decrypt(&mut self, rng: &mut impl CryptoRngCore, message: &RatchetMessage) -> Result<Vec<u8>> {
+        let plaintext = self.ratchet.decrypt(rng, &self.ad, message)?;
+        // The peer answered, so it has the session: stop sending prekey messages.
+        self.pending_prekey = None;
+        Ok(plaintext)
+    }
+}
+
+/// All sessions with one peer device.
+#[derive(Clone, Debug, Default)]
+pub struct SessionRecord {
+    pub(crate) active: Option<Session>,
+    /// Most recently active first.
+    pub(crate) archived: VecDeque<Session>,
+}
+
+impl SessionRecord {
+    /// An empty record, for a peer device with no session yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether there is a session to encrypt with.
+    pub fn has_session(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// The peer device's keys, once a session exists.
+    pub fn peer(&self) -> Option<DeviceKeys> {
+        self.active.as_ref().or(self.archived.front()).map(|s| s.peer)
+    }
+
+    /// Whether the active session was set up with ML-KEM (PQXDH) rather than classical X3DH.
+    pub fn is_post_quantum(&self) -> bool {
+        self.active.as_ref().is_some_and(|s| s.post_quantum)
+    }
+
+    /// Whether the active session still sends prekey messages (the peer has not answered yet).
+    pub fn awaiting_reply(&self) -> bool {
+        self.active.as_ref().is_some_and(|s| s.pending_prekey.is_some())
+    }
+
+    /// Number of archived sessions.
+    pub fn archived_count(&self) -> usize {
+        self.archived.len()
+    }
+
+    /// Opens a new session from a peer's verified prekey bundle; it becomes the active session
+    /// and any previous one is archived. The peer must be the record's peer, if it has one.
+    pub fn initiate(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        local: &DeviceIdentity,
+        bundle: &PrekeyBundle,
+        config: SessionConfig,
+    ) -> Result<()> {
+        self.check_peer(&bundle.device)?;
+        let session = pqxdh::initiate(rng, local, bundle, config)?;
+        self.activate(session);
+        Ok(())
+    }
+
+    /// Encrypts with the active session, returning an encoded [`SessionMessage`].
+    pub fn encrypt(&mut self, rng: &mut impl CryptoRngCore, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let session = self.active.as_mut().ok_or(Error::NoSession)?;
+        Ok(session.encrypt(rng, plaintext)?.to_bytes())
+    }
+
+    /// Decrypts an encoded [`SessionMessage`] from this record's peer. A prekey message for an
+    /// unknown session opens one (consuming the account's one-time prekeys only on success).
+    /// On any error, neither the record nor the account has changed.
+    pub fn decrypt(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        account: &mut Account,
+        message: &[u8],
+        config: SessionConfig,
+    ) -> Result<Vec<u8>> {
+        match SessionMessage::from_bytes(message)? {
+            SessionMessage::Ratchet(m) => self.decrypt_ratchet(rng, &m),
+            SessionMessage::Prekey(m) => self.decrypt_prekey(rng, account, &m, config),
+        }
+    }
+
+    fn decrypt_ratchet(&mut self, rng: &mut impl CryptoRngCore, message: &RatchetMessage) -> Result<Vec<u8>> {
+        if let Some(active) = self.active.as_mut() {
+            match active.decrypt(rng, message) {
+                Err(Error::DecryptionFailed) => {}
+                other => return other,
+            }
+        }
+        for i in 0..self.archived.len() {
+            let Some(session) = self.archived.get_mut(i) else { break };
+            match session.decrypt(rng, message) {
+                Err(Error::DecryptionFailed) => continue,
+                Err(e) => return Err(e),
+                Ok(plaintext) => {
+                    self.promote(i);
+                    return Ok(plaintext);
+                }
+            }
+        }
+        if self.active.is_none() && self.archived.is_empty() {
+            return Err(Error::NoSession);
+        }
+        Err(Error::DecryptionFailed)
+    }
+
+    fn decrypt_prekey(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        account: &mut Account,
+        message: &PrekeyMessage,
+        config: SessionConfig,
+    ) -> Result<Vec<u8>> {
+        self.check_peer(&message.initiator)?;
+        // A session this message already opened: decrypt there (a replay is a duplicate).
+        if self.active.as_ref().is_some_and(|s| s.base_key == message.base_key) {
+            let active = self.active.as_mut().ok_or(Error::Internal("active session"))?;
+            return active.decrypt(rng, &message.message);
+        }
+        if let Some(i) = self.archived.iter().position(|s| s.base_key == message.base_key) {
+            let session = self.archived.get_mut(i).ok_or(Error::Internal("archived session"))?;
+            let plaintext = session.decrypt(rng, &message.message)?;
+            self.promote(i);
+            return Ok(plaintext);
+        }
+        if account.has_seen_base_key(&message.base_key) {
+            return Err(Error::DuplicateMessage);
+        }
+        let (mut session, used) = pqxdh::respond(account, message, config)?;
+        let plaintext = session.decrypt(rng, &message.message)?;
+        account.consume(&used);
+        self.activate(session);
+        Ok(plaintext)
+    }
+
+    fn check_peer(&self, device: &DeviceKeys) -> Result<()> {
+        match self.peer() {
+            Some(peer) if peer.device_key() != device.device_key() || peer.identity_key() != device.identity_key() => {
+                Err(Error::PeerMismatch)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn activate(&mut self, session: Session) {
+        if let Some(previous) = self.active.replace(session) {
+            self.archived.push_front(previous);
+            self.archived.truncate(MAX_ARCHIVED_SESSIONS);
+        }
+    }
+
+    fn promote(&mut self, archived_index: usize) {
+        if let Some(session) = self.archived.remove(archived_index) {
+            self.activate(session);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Protobuf wire formats (core/proto/wire.proto) and the one decoder every parser goes through:
+//! size limit first, then decode, then a canonical-encoding check so no message has two encodings.
+
+use prost::Message;
+
+use crate::error::{Error, Result};
+
+/// Types generated from `core/proto/*.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/hush.wire.rs"));
+}
+
+/// Decodes `bytes` as `M`, enforcing `max` and canonical encoding (re-encoding gives the input).
+pub(crate) fn decode<M: Message + Default>(bytes: &[u8], max: usize, what: &'static str) -> Result<M> {
+    if bytes.len() > max {
+        return Err(Error::TooLarge { what, size: bytes.len(), max });
+    }
+    let msg = M::decode(bytes).map_err(|_| Error::Malformed { what })?;
+    if msg.encoded_len() != bytes.len() || msg.encode_to_vec() != bytes {
+        return Err(Error::Malformed { what });
+    }
+    Ok(msg)
+}
+
+/// Rejects any format version but `expected`.
+pub(crate) fn check_version(what: &'static str, version: u32, expected: u32) -> Result<()> {
+    if version == expected { Ok(()) } else { Err(Error::UnsupportedVersion { what, version }) }
+}
+
+/// A required sub-message, or [`Error::Malformed`].
+pub(crate) fn required<'a, T>(field: &'a Option<T>, what: &'static str) -> Result<&'a T> {
+    field.as_ref().ok_or(Error::Malformed { what })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_canonical_and_oversize() {
+        let msg = proto::OneTimePrekey { id: 5, public_key: vec![1, 2, 3] };
+        let bytes = msg.encode_to_vec();
+        assert_eq!(decode::<proto::OneTimePrekey>(&bytes, 100, "x").unwrap(), msg);
+        // Same message with the id as a padded (non-minimal) varint.
+        let mut padded = vec![0x08, 0x85, 0x00];
+        padded.extend_from_slice(&bytes[2..]);
+        assert_eq!(decode::<proto::OneTimePrekey>(&padded, 100, "x"), Err(Error::Malformed { what: "x" }));
+        // Unknown fields are dropped by prost, so they break canonicality too.
+        let mut extra = bytes.clone();
+        extra.extend_from_slice(&[0x78, 0x01]);
+        assert!(decode::<proto::OneTimePrekey>(&extra, 100, "x").is_err());
+        assert!(matches!(decode::<proto::OneTimePrekey>(&bytes, 2, "x"), Err(Error::TooLarge { .. })));
+    }
+}
