@@ -48,6 +48,8 @@ pub mod wire;
 
 #[cfg(test)]
 mod test_util;
+#[cfg(test)]
+mod redaction_tests;
 
 pub use account::Account;
 pub use crypto::kem::{KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN, KemPublicKey};
