@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The single command that runs every check and test of every language in the repository.
+# Works from any directory. Stops at the first failing step and prints a summary either way.
+#
+# Steps (Rust only for now; the Kotlin, Python and wasm bindings add their steps here when they land):
+#   fmt          cargo fmt --all -- --check (and the same for the fuzz crate)
+#   clippy       cargo clippy --workspace --all-targets -- -D warnings
+#   test         cargo test --workspace            (unit, integration and doc tests)
+#   bench-build  cargo bench -p hush-core --no-run (benches compile; they are not run)
+#   fuzz-smoke   scripts/fuzz.sh smoke             (each fuzz target for FUZZ_SECONDS, default 20)
+#
+# Environment:
+#   CI=true       cargo runs with --locked (Cargo.lock must be up to date) and the fuzz smoke step is
+#                 mandatory; locally it is skipped with a message when nightly or cargo-fuzz is missing.
+#   FUZZ_SECONDS  seconds per fuzz target in the smoke step.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+LOCKED=()
+if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
+    LOCKED=(--locked)
+fi
+
+RESULTS=()
+TOTAL_START=$SECONDS
+
+summary() {
+    local status="$1"
+    echo
+    echo "==================== summary ===================="
+    local r
+    for r in "${RESULTS[@]}"; do echo "  $r"; done
+    echo "test.sh: $status in $((SECONDS - TOTAL_START))s"
+}
+
+# step NAME COMMAND... : runs COMMAND with a header, records its time, stops everything if it fails.
+step() {
+    local name="$1"
+    shift
+    echo
+    echo "==================== $name ===================="
+    echo "+ $*"
+    local start=$SECONDS rc=0
+    "$@" || rc=$?
+    local took=$((SECONDS - start))
+    if ((rc != 0)); then
+        RESULTS+=("FAIL  $name (${took}s, exit $rc)")
+        summary "FAILED at step '$name'"
+        exit "$rc"
+    fi
+    RESULTS+=("ok    $name (${took}s)")
+}
+
+# The fuzz crate is outside the workspace, so `--all` does not reach it.
+fmt_check() {
+    cargo fmt --all -- --check &&
+        cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+}
+
+step fmt fmt_check
+step clippy cargo clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
+step test cargo test "${LOCKED[@]}" --workspace
+step bench-build cargo bench "${LOCKED[@]}" -p hush-core --no-run
+step fuzz-smoke "$ROOT/scripts/fuzz.sh" smoke
+
+summary "all ${#RESULTS[@]} steps passed"
