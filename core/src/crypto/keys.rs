@@ -15,14 +15,22 @@ use crate::error::{Error, Result};
 pub struct PublicKey(pub(crate) [u8; 32]);
 
 impl PublicKey {
-    /// Wraps 32 bytes; any 32 bytes are a syntactically valid X25519 key (bad ones fail at use).
+    /// Wraps 32 bytes without checks (for tests and known-good keys); parse untrusted input with
+    /// [`PublicKey::from_slice`].
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
-    /// Parses a slice that must be exactly 32 bytes.
+    /// Parses a slice that must be exactly 32 bytes in canonical form: X25519 ignores bit 255 and
+    /// reduces values ≥ 2²⁵⁵ − 19, so without this check one key would have several encodings, and a
+    /// replayed first message with another encoding of its base key would look like a new session.
+    /// Keys this library generates are always canonical. Low-order keys are refused at use.
     pub fn from_slice(bytes: &[u8], what: &'static str) -> Result<Self> {
-        Ok(Self(array32(bytes, what)?))
+        let key = array32(bytes, what)?;
+        if !is_canonical_x25519(&key) {
+            return Err(Error::Malformed { what });
+        }
+        Ok(Self(key))
     }
 
     /// The key's bytes.
@@ -231,6 +239,16 @@ impl DeviceKeys {
     }
 }
 
+/// Whether `key` is the canonical little-endian encoding of a field element: below p = 2²⁵⁵ − 19
+/// (which also means bit 255 is clear).
+fn is_canonical_x25519(key: &[u8; 32]) -> bool {
+    // Compare with p = ed ff .. ff 7f (little endian), from the most significant byte down.
+    let mut p = [0xffu8; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    key.iter().rev().cmp(p.iter().rev()) == core::cmp::Ordering::Less
+}
+
 /// `bytes` as a 32-byte array, or [`Error::Malformed`] naming `what`.
 pub(crate) fn array32(bytes: &[u8], what: &'static str) -> Result<[u8; 32]> {
     <[u8; 32]>::try_from(bytes).map_err(|_| Error::Malformed { what })
@@ -245,4 +263,32 @@ pub(crate) fn random_array<const N: usize>(rng: &mut impl CryptoRngCore) -> [u8;
 /// First 8 bytes in hex: enough to tell public keys apart in logs, short enough to read.
 fn short_hex(bytes: &[u8]) -> String {
     bytes.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>() + "…"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x25519_encodings_must_be_canonical() {
+        let mut p = [0xffu8; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        let mut below = p;
+        below[0] = 0xec;
+        assert!(PublicKey::from_slice(&below, "k").is_ok());
+        assert!(PublicKey::from_slice(&p, "k").is_err());
+        assert!(PublicKey::from_slice(&[0xff; 32], "k").is_err());
+        let mut high_bit = [9u8; 32];
+        assert!(PublicKey::from_slice(&high_bit, "k").is_ok());
+        high_bit[31] |= 0x80;
+        assert!(PublicKey::from_slice(&high_bit, "k").is_err());
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        for _ in 0..100 {
+            let k = KeyPair::generate(&mut rng).public();
+            assert!(PublicKey::from_slice(k.as_bytes(), "k").is_ok());
+        }
+    }
+
+    use rand_core::SeedableRng;
 }

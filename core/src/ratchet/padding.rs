@@ -11,7 +11,7 @@ fn padme(len: usize) -> usize {
         return len;
     }
     let e = usize::BITS - 1 - len.leading_zeros(); // floor(log2 len)
-    let s = usize::BITS - e.leading_zeros(); // floor(log2 e) + 1
+    let s = u32::BITS - e.leading_zeros(); // floor(log2 e) + 1 (e is a u32)
     let last_bits = e.saturating_sub(s);
     let mask = (1usize << last_bits) - 1;
     (len + mask) & !mask
@@ -58,10 +58,20 @@ mod tests {
     fn padme_overhead_is_small() {
         for len in [100usize, 1000, 10_000, 100_000] {
             let p = padded_len(len);
-            assert!(p >= len + 1 && (p - len) * 100 / len <= 12, "{len} -> {p}");
+            assert!(p > len && (p - len) * 100 / len <= 12, "{len} -> {p}");
         }
         assert_eq!(padded_len(0), 64);
         assert_eq!(padded_len(63), 64);
+    }
+
+    /// Known answers from the Padmé definition (E = ⌊log₂ L⌋, S = ⌊log₂ E⌋ + 1, round L up to a
+    /// multiple of 2^(E − S)); identical on 32- and 64-bit targets.
+    #[test]
+    fn padme_known_answers() {
+        for (len, padded) in [(64, 64), (65, 72), (151, 160), (1000, 1024), (1025, 1088), (100_001, 100_352)] {
+            assert_eq!(padme(len), padded, "padme({len})");
+        }
+        assert_eq!(padded_len(150), 160);
     }
 
     #[test]
