@@ -84,6 +84,11 @@ impl Account {
         self.identity.keys()
     }
 
+    /// The Ed25519 device key: the device's id.
+    pub fn device_key(&self) -> crate::SigningPublicKey {
+        self.identity.device_key()
+    }
+
     fn take_id(&mut self) -> u32 {
         let id = self.next_prekey_id;
         // Ids are never reused; 2³² prekeys outlast any device.
@@ -219,10 +224,8 @@ impl Account {
         if let Some(id) = used.one_time {
             self.one_time_prekeys.remove(&id);
         }
-        if let Some(id) = used.kem {
-            if !self.last_resort_ids.contains(&id) {
-                self.kem_prekeys.remove(&id);
-            }
+        if let Some(id) = used.kem.filter(|id| !self.last_resort_ids.contains(id)) {
+            self.kem_prekeys.remove(&id);
         }
         self.seen_base_keys.push_back(used.base_key);
         while self.seen_base_keys.len() > MAX_SEEN_BASE_KEYS {

@@ -60,6 +60,10 @@ pub enum Error {
     /// A message from a device other than the one this session record belongs to.
     #[error("message is from a different device than this session's peer")]
     PeerMismatch,
+    /// A sealed-sender envelope whose claimed sender is not the device whose identity key sealed
+    /// it, or not the user or device it was checked against.
+    #[error("sealed sender does not match")]
+    SenderMismatch,
     /// No session to encrypt with, or none that a message belongs to.
     #[error("no session")]
     NoSession,
@@ -94,6 +98,32 @@ pub enum Error {
     /// A device that is not on the user's current signed device list.
     #[error("device is not on the user's device list")]
     UnknownDevice,
+    /// An attachment larger than the cap given to `attachment::encrypt`/`decrypt`.
+    #[error("attachment is {size} bytes, the cap is {max}")]
+    AttachmentTooLarge {
+        /// Its size in bytes (on encrypt: the bytes read when the cap was crossed).
+        size: u64,
+        /// The cap in bytes.
+        max: u64,
+    },
+    /// An attachment blob whose SHA-256 is not the digest its pointer names.
+    #[error("attachment digest mismatch")]
+    AttachmentDigestMismatch,
+    /// Reading or writing an attachment stream failed.
+    #[error("attachment I/O error: {0}")]
+    Io(std::io::ErrorKind),
+    /// The local user is not a member of the group, or the sender is not.
+    #[error("not a member of the group")]
+    NotGroupMember,
+    /// A roster change that would not take effect.
+    #[error("group change rejected: {0:?}")]
+    GroupChangeRejected(crate::group::ChangeRejection),
+    /// A group message on a sender chain this device never received (or dropped: removed sender).
+    #[error("unknown sender chain")]
+    UnknownSenderChain,
+    /// The peer's user key changed and the change was neither accepted nor verified yet.
+    #[error("the peer's identity changed; accept or verify it first")]
+    IdentityChangePending,
     /// An invariant of hush-core itself broke: a bug, never caused by input.
     #[error("internal error: {0}")]
     Internal(&'static str),

@@ -33,32 +33,49 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod account;
+pub mod attachment;
+pub mod content;
 mod crypto;
+mod delivery_token;
 mod device_list;
 mod error;
+pub mod group;
 mod identity;
 pub mod limits;
+pub mod link;
 mod message;
+mod peer;
+mod pickle;
 mod pqxdh;
 mod prekeys;
 mod ratchet;
 mod safety_number;
+pub mod sealed_sender;
 mod session;
 pub mod wire;
 
 #[cfg(test)]
+mod redaction_tests;
+#[cfg(test)]
 mod test_util;
 #[cfg(test)]
-mod redaction_tests;
+mod vectors;
 
 pub use account::Account;
+/// Payloads: the one `Content` every message carries (see [`content`]).
+pub use content::{Content, ContentBody};
 pub use crypto::kem::{KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN, KemPublicKey};
 pub use crypto::{DeviceKeys, PublicKey, SigningPublicKey};
+/// Delivery tokens: the secret that authorises sealed sends to a recipient; the relay keeps its hash.
+pub use delivery_token::{DELIVERY_TOKEN_LEN, DeliveryToken};
 pub use device_list::SignedDeviceList;
 pub use error::{Error, PrekeyKind, Result};
 pub use identity::{DeviceIdentity, UserIdentity};
 pub use message::{PrekeyMessage, RatchetMessage, SessionMessage};
+pub use peer::{DeviceMessage, PeerEvent, PeerUser};
 pub use pqxdh::SessionConfig;
 pub use prekeys::{KemPrekey, OneTimePrekey, PrekeyBundle, SignedPrekey};
 pub use safety_number::{QR_PAYLOAD_LEN, SafetyNumber};
+/// Sealed sender: envelopes that hide the sender from the relay (see [`sealed_sender`]).
+pub use sealed_sender::{InnerKind, Unsealed};
 pub use session::SessionRecord;

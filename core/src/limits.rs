@@ -19,6 +19,11 @@ pub const MAX_ONE_TIME_PREKEYS: usize = 1_000;
 pub const MAX_PLAINTEXT_BYTES: usize = 128 * 1024;
 /// Largest encoded [`SessionMessage`](crate::SessionMessage) accepted by the decoder.
 pub const MAX_SESSION_MESSAGE_BYTES: usize = 160 * 1024;
+/// Largest inner message (a session or group message) a sealed-sender envelope carries.
+pub const MAX_SEALED_INNER_BYTES: usize = MAX_SESSION_MESSAGE_BYTES;
+/// Largest encoded sealed-sender envelope accepted: the largest inner message, its sender fields,
+/// Padmé padding (under 4 KiB at this size) and the two layers' overhead fit well within it.
+pub const MAX_SEALED_ENVELOPE_BYTES: usize = 168 * 1024;
 /// Largest encoded prekey bundle accepted by the decoder.
 pub const MAX_BUNDLE_BYTES: usize = 4 * 1024;
 /// Largest encoded signed device list accepted by the decoder.
@@ -34,3 +39,45 @@ pub const MAX_ACCOUNT_BYTES: usize = 4 * 1024 * 1024;
 pub const SAFETY_NUMBER_ITERATIONS: u32 = 5_200;
 /// Base keys of accepted first messages an account remembers to refuse replays.
 pub const MAX_SEEN_BASE_KEYS: usize = 2_000;
+
+/// Largest encoded [`Content`](crate::content::Content) accepted: it must fit one session plaintext.
+pub const MAX_CONTENT_BYTES: usize = MAX_PLAINTEXT_BYTES;
+/// Longest text (UTF-8 bytes) of a text message or an edit. Longer texts travel as attachments.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Longest reaction emoji in UTF-8 bytes (the longest RGI emoji ZWJ sequences are about 35 bytes).
+pub const MAX_EMOJI_BYTES: usize = 64;
+/// Most messages one receipt acknowledges.
+pub const MAX_RECEIPT_TARGETS: usize = 1_000;
+/// Largest attachment thumbnail carried inline in a pointer.
+pub const MAX_THUMBNAIL_BYTES: usize = 32 * 1024;
+/// Longest relay blob id in an attachment pointer.
+pub const MAX_BLOB_ID_BYTES: usize = 128;
+/// Longest MIME type of an attachment (RFC 6838: 127 bytes for each of type and subtype).
+pub const MAX_MIME_BYTES: usize = 255;
+/// Longest attachment file name in UTF-8 bytes.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// Plaintext bytes per attachment chunk. Encrypting and decrypting hold about two chunks in memory,
+/// whatever the attachment's size.
+pub const ATTACHMENT_CHUNK_BYTES: usize = 64 * 1024;
+/// A sensible cap for callers to pass to attachment `encrypt`/`decrypt` (Signal's 100 MiB).
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 100 * 1024 * 1024;
+
+/// Most members (users) of a group.
+pub const MAX_GROUP_MEMBERS: usize = 1_000;
+/// Longest group name, in bytes.
+pub const MAX_GROUP_NAME_BYTES: usize = 256;
+/// Most roster changes a group's log holds.
+pub const MAX_GROUP_LOG: usize = 10_000;
+/// Largest encoded roster change (a create naming every member is the largest).
+pub const MAX_GROUP_CHANGE_BYTES: usize = 64 * 1024;
+/// Largest encoded `GroupControl` (a welcome carries the whole log).
+pub const MAX_GROUP_CONTROL_BYTES: usize = 4 * 1024 * 1024;
+/// Largest encoded group message.
+pub const MAX_GROUP_MESSAGE_BYTES: usize = 160 * 1024;
+/// Sender chains kept per member device (the current one and the one before, for messages in flight).
+pub const MAX_SENDER_CHAINS_PER_DEVICE: usize = 2;
+/// Largest encoded device link request (a QR code holds at most 2,953 bytes).
+pub const MAX_LINK_REQUEST_BYTES: usize = 2_900;
+/// Largest link approval (user key, device list, recent-contacts state).
+pub const MAX_LINK_APPROVAL_BYTES: usize = MAX_PLAINTEXT_BYTES;

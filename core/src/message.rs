@@ -101,7 +101,7 @@ impl PrekeyMessage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionMessage {
     /// A first message, which may open a new session at the responder.
-    Prekey(PrekeyMessage),
+    Prekey(Box<PrekeyMessage>),
     /// A message on an established session.
     Ratchet(RatchetMessage),
 }
@@ -121,7 +121,9 @@ impl SessionMessage {
         let p: proto::SessionMessage = wire::decode(bytes, MAX_SESSION_MESSAGE_BYTES, "session message")?;
         wire::check_version("session message", p.version, MESSAGE_VERSION)?;
         match p.body {
-            Some(proto::session_message::Body::Prekey(m)) => PrekeyMessage::from_proto(m).map(Self::Prekey),
+            Some(proto::session_message::Body::Prekey(m)) => {
+                PrekeyMessage::from_proto(m).map(|m| Self::Prekey(Box::new(m)))
+            }
             Some(proto::session_message::Body::Ratchet(m)) => RatchetMessage::from_proto(m).map(Self::Ratchet),
             None => Err(Error::Malformed { what: "session message body" }),
         }

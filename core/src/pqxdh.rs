@@ -38,7 +38,7 @@ pub(crate) fn associated_data(initiator: &DeviceKeys, responder: &DeviceKeys) ->
     ad
 }
 
-fn shared_secret(dhs: &[&[u8; 32]], kem_secret: Option<&[u8; 32]>) -> Result<Zeroizing<[u8; 32]>> {
+pub(crate) fn shared_secret(dhs: &[&[u8; 32]], kem_secret: Option<&[u8; 32]>) -> Result<Zeroizing<[u8; 32]>> {
     let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 6));
     ikm.extend_from_slice(&[0xFF; 32]);
     for dh in dhs {

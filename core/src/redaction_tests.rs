@@ -57,8 +57,8 @@ fn debug_output_never_contains_secrets() {
     assert!(b.active.as_ref().unwrap().ratchet.skipped_count() > 0);
 
     let text = format!("{alice:?}{bob:?}{a:?}{b:?}");
-    let secrets: Vec<_> = [account_secrets(&alice), account_secrets(&bob), record_secrets(&a), record_secrets(&b)]
-        .concat();
+    let secrets: Vec<_> =
+        [account_secrets(&alice), account_secrets(&bob), record_secrets(&a), record_secrets(&b)].concat();
     assert!(secrets.len() > 20);
     for secret in &secrets {
         assert_no_secret(&text, secret);

@@ -44,7 +44,7 @@ impl Session {
         let message = self.ratchet.encrypt(rng, &self.ad, plaintext)?;
         Ok(match &self.pending_prekey {
             None => SessionMessage::Ratchet(message),
-            Some(p) => SessionMessage::Prekey(PrekeyMessage {
+            Some(p) => SessionMessage::Prekey(Box::new(PrekeyMessage {
                 initiator: p.local,
                 base_key: self.base_key,
                 signed_prekey_id: p.signed_prekey_id,
@@ -52,7 +52,7 @@ impl Session {
                 kem_prekey_id: p.kem_prekey_id,
                 kem_ciphertext: p.kem_ciphertext.clone(),
                 message,
-            }),
+            })),
         })
     }
 

@@ -11,13 +11,59 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/hush.wire.rs"));
 }
 
+/// Group formats from `core/proto/group.proto` (see `group/`). A sender-key distribution carries a
+/// chain key, so it zeroizes on drop and its `Debug` is redacted.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod group {
+    include!(concat!(env!("OUT_DIR"), "/hush.group.rs"));
+
+    impl ::core::fmt::Debug for SenderKeyDistribution {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.write_str("group::SenderKeyDistribution([redacted])")
+        }
+    }
+}
+
+/// Storage formats from `core/proto/storage.proto` (see `pickle.rs`). They hold secrets, so they
+/// zeroize on drop and their `Debug` prints nothing but the type's name.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub(crate) mod storage {
+    include!(concat!(env!("OUT_DIR"), "/hush.storage.rs"));
+
+    macro_rules! redacted_debug {
+        ($($name:ident),* $(,)?) => {$(
+            impl ::core::fmt::Debug for $name {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.write_str(concat!("storage::", stringify!($name), "([redacted])"))
+                }
+            }
+        )*};
+    }
+
+    redacted_debug!(
+        DeviceKeys,
+        SignedPrekeySecret,
+        OneTimePrekeySecret,
+        KemPrekeySecret,
+        Account,
+        ChainKey,
+        SkippedKey,
+        ReceivingChain,
+        RatchetState,
+        PendingPrekey,
+        Session,
+        SessionRecord,
+    );
+}
+
 /// Decodes `bytes` as `M`, enforcing `max` and canonical encoding (re-encoding gives the input).
 pub(crate) fn decode<M: Message + Default>(bytes: &[u8], max: usize, what: &'static str) -> Result<M> {
     if bytes.len() > max {
         return Err(Error::TooLarge { what, size: bytes.len(), max });
     }
     let msg = M::decode(bytes).map_err(|_| Error::Malformed { what })?;
-    if msg.encoded_len() != bytes.len() || msg.encode_to_vec() != bytes {
+    // The re-encoding is a copy of `bytes`, which may hold secrets (storage formats): wipe it.
+    if msg.encoded_len() != bytes.len() || *zeroize::Zeroizing::new(msg.encode_to_vec()) != bytes {
         return Err(Error::Malformed { what });
     }
     Ok(msg)

@@ -79,7 +79,12 @@ pub(crate) struct MessageSecrets {
 impl MessageKey {
     /// `HKDF(mk)` → 32-byte ChaCha20-Poly1305 key and 12-byte nonce.
     pub(crate) fn expand(&self) -> Result<MessageSecrets> {
-        let out = kdf::hkdf::<{ KEY_LEN + NONCE_LEN }>(None, &self.key, MESSAGE_INFO)?;
+        self.expand_with(MESSAGE_INFO)
+    }
+
+    /// As [`MessageKey::expand`] with another HKDF info (group messages use their own).
+    pub(crate) fn expand_with(&self, info: &[u8]) -> Result<MessageSecrets> {
+        let out = kdf::hkdf::<{ KEY_LEN + NONCE_LEN }>(None, &self.key, info)?;
         let mut key = zeroize::Zeroizing::new([0u8; KEY_LEN]);
         let mut nonce = [0u8; NONCE_LEN];
         key.copy_from_slice(&out[..KEY_LEN]);

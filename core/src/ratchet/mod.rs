@@ -57,7 +57,7 @@ struct ChainWalk {
 
 /// Advances `chain` to index `end`, collecting the message keys it passes (at most the newest
 /// [`MAX_SKIPPED_KEYS`]). Jumps beyond [`MAX_FORWARD_JUMP`] are refused before any work.
-fn skip_to(chain: &ChainKey, end: u32) -> Result<(Vec<MessageKey>, ChainKey)> {
+pub(crate) fn skip_to(chain: &ChainKey, end: u32) -> Result<(Vec<MessageKey>, ChainKey)> {
     let jump = end.saturating_sub(chain.index);
     if jump > MAX_FORWARD_JUMP {
         return Err(Error::TooFarAhead { jump: u64::from(jump), max: MAX_FORWARD_JUMP });

@@ -1,0 +1,413 @@
+//! Groups (DESIGN.md "Groups: sender keys"): a roster kept as a log of signed changes
+//! ([`roster`]) and one sender chain per member device ([`sender_chain`]).
+//!
+//! Transport is the caller's: a [`Group`] returns bytes to hand to member devices through 1:1
+//! sessions (roster changes, sender-key distributions) and group messages to send to all of them,
+//! and takes the same bytes back in. After every roster change the epoch bumps and each member
+//! starts a fresh chain when it next sends, so a removed member cannot read later messages, an
+//! added one cannot read earlier ones, and a removal costs nothing for members who stay silent.
+
+pub(crate) mod roster;
+pub(crate) mod sender_chain;
+
+use prost::Message;
+use rand_core::CryptoRngCore;
+
+use crate::crypto::SigningPublicKey;
+use crate::crypto::keys::random_array;
+use crate::error::{Error, Result};
+use crate::identity::UserIdentity;
+use crate::limits::{MAX_GROUP_CONTROL_BYTES, MAX_GROUP_LOG, MAX_SENDER_CHAINS_PER_DEVICE};
+use crate::wire::{self, group as proto};
+pub use roster::{ChangeRejection, Roster, RosterAction};
+use roster::{ChangeStatus, RosterChange, replay};
+use sender_chain::{FORMAT_VERSION, InboundSenderChain, OutboundSenderChain, ParsedGroupMessage};
+
+/// A group's id: 16 random bytes chosen by its creator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(pub(crate) [u8; 16]);
+
+impl GroupId {
+    /// Parses 16 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        bytes.try_into().map(Self).map_err(|_| Error::Malformed { what: "group id" })
+    }
+
+    /// The id's bytes.
+    pub fn to_bytes(&self) -> [u8; 16] {
+        self.0
+    }
+}
+
+/// What a roster change did, as seen by this member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupEvent {
+    /// A user joined.
+    MemberAdded(SigningPublicKey),
+    /// A user was removed or left (this member itself included).
+    MemberRemoved(SigningPublicKey),
+    /// A member became an admin.
+    AdminAdded(SigningPublicKey),
+    /// The group was renamed.
+    Renamed(String),
+    /// A change did not take effect, e.g. signed by a non-admin or made at a stale epoch.
+    ChangeRejected {
+        /// Who made it.
+        author: SigningPublicKey,
+        /// Why it did not take effect.
+        reason: ChangeRejection,
+    },
+}
+
+/// The result of a local roster change: what to send, and to whom.
+#[derive(Clone, Debug)]
+pub struct RosterUpdate {
+    /// A `GroupControl` with the new change, for every device of every member before and after
+    /// the change (so removed members learn of it).
+    pub control: Vec<u8>,
+    /// A `GroupControl` with the whole log, for the devices of users the change added.
+    pub welcome: Option<Vec<u8>>,
+    /// The change's effect here.
+    pub events: Vec<GroupEvent>,
+}
+
+/// What to send for one group message.
+#[derive(Clone, Debug)]
+pub struct GroupSend {
+    /// A new sender-key distribution, when this message starts a fresh chain: send it first, inside
+    /// 1:1 sessions, to every device of every member (the sender's other devices included).
+    pub distribution: Option<Vec<u8>>,
+    /// The group message, the same bytes for every member device.
+    pub message: Vec<u8>,
+}
+
+/// A decrypted group message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupPlaintext {
+    /// The sending user.
+    pub sender_user: SigningPublicKey,
+    /// The sending device.
+    pub sender_device: SigningPublicKey,
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+}
+
+/// One member device's view of a group.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub(crate) id: GroupId,
+    pub(crate) me: SigningPublicKey,
+    /// Every change received, in arrival order (replay does not depend on it).
+    pub(crate) log: Vec<RosterChange>,
+    /// Status of each change of `log`.
+    pub(crate) statuses: Vec<ChangeStatus>,
+    pub(crate) roster: Roster,
+    /// The last change on the canonical chain.
+    pub(crate) head: Option<[u8; 32]>,
+    pub(crate) outbound: Option<OutboundSenderChain>,
+    pub(crate) inbound: Vec<InboundSenderChain>,
+}
+
+impl Group {
+    /// Creates a group with `me` as its admin; returns it and the welcome `GroupControl` for the
+    /// devices of every member.
+    pub fn create(
+        rng: &mut impl CryptoRngCore,
+        me: &UserIdentity,
+        name: &str,
+        members: &[SigningPublicKey],
+        now: u64,
+    ) -> Result<(Self, Vec<u8>)> {
+        let id = GroupId(random_array(rng));
+        let action = RosterAction::Create { name: name.to_owned(), members: members.to_vec() };
+        let create = RosterChange::sign(me, id, None, now, action)?;
+        let mut group = Self::empty(id, me.user_key());
+        let (events, _) = group.merge(vec![create])?;
+        if let Some(GroupEvent::ChangeRejected { .. }) = events.first() {
+            return Err(Error::GroupChangeRejected(ChangeRejection::Invalid));
+        }
+        let welcome = group.control(group.log.iter())?;
+        Ok((group, welcome))
+    }
+
+    /// Joins from a welcome `GroupControl` (the whole log) received over a 1:1 session.
+    pub fn join(me: SigningPublicKey, welcome: &[u8]) -> Result<Self> {
+        let (id, changes) = parse_control(welcome)?;
+        let mut group = Self::empty(id, me);
+        group.merge(changes)?;
+        if !group.roster.is_member(&me) {
+            return Err(Error::NotGroupMember);
+        }
+        Ok(group)
+    }
+
+    fn empty(id: GroupId, me: SigningPublicKey) -> Self {
+        Self {
+            id,
+            me,
+            log: Vec::new(),
+            statuses: Vec::new(),
+            roster: Roster::default(),
+            head: None,
+            outbound: None,
+            inbound: Vec::new(),
+        }
+    }
+
+    /// The group's id.
+    pub fn id(&self) -> GroupId {
+        self.id
+    }
+
+    /// The current roster.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.roster.epoch
+    }
+
+    /// The current members' user keys.
+    pub fn members(&self) -> Vec<SigningPublicKey> {
+        self.roster.members.keys().filter_map(|k| SigningPublicKey::from_slice(k, "member").ok()).collect()
+    }
+
+    /// Makes a roster change as `me`. Fails, changing nothing, if it would not take effect.
+    pub fn change(&mut self, me: &UserIdentity, action: RosterAction, now: u64) -> Result<RosterUpdate> {
+        if me.user_key() != self.me {
+            return Err(Error::NotGroupMember);
+        }
+        let added = match &action {
+            RosterAction::Add(users) => users.clone(),
+            _ => Vec::new(),
+        };
+        let head = self.head.ok_or(Error::NotGroupMember)?;
+        let change = RosterChange::sign(me, self.id, Some((head, self.roster.epoch)), now, action)?;
+        let mut trial = self.clone();
+        let (events, statuses) = trial.merge(vec![change.clone()])?;
+        if let Some(ChangeStatus::Rejected(why)) = statuses.first() {
+            return Err(Error::GroupChangeRejected(*why));
+        }
+        *self = trial;
+        let control = self.control(std::iter::once(&change))?;
+        let welcome = if added.is_empty() { None } else { Some(self.control(self.log.iter())?) };
+        Ok(RosterUpdate { control, welcome, events })
+    }
+
+    /// Takes in a `GroupControl` from another member; returns what changed. Changes already held
+    /// are ignored, so the same control may arrive twice. On error nothing changes.
+    pub fn apply_control(&mut self, control: &[u8]) -> Result<Vec<GroupEvent>> {
+        let (id, changes) = parse_control(control)?;
+        if id != self.id {
+            return Err(Error::Malformed { what: "group control group id" });
+        }
+        let mut trial = self.clone();
+        let (events, _) = trial.merge(changes)?;
+        *self = trial;
+        Ok(events)
+    }
+
+    /// Inserts verified changes, replays, and drops the chains of users no longer members.
+    /// Returns the events and the statuses of the `new` changes, in order.
+    fn merge(&mut self, new: Vec<RosterChange>) -> Result<(Vec<GroupEvent>, Vec<ChangeStatus>)> {
+        let before = self.roster.clone();
+        let mut inserted = Vec::new();
+        for change in new {
+            if change.group_id != self.id {
+                return Err(Error::Malformed { what: "group change group id" });
+            }
+            if self.log.iter().any(|c| c.hash == change.hash) {
+                continue;
+            }
+            // One create per group, ever: a second one could only be forged or replayed.
+            let is_create = change.parent.is_none();
+            if is_create && self.log.iter().any(|c| c.parent.is_none()) {
+                return Err(Error::GroupChangeRejected(ChangeRejection::Invalid));
+            }
+            if self.log.len() >= MAX_GROUP_LOG {
+                return Err(Error::TooLarge { what: "group log", size: self.log.len() + 1, max: MAX_GROUP_LOG });
+            }
+            inserted.push(change.hash);
+            self.log.push(change);
+        }
+        let replayed = replay(&self.log);
+        let previous = core::mem::replace(&mut self.statuses, replayed.statuses);
+        self.roster = replayed.roster;
+        self.head = replayed.head;
+        self.inbound.retain(|c| self.roster.is_member(&c.sender_user));
+        if !self.roster.is_member(&self.me) {
+            self.outbound = None;
+        }
+
+        let mut events = Vec::new();
+        let mut new_statuses = Vec::new();
+        for (i, (change, status)) in self.log.iter().zip(&self.statuses).enumerate() {
+            let is_new = inserted.contains(&change.hash);
+            if is_new {
+                new_statuses.push(*status);
+            }
+            // New changes that did not take effect, and earlier ones a late change pushed out.
+            let reverted = previous.get(i) == Some(&ChangeStatus::Applied) && *status != ChangeStatus::Applied;
+            if let (ChangeStatus::Rejected(reason), true) = (status, is_new || reverted) {
+                events.push(GroupEvent::ChangeRejected { author: change.author, reason: *reason });
+            }
+        }
+        let key = |k: &[u8; 32]| SigningPublicKey::from_slice(k, "member");
+        for (user, admin) in &self.roster.members {
+            match before.members.get(user) {
+                None => events.push(GroupEvent::MemberAdded(key(user)?)),
+                Some(false) if *admin => events.push(GroupEvent::AdminAdded(key(user)?)),
+                _ => {}
+            }
+        }
+        for user in before.members.keys().filter(|u| !self.roster.members.contains_key(*u)) {
+            events.push(GroupEvent::MemberRemoved(key(user)?));
+        }
+        if before.name != self.roster.name {
+            events.push(GroupEvent::Renamed(self.roster.name.clone()));
+        }
+        Ok((events, new_statuses))
+    }
+
+    fn control<'a>(&self, changes: impl Iterator<Item = &'a RosterChange>) -> Result<Vec<u8>> {
+        Ok(proto::GroupControl {
+            version: FORMAT_VERSION,
+            group_id: self.id.0.to_vec(),
+            changes: changes.map(RosterChange::to_proto).collect::<Result<_>>()?,
+        }
+        .encode_to_vec())
+    }
+
+    /// Encrypts a group message; starts (and returns the distribution of) a fresh sender chain
+    /// when the epoch moved since this device last sent.
+    pub fn encrypt(&mut self, rng: &mut impl CryptoRngCore, plaintext: &[u8]) -> Result<GroupSend> {
+        if !self.roster.is_member(&self.me) {
+            return Err(Error::NotGroupMember);
+        }
+        let mut distribution = None;
+        let chain = match self.outbound.take() {
+            Some(chain) if chain.epoch == self.roster.epoch => chain,
+            _ => {
+                let chain = OutboundSenderChain::new(rng, self.roster.epoch);
+                distribution = Some(chain.distribution(&self.id));
+                chain
+            }
+        };
+        let chain = self.outbound.insert(chain);
+        let message = chain.encrypt(&self.id, plaintext)?;
+        Ok(GroupSend { distribution, message })
+    }
+
+    /// The distribution of this device's current chain, for a member device that missed it.
+    pub fn sender_key_distribution(&self) -> Option<Vec<u8>> {
+        self.outbound.as_ref().filter(|c| c.epoch == self.roster.epoch).map(|c| c.distribution(&self.id))
+    }
+
+    /// Takes in a sender-key distribution that `sender_device` of `sender_user` sent over an
+    /// authenticated 1:1 session. The sender must be a member.
+    pub fn process_distribution(
+        &mut self,
+        sender_user: SigningPublicKey,
+        sender_device: SigningPublicKey,
+        distribution: &[u8],
+    ) -> Result<()> {
+        if !self.roster.is_member(&sender_user) {
+            return Err(Error::NotGroupMember);
+        }
+        let chain = InboundSenderChain::from_distribution(&self.id, sender_user, sender_device, distribution)?;
+        if self.inbound.iter().any(|c| c.chain_id == chain.chain_id) {
+            // Already known; the held copy may be further along, so keep it.
+            return Ok(());
+        }
+        self.inbound.push(chain);
+        let of_device = self.inbound.iter().filter(|c| c.sender_device == sender_device).count();
+        if of_device > MAX_SENDER_CHAINS_PER_DEVICE
+            && let Some(oldest) = self.inbound.iter().position(|c| c.sender_device == sender_device)
+        {
+            self.inbound.remove(oldest);
+        }
+        Ok(())
+    }
+
+    /// Verifies and decrypts a group message. On error nothing changes.
+    pub fn decrypt(&mut self, message: &[u8]) -> Result<GroupPlaintext> {
+        let parsed = ParsedGroupMessage::from_bytes(message)?;
+        if parsed.group_id != self.id {
+            return Err(Error::Malformed { what: "group message group id" });
+        }
+        let chain = self.inbound.iter_mut().find(|c| c.chain_id == parsed.chain_id).ok_or(Error::UnknownSenderChain)?;
+        let plaintext = chain.decrypt(&parsed)?;
+        Ok(GroupPlaintext { sender_user: chain.sender_user, sender_device: chain.sender_device, plaintext })
+    }
+}
+
+fn parse_control(bytes: &[u8]) -> Result<(GroupId, Vec<RosterChange>)> {
+    let control: proto::GroupControl = wire::decode(bytes, MAX_GROUP_CONTROL_BYTES, "group control")?;
+    wire::check_version("group control", control.version, FORMAT_VERSION)?;
+    let id = GroupId::from_slice(&control.group_id)?;
+    let changes = control.changes.iter().map(RosterChange::from_proto).collect::<Result<Vec<_>>>()?;
+    Ok((id, changes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    /// A member that is not an admin signs a removal anyway (a modified client) and sends it.
+    #[test]
+    fn forced_change_by_non_admin_has_no_effect() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let users: Vec<_> = (0..3).map(|_| UserIdentity::generate(&mut rng)).collect();
+        let keys: Vec<_> = users.iter().map(|u| u.user_key()).collect();
+        let (mut g0, welcome) = Group::create(&mut rng, &users[0], "g", &keys[1..], 1).unwrap();
+        let g1 = Group::join(keys[1], &welcome).unwrap();
+        let forged = RosterChange::sign(
+            &users[1],
+            g1.id,
+            Some((g1.head.unwrap(), g1.epoch())),
+            2,
+            RosterAction::Remove(keys[0]),
+        )
+        .unwrap();
+        let control = g1.control(std::iter::once(&forged)).unwrap();
+        let events = g0.apply_control(&control).unwrap();
+        assert_eq!(events, vec![GroupEvent::ChangeRejected { author: keys[1], reason: ChangeRejection::NotAdmin }]);
+        assert!(g0.roster().is_admin(&keys[0]) && g0.members().len() == 3);
+        // A second create for the same group (a takeover attempt) is refused outright.
+        let create = RosterChange::sign(
+            &users[2],
+            g0.id,
+            None,
+            3,
+            RosterAction::Create { name: "mine".into(), members: vec![keys[0]] },
+        )
+        .unwrap();
+        let control = g0.control(std::iter::once(&create)).unwrap();
+        let before = g0.roster().clone();
+        assert_eq!(g0.apply_control(&control), Err(Error::GroupChangeRejected(ChangeRejection::Invalid)));
+        assert_eq!(g0.roster(), &before);
+    }
+
+    #[test]
+    fn debug_hides_chain_keys() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let users: Vec<_> = (0..2).map(|_| UserIdentity::generate(&mut rng)).collect();
+        let (mut g0, welcome) = Group::create(&mut rng, &users[0], "g", &[users[1].user_key()], 1).unwrap();
+        let mut g1 = Group::join(users[1].user_key(), &welcome).unwrap();
+        let send = g0.encrypt(&mut rng, b"hi").unwrap();
+        let dist = send.distribution.unwrap();
+        g1.process_distribution(users[0].user_key(), users[0].user_key(), &dist).unwrap();
+        g1.decrypt(&send.message).unwrap();
+        let text = format!("{g0:?}{g1:?}");
+        let out = g0.outbound.as_ref().unwrap();
+        crate::test_util::assert_no_secret(&text, &out.chain.key);
+        crate::test_util::assert_no_secret(&text, out.signing.secret_bytes().as_slice());
+        crate::test_util::assert_no_secret(&text, &g1.inbound[0].chain.key);
+        let parsed: proto::SenderKeyDistribution = prost::Message::decode(dist.as_slice()).unwrap();
+        assert!(!format!("{parsed:?}").contains(&format!("{:?}", parsed.chain_key)));
+    }
+}

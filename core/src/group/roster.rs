@@ -1,0 +1,361 @@
+//! Group rosters as a log of signed changes (DESIGN.md "Groups"). The roster is a pure function of
+//! the *set* of changes a member holds, so members that received the same changes in any order
+//! agree, and concurrent changes by two admins converge.
+//!
+//! Every change names its parent (the change its author saw last), so the changes form a tree
+//! rooted at the create. Replay walks the tree, checking each change against the roster of its
+//! path (authors must be admins there), and takes as canonical the longest chain of valid changes,
+//! breaking ties by the lower hash. A change off that chain did not take effect: its author made it
+//! on a stale epoch (or lost a race with a concurrent change) and may make it again on the new
+//! epoch. A change whose parent has not arrived is pending. Each change on the chain bumps the epoch.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::SigningPublicKey;
+use crate::error::{Error, Result};
+use crate::group::GroupId;
+use crate::group::sender_chain::FORMAT_VERSION;
+use crate::identity::UserIdentity;
+use crate::limits::{MAX_GROUP_CHANGE_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES};
+use crate::wire::{self, group as proto};
+
+const SIGNATURE_CONTEXT: &[u8] = b"hush/group-change/v1";
+
+/// What a roster change does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RosterAction {
+    /// Creates the group with these members (the author is always an admin member).
+    Create {
+        /// The group's name.
+        name: String,
+        /// The initial members besides the author.
+        members: Vec<SigningPublicKey>,
+    },
+    /// Adds users.
+    Add(Vec<SigningPublicKey>),
+    /// Removes a user.
+    Remove(SigningPublicKey),
+    /// The author leaves.
+    Leave,
+    /// Renames the group.
+    Rename(String),
+    /// Makes a member an admin.
+    Promote(SigningPublicKey),
+}
+
+/// A verified, signed roster change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RosterChange {
+    pub(crate) group_id: GroupId,
+    /// The hash of the change this one was made on; `None` only for the create.
+    pub(crate) parent: Option<[u8; 32]>,
+    pub(crate) base_epoch: u64,
+    pub(crate) author: SigningPublicKey,
+    pub(crate) created_at: u64,
+    pub(crate) action: RosterAction,
+    /// The encoded `SignedGroupChange`.
+    pub(crate) signed: Vec<u8>,
+    /// SHA-256 of `signed`: the change's id and its tie-breaker among concurrent changes.
+    pub(crate) hash: [u8; 32],
+}
+
+fn keys_to_bytes(keys: &[SigningPublicKey]) -> Vec<Vec<u8>> {
+    keys.iter().map(|k| k.to_bytes().to_vec()).collect()
+}
+
+fn keys_from_bytes(keys: &[Vec<u8>]) -> Result<Vec<SigningPublicKey>> {
+    if keys.len() > MAX_GROUP_MEMBERS {
+        return Err(Error::TooLarge { what: "group members", size: keys.len(), max: MAX_GROUP_MEMBERS });
+    }
+    keys.iter().map(|k| SigningPublicKey::from_slice(k, "member user key")).collect()
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.len() > MAX_GROUP_NAME_BYTES {
+        return Err(Error::TooLarge { what: "group name", size: name.len(), max: MAX_GROUP_NAME_BYTES });
+    }
+    Ok(())
+}
+
+impl RosterChange {
+    pub(crate) fn sign(
+        author: &UserIdentity,
+        group_id: GroupId,
+        parent: Option<([u8; 32], u64)>,
+        created_at: u64,
+        action: RosterAction,
+    ) -> Result<Self> {
+        let (parent, base_epoch) = parent.map_or((None, 0), |(hash, epoch)| (Some(hash), epoch));
+        use proto::group_change::Action;
+        let action_proto = match &action {
+            RosterAction::Create { name, members } => {
+                check_name(name)?;
+                let mut all = vec![proto::Member { user_key: author.user_key().to_bytes().to_vec(), admin: true }];
+                all.extend(members.iter().map(|m| proto::Member { user_key: m.to_bytes().to_vec(), admin: false }));
+                Action::Create(proto::Create { name: name.clone(), members: all })
+            }
+            RosterAction::Add(users) => Action::Add(proto::UserKeys { user_keys: keys_to_bytes(users) }),
+            RosterAction::Remove(user) => Action::Remove(user.to_bytes().to_vec()),
+            RosterAction::Leave => Action::Leave(proto::Leave {}),
+            RosterAction::Rename(name) => {
+                check_name(name)?;
+                Action::Rename(name.clone())
+            }
+            RosterAction::Promote(user) => Action::Promote(user.to_bytes().to_vec()),
+        };
+        let change = proto::GroupChange {
+            version: FORMAT_VERSION,
+            group_id: group_id.0.to_vec(),
+            base_epoch,
+            parent: parent.map(|p| p.to_vec()).unwrap_or_default(),
+            author: author.user_key().to_bytes().to_vec(),
+            created_at,
+            action: Some(action_proto),
+        }
+        .encode_to_vec();
+        let signature = author.signing.sign(SIGNATURE_CONTEXT, &change).to_vec();
+        let signed = proto::SignedGroupChange { version: FORMAT_VERSION, change, signature };
+        Self::from_proto(&signed)
+    }
+
+    /// Decodes and verifies the author's signature.
+    pub(crate) fn from_proto(signed: &proto::SignedGroupChange) -> Result<Self> {
+        wire::check_version("signed group change", signed.version, FORMAT_VERSION)?;
+        let change: proto::GroupChange = wire::decode(&signed.change, MAX_GROUP_CHANGE_BYTES, "group change")?;
+        wire::check_version("group change", change.version, FORMAT_VERSION)?;
+        let author = SigningPublicKey::from_slice(&change.author, "group change author")?;
+        author.verify(SIGNATURE_CONTEXT, &signed.change, &signed.signature, "group change")?;
+        use proto::group_change::Action;
+        let action = match change.action.as_ref().ok_or(Error::Malformed { what: "group change action" })? {
+            Action::Create(c) => {
+                check_name(&c.name)?;
+                if c.members.len() > MAX_GROUP_MEMBERS {
+                    return Err(Error::TooLarge {
+                        what: "group members",
+                        size: c.members.len(),
+                        max: MAX_GROUP_MEMBERS,
+                    });
+                }
+                // The author must come first, as the only admin; everyone else joins as a member.
+                let (first, rest) = c.members.split_first().ok_or(Error::Malformed { what: "group create" })?;
+                if first.user_key != change.author || !first.admin || rest.iter().any(|m| m.admin) {
+                    return Err(Error::Malformed { what: "group create" });
+                }
+                let members = rest
+                    .iter()
+                    .map(|m| SigningPublicKey::from_slice(&m.user_key, "member user key"))
+                    .collect::<Result<Vec<_>>>()?;
+                RosterAction::Create { name: c.name.clone(), members }
+            }
+            Action::Add(a) => RosterAction::Add(keys_from_bytes(&a.user_keys)?),
+            Action::Remove(k) => RosterAction::Remove(SigningPublicKey::from_slice(k, "removed user key")?),
+            Action::Leave(_) => RosterAction::Leave,
+            Action::Rename(name) => {
+                check_name(name)?;
+                RosterAction::Rename(name.clone())
+            }
+            Action::Promote(k) => RosterAction::Promote(SigningPublicKey::from_slice(k, "promoted user key")?),
+        };
+        // Only the create has no parent, and it alone sits at epoch 0.
+        let is_create = matches!(action, RosterAction::Create { .. });
+        let parent = match (is_create, change.parent.len()) {
+            (true, 0) if change.base_epoch == 0 => None,
+            (false, 32) if change.base_epoch > 0 => Some(crate::crypto::keys::array32(&change.parent, "parent")?),
+            _ => return Err(Error::Malformed { what: "group change parent" }),
+        };
+        let encoded = signed.encode_to_vec();
+        Ok(Self {
+            group_id: GroupId::from_slice(&change.group_id)?,
+            parent,
+            base_epoch: change.base_epoch,
+            author,
+            created_at: change.created_at,
+            action,
+            hash: Sha256::digest(&encoded).into(),
+            signed: encoded,
+        })
+    }
+
+    pub(crate) fn to_proto(&self) -> Result<proto::SignedGroupChange> {
+        proto::SignedGroupChange::decode(self.signed.as_slice()).map_err(|_| Error::Internal("stored group change"))
+    }
+}
+
+/// Why a change did not take effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeRejection {
+    /// Made on an epoch the group has moved on from, or lost a race with a concurrent change.
+    StaleEpoch,
+    /// The author is not an admin (or, for leave, not a member) at that point.
+    NotAdmin,
+    /// The change does not fit the roster: adding a member, removing a non-member, a second create.
+    Invalid,
+}
+
+/// The state of one change after replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChangeStatus {
+    Applied,
+    /// Its parent has not arrived (yet).
+    Pending,
+    Rejected(ChangeRejection),
+}
+
+/// A roster: who is in the group, who administers it, its name and epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roster {
+    /// Bumped by every change that takes effect; 0 before the create.
+    pub epoch: u64,
+    /// The group's name.
+    pub name: String,
+    /// Members, with whether each is an admin.
+    pub members: BTreeMap<[u8; 32], bool>,
+}
+
+impl Roster {
+    /// Whether `user` is a member.
+    pub fn is_member(&self, user: &SigningPublicKey) -> bool {
+        self.members.contains_key(user.as_bytes())
+    }
+
+    /// Whether `user` is an admin.
+    pub fn is_admin(&self, user: &SigningPublicKey) -> bool {
+        self.members.get(user.as_bytes()).copied().unwrap_or(false)
+    }
+
+    fn apply(&mut self, change: &RosterChange) -> core::result::Result<(), ChangeRejection> {
+        let author = change.author.as_bytes();
+        let author_admin = self.members.get(author).copied();
+        match &change.action {
+            RosterAction::Create { name, members } => {
+                if self.epoch != 0 {
+                    return Err(ChangeRejection::Invalid);
+                }
+                let mut roster = BTreeMap::from([(*author, true)]);
+                for m in members {
+                    if roster.insert(m.to_bytes(), false).is_some() {
+                        return Err(ChangeRejection::Invalid);
+                    }
+                }
+                self.name = name.clone();
+                self.members = roster;
+            }
+            _ if self.epoch == 0 => return Err(ChangeRejection::Invalid),
+            RosterAction::Leave => {
+                author_admin.ok_or(ChangeRejection::NotAdmin)?;
+                self.members.remove(author);
+            }
+            _ if author_admin != Some(true) => return Err(ChangeRejection::NotAdmin),
+            RosterAction::Add(users) => {
+                let distinct: std::collections::BTreeSet<_> = users.iter().map(|u| u.to_bytes()).collect();
+                if users.is_empty()
+                    || distinct.len() != users.len()
+                    || users.iter().any(|u| self.is_member(u))
+                    || self.members.len() + users.len() > MAX_GROUP_MEMBERS
+                {
+                    return Err(ChangeRejection::Invalid);
+                }
+                self.members.extend(distinct.into_iter().map(|u| (u, false)));
+            }
+            RosterAction::Remove(user) => {
+                if user == &change.author || self.members.remove(user.as_bytes()).is_none() {
+                    return Err(ChangeRejection::Invalid);
+                }
+            }
+            RosterAction::Rename(name) => self.name = name.clone(),
+            RosterAction::Promote(user) => match self.members.get_mut(user.as_bytes()) {
+                Some(admin @ false) => *admin = true,
+                _ => return Err(ChangeRejection::Invalid),
+            },
+        }
+        self.epoch += 1;
+        Ok(())
+    }
+}
+
+/// The outcome of a replay.
+pub(crate) struct Replay {
+    pub(crate) roster: Roster,
+    /// Status of each change of the log, in log order.
+    pub(crate) statuses: Vec<ChangeStatus>,
+    /// Hash of the last change on the canonical chain: the parent of the next local change.
+    pub(crate) head: Option<[u8; 32]>,
+}
+
+/// Replays `log` (any order; at most one create) as described in the module doc. Iterative, so a
+/// long log cannot exhaust the stack.
+pub(crate) fn replay(log: &[RosterChange]) -> Replay {
+    use std::collections::HashMap;
+    let mut statuses = vec![ChangeStatus::Pending; log.len()];
+    let index: HashMap<[u8; 32], usize> = log.iter().enumerate().map(|(i, c)| (c.hash, i)).collect();
+    let mut children: HashMap<[u8; 32], Vec<usize>> = HashMap::new();
+    let mut root = None;
+    for (i, c) in log.iter().enumerate() {
+        match c.parent {
+            None => root = Some(i),
+            Some(p) if index.contains_key(&p) => children.entry(p).or_default().push(i),
+            Some(_) => {}
+        }
+    }
+    // Top-down: validate each change against its path's roster. Rosters are cloned only where the
+    // tree branches, which only concurrent changes make it do.
+    let mut valid = vec![false; log.len()];
+    let mut order = Vec::new();
+    let mut stack: Vec<(usize, Roster)> = root.map(|r| (r, Roster::default())).into_iter().collect();
+    while let Some((i, mut roster)) = stack.pop() {
+        let Some(change) = log.get(i) else { continue };
+        if change.base_epoch != roster.epoch {
+            statuses[i] = ChangeStatus::Rejected(ChangeRejection::Invalid);
+            continue;
+        }
+        if let Err(why) = roster.apply(change) {
+            statuses[i] = ChangeStatus::Rejected(why);
+            continue;
+        }
+        valid[i] = true;
+        order.push(i);
+        let kids = children.get(&change.hash).map(Vec::as_slice).unwrap_or_default();
+        if let Some((last, rest)) = kids.split_last() {
+            for &k in rest {
+                stack.push((k, roster.clone()));
+            }
+            stack.push((*last, roster));
+        }
+    }
+    // Bottom-up: the length of the longest valid chain below each valid change.
+    let mut height = vec![0u64; log.len()];
+    for &i in order.iter().rev() {
+        let best = children
+            .get(&log[i].hash)
+            .map(|kids| kids.iter().filter(|&&k| valid[k]).map(|&k| height[k]).max().unwrap_or(0))
+            .unwrap_or(0);
+        height[i] = best + 1;
+    }
+    // The canonical chain: from the create, always the tallest valid child, lowest hash on ties.
+    let mut roster = Roster::default();
+    let mut head = None;
+    let mut next = root.filter(|&r| valid[r]);
+    while let Some(i) = next {
+        let change = &log[i];
+        if roster.apply(change).is_err() {
+            break; // cannot happen: validity was established on this very path
+        }
+        statuses[i] = ChangeStatus::Applied;
+        head = Some(change.hash);
+        next = children.get(&change.hash).and_then(|kids| {
+            kids.iter()
+                .copied()
+                .filter(|&k| valid[k])
+                .max_by(|&a, &b| height[a].cmp(&height[b]).then_with(|| log[b].hash.cmp(&log[a].hash)))
+        });
+    }
+    for i in 0..log.len() {
+        if valid[i] && statuses[i] != ChangeStatus::Applied {
+            statuses[i] = ChangeStatus::Rejected(ChangeRejection::StaleEpoch);
+        }
+    }
+    Replay { roster, statuses, head }
+}

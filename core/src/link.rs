@@ -1,0 +1,164 @@
+//! Linking a new device to a user (DESIGN.md "Keys and identities").
+//!
+//! 1. The new device makes an [`Account`] and shows a [`LinkRequest`] as a QR code: its prekey
+//!    bundle and a 16-byte link secret.
+//! 2. An existing device scans it, signs a device list naming the new device (version + 1), opens a
+//!    PQXDH session from the bundle and sends, through it, the link secret, the user key, the new list
+//!    and the recent-contacts state ([`approve`]). It publishes the new list to the relay.
+//! 3. The new device decrypts and checks it ([`complete`]): the link secret must match (so only a
+//!    device that saw the QR code can link it), and the list must name it and be signed by the key
+//!    it received.
+
+use prost::Message;
+use rand_core::CryptoRngCore;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::account::Account;
+use crate::crypto::keys::{array32, random_array};
+use crate::device_list::SignedDeviceList;
+use crate::error::{Error, Result};
+use crate::identity::{DeviceIdentity, UserIdentity};
+use crate::limits::{MAX_LINK_APPROVAL_BYTES, MAX_LINK_REQUEST_BYTES};
+use crate::pqxdh::SessionConfig;
+use crate::prekeys::PrekeyBundle;
+use crate::session::SessionRecord;
+use crate::wire;
+
+/// Generated from `core/proto/link.proto`. `LinkApproval` carries the user key: it zeroizes on drop
+/// and its `Debug` is redacted.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/hush.link.rs"));
+
+    impl ::core::fmt::Debug for LinkApproval {
+        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+            f.write_str("link::LinkApproval([redacted])")
+        }
+    }
+}
+
+const VERSION: u32 = 1;
+
+/// What a new device shows to be linked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRequest {
+    /// The new device's bundle (verified).
+    pub bundle: PrekeyBundle,
+    link_secret: [u8; 16],
+}
+
+impl LinkRequest {
+    /// A request for `account`'s device, with a fresh link secret. Keep it until the link completes.
+    pub fn new(rng: &mut impl CryptoRngCore, account: &Account) -> Result<Self> {
+        Ok(Self { bundle: account.prekey_bundle(None, None)?, link_secret: random_array(rng) })
+    }
+
+    /// The bytes to show as a QR code.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        proto::LinkRequest {
+            version: VERSION,
+            prekey_bundle: self.bundle.to_bytes(),
+            link_secret: self.link_secret.to_vec(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Parses a scanned request and verifies its bundle.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let p: proto::LinkRequest = wire::decode(bytes, MAX_LINK_REQUEST_BYTES, "link request")?;
+        wire::check_version("link request", p.version, VERSION)?;
+        Ok(Self {
+            bundle: PrekeyBundle::from_bytes(&p.prekey_bundle)?,
+            link_secret: p.link_secret.as_slice().try_into().map_err(|_| Error::Malformed { what: "link secret" })?,
+        })
+    }
+}
+
+/// What the approving device sends and keeps.
+#[derive(Debug)]
+pub struct LinkApprovalOutput {
+    /// The new device list: publish it to the relay and pin it.
+    pub device_list: SignedDeviceList,
+    /// The session with the new device.
+    pub session: SessionRecord,
+    /// The encrypted approval, for the new device.
+    pub message: Vec<u8>,
+}
+
+/// Approves a scanned link request on an existing device of `user`.
+pub fn approve(
+    rng: &mut impl CryptoRngCore,
+    user: &UserIdentity,
+    this_device: &DeviceIdentity,
+    current: &SignedDeviceList,
+    request: &LinkRequest,
+    contacts: &[u8],
+    now: u64,
+) -> Result<LinkApprovalOutput> {
+    if current.user_key() != user.user_key() {
+        return Err(Error::UserKeyChanged);
+    }
+    if current.device(&request.bundle.device.device_key()).is_ok() {
+        return Err(Error::DuplicateDevice);
+    }
+    let mut devices = current.devices().to_vec();
+    devices.push(request.bundle.device);
+    let version = current.list_version().checked_add(1).ok_or(Error::Malformed { what: "device list version" })?;
+    let device_list = SignedDeviceList::sign(user, version, &devices, now)?;
+    let approval = proto::LinkApproval {
+        version: VERSION,
+        link_secret: request.link_secret.to_vec(),
+        user_secret_key: user.secret_bytes().to_vec(),
+        device_list: device_list.to_bytes(),
+        contacts: contacts.to_vec(),
+    };
+    let plaintext = Zeroizing::new(approval.encode_to_vec());
+    let mut session = SessionRecord::new();
+    session.initiate(rng, this_device, &request.bundle, SessionConfig::default())?;
+    let message = session.encrypt(rng, &plaintext)?;
+    Ok(LinkApprovalOutput { device_list, session, message })
+}
+
+/// What the new device learns when the link completes.
+#[derive(Debug)]
+pub struct LinkedDevice {
+    /// The user key, now held by this device too.
+    pub user: UserIdentity,
+    /// The device list naming this device.
+    pub device_list: SignedDeviceList,
+    /// The recent-contacts state passed along.
+    pub contacts: Vec<u8>,
+    /// The session with the approving device.
+    pub session: SessionRecord,
+}
+
+/// Completes the link on the new device. On error nothing changed (the account included).
+pub fn complete(
+    rng: &mut impl CryptoRngCore,
+    account: &mut Account,
+    request: &LinkRequest,
+    message: &[u8],
+) -> Result<LinkedDevice> {
+    let mut trial = account.clone();
+    let mut session = SessionRecord::new();
+    let plaintext = Zeroizing::new(session.decrypt(rng, &mut trial, message, SessionConfig::default())?);
+    let approval: proto::LinkApproval = wire::decode(&plaintext, MAX_LINK_APPROVAL_BYTES, "link approval")?;
+    wire::check_version("link approval", approval.version, VERSION)?;
+    if !bool::from(approval.link_secret.ct_eq(&request.link_secret)) {
+        return Err(Error::Malformed { what: "link secret" });
+    }
+    let user = UserIdentity::from_secret_bytes(&Zeroizing::new(array32(&approval.user_secret_key, "user key")?));
+    let device_list = SignedDeviceList::from_bytes(&approval.device_list)?;
+    if device_list.user_key() != user.user_key() {
+        return Err(Error::UserKeyChanged);
+    }
+    if device_list.device(&account.device_keys().device_key())? != &account.device_keys() {
+        return Err(Error::UnknownDevice);
+    }
+    // The approving device must itself be on the list it signed.
+    let approver = session.peer().ok_or(Error::Internal("linked session has no peer"))?;
+    device_list.device(&approver.device_key())?;
+    *account = trial;
+    Ok(LinkedDevice { user, device_list, contacts: approval.contacts.clone(), session })
+}
