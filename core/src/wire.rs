@@ -11,6 +11,12 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/hush.wire.rs"));
 }
 
+/// The client ↔ relay protocol from `core/proto/relay.proto`, shared by the relay and the client.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod relay {
+    include!(concat!(env!("OUT_DIR"), "/hush.relay.rs"));
+}
+
 /// Group formats from `core/proto/group.proto` (see `group/`). A sender-key distribution carries a
 /// chain key, so it zeroizes on drop and its `Debug` is redacted.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
