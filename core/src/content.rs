@@ -22,17 +22,7 @@ use crate::wire;
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/hush.content.rs"));
 
-    macro_rules! redacted_debug {
-        ($($name:ident),* $(,)?) => {$(
-            impl ::core::fmt::Debug for $name {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(concat!("content::", stringify!($name), "([redacted])"))
-                }
-            }
-        )*};
-    }
-
-    redacted_debug!(AttachmentPointer, DeviceLink, SenderKeyDistribution);
+    crate::wire::redacted_debug!("content": AttachmentPointer, DeviceLink, SenderKeyDistribution);
 }
 
 use proto::content::Body;

@@ -124,6 +124,23 @@ pub enum Error {
     /// The peer's user key changed and the change was neither accepted nor verified yet.
     #[error("the peer's identity changed; accept or verify it first")]
     IdentityChangePending,
+    /// The key or passphrase given does not unlock this store. Nothing was written.
+    #[error("wrong store key or passphrase")]
+    WrongStoreKey,
+    /// A stored value that fails to authenticate or decode: corrupted on disk, or moved from
+    /// another row. Other rows stay readable.
+    #[error("corrupt value in store table {table}")]
+    StoreCorrupt {
+        /// The SQL table holding the value.
+        table: &'static str,
+    },
+    /// `Store::create` on a file that already holds a database. The file was left untouched.
+    #[error("a database already exists there")]
+    StoreExists,
+    /// SQLite failed (I/O, a full disk, a lock held too long by another connection, a file that is
+    /// not a database).
+    #[error("database error: {0}")]
+    Database(String),
     /// An invariant of hush-core itself broke: a bug, never caused by input.
     #[error("internal error: {0}")]
     Internal(&'static str),

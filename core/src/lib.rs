@@ -46,12 +46,14 @@ pub mod link;
 mod message;
 mod peer;
 mod pickle;
+mod pickle_peer;
 mod pqxdh;
 mod prekeys;
 mod ratchet;
 mod safety_number;
 pub mod sealed_sender;
 mod session;
+pub mod store;
 pub mod wire;
 
 #[cfg(test)]
@@ -79,3 +81,5 @@ pub use safety_number::{QR_PAYLOAD_LEN, SafetyNumber};
 /// Sealed sender: envelopes that hide the sender from the relay (see [`sealed_sender`]).
 pub use sealed_sender::{InnerKind, Unsealed};
 pub use session::SessionRecord;
+/// The encrypted local store (see [`store`]).
+pub use store::{Argon2Params, Store, StoreTx, Unlock};

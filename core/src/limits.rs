@@ -34,6 +34,14 @@ pub const MAX_DEVICES: usize = 100;
 pub const MAX_SESSION_RECORD_BYTES: usize = 8 * 1024 * 1024;
 /// Largest encoded account accepted by the decoder.
 pub const MAX_ACCOUNT_BYTES: usize = 4 * 1024 * 1024;
+/// Largest encoded peer user (storage) accepted by the decoder: a full session record with every
+/// device of a full list, the extra record's worth covering the pinned and pending lists and framing.
+/// Derived from the other bounds, so whatever state the protocol lets a peer reach stays loadable.
+pub const MAX_PEER_BYTES: usize = (MAX_DEVICES + 1) * MAX_SESSION_RECORD_BYTES;
+/// Largest encoded group (storage) accepted by the decoder: the log, this device's sender chain and
+/// every inbound one. A log that still fits a welcome is under [`MAX_GROUP_CONTROL_BYTES`]; the rest
+/// holds thousands of inbound chains, each with all [`MAX_SKIPPED_KEYS`] of its skipped keys.
+pub const MAX_GROUP_BYTES: usize = 256 * 1024 * 1024;
 
 /// SHA-512 iterations per safety-number half, as in Signal's fingerprints.
 pub const SAFETY_NUMBER_ITERATIONS: u32 = 5_200;
@@ -81,3 +89,20 @@ pub const MAX_SENDER_CHAINS_PER_DEVICE: usize = 2;
 pub const MAX_LINK_REQUEST_BYTES: usize = 2_900;
 /// Largest link approval (user key, device list, recent-contacts state).
 pub const MAX_LINK_APPROVAL_BYTES: usize = MAX_PLAINTEXT_BYTES;
+
+/// Largest Argon2id memory cost a store file may ask for, in KiB (1 GiB): a tampered file must not
+/// make the device allocate without bound.
+pub const MAX_STORE_ARGON2_M_KIB: u32 = 1024 * 1024;
+/// Largest Argon2id pass count a store file may ask for.
+pub const MAX_STORE_ARGON2_T_COST: u32 = 64;
+/// Largest Argon2id lane count a store file may ask for.
+pub const MAX_STORE_ARGON2_P_COST: u32 = 16;
+/// Most distinct words in one local search query.
+pub const MAX_SEARCH_QUERY_WORDS: usize = 16;
+/// Most distinct emoji one user may have on one stored message.
+pub const MAX_REACTIONS_PER_USER: usize = 16;
+/// Most messages one history page returns.
+pub const MAX_HISTORY_PAGE: usize = 1_000;
+/// How long a processed relay message id is remembered for deduplication (60 days: twice the
+/// relay's default message TTL, so any redelivery of a message is still recognised).
+pub const PROCESSED_RELAY_ID_RETENTION_MS: u64 = 60 * 24 * 60 * 60 * 1000;

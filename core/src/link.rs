@@ -31,11 +31,7 @@ use crate::wire;
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/hush.link.rs"));
 
-    impl ::core::fmt::Debug for LinkApproval {
-        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            f.write_str("link::LinkApproval([redacted])")
-        }
-    }
+    crate::wire::redacted_debug!("link": LinkApproval);
 }
 
 const VERSION: u32 = 1;

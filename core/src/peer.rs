@@ -163,7 +163,7 @@ impl PeerUser {
         if listed != &bundle.device {
             return Err(Error::UnknownDevice);
         }
-        self.sessions.entry(bundle.device.device_key().to_bytes()).or_default().initiate(rng, local, bundle, config)
+        self.with_record(bundle.device.device_key().to_bytes(), |r| r.initiate(rng, local, bundle, config))
     }
 
     /// Encrypts for every listed device (but `exclude`, the sending device itself when this is the
@@ -208,14 +208,19 @@ impl PeerUser {
         {
             return Err(Error::PeerMismatch);
         }
-        // `SessionRecord::decrypt` is all-or-nothing; a new record is kept only if it decrypted.
-        if let Some(record) = self.sessions.get_mut(sender.as_bytes()) {
-            return record.decrypt(rng, account, message, config);
+        self.with_record(sender.to_bytes(), |r| r.decrypt(rng, account, message, config))
+    }
+
+    /// Runs `f` on the device's record. `SessionRecord` operations change nothing on error, so a
+    /// record made for the occasion is kept only if `f` succeeded: a failure leaves no trace.
+    fn with_record<T>(&mut self, device: [u8; 32], f: impl FnOnce(&mut SessionRecord) -> Result<T>) -> Result<T> {
+        if let Some(record) = self.sessions.get_mut(&device) {
+            return f(record);
         }
         let mut record = SessionRecord::new();
-        let plaintext = record.decrypt(rng, account, message, config)?;
-        self.sessions.insert(sender.to_bytes(), record);
-        Ok(plaintext)
+        let out = f(&mut record)?;
+        self.sessions.insert(device, record);
+        Ok(out)
     }
 }
 

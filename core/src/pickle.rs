@@ -177,34 +177,43 @@ impl SessionRecord {
     /// Encodes every session with this peer device (ratchet secrets, skipped message keys) for
     /// the encrypted store. The buffer is wiped when dropped.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let p = storage::SessionRecord {
-            version: SESSION_RECORD_VERSION,
-            active: self.active.as_ref().map(session_to_storage),
-            archived: self.archived.iter().map(session_to_storage).collect(),
-        };
-        Zeroizing::new(p.encode_to_vec())
+        Zeroizing::new(record_to_storage(self).encode_to_vec())
     }
 
     /// Decodes a record written by [`SessionRecord::to_bytes`], enforcing the ratchet's bounds
     /// (receiving chains, skipped keys, archived sessions) and verifying every device key.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let p: storage::SessionRecord = wire::decode(bytes, MAX_SESSION_RECORD_BYTES, "session record")?;
-        wire::check_version("session record", p.version, SESSION_RECORD_VERSION)?;
-        check_count("archived sessions", p.archived.len(), 0, MAX_ARCHIVED_SESSIONS)?;
-        let active = p.active.as_ref().map(session_from_storage).transpose()?;
-        let archived = p.archived.iter().map(session_from_storage).collect::<Result<VecDeque<_>>>()?;
-        // A record belongs to one peer device (`SessionRecord::check_peer`).
-        let mut sessions = active.iter().chain(&archived);
-        if let Some(first) = sessions.next() {
-            let same = |s: &Session| {
-                s.peer.device_key() == first.peer.device_key() && s.peer.identity_key() == first.peer.identity_key()
-            };
-            if !sessions.all(same) {
-                return Err(Error::Malformed { what: "session record peers" });
-            }
-        }
-        Ok(Self { active, archived })
+        record_from_storage(&p)
     }
+}
+
+/// A record as its storage message (also embedded in a peer user's, see `pickle_peer.rs`).
+pub(crate) fn record_to_storage(r: &SessionRecord) -> storage::SessionRecord {
+    storage::SessionRecord {
+        version: SESSION_RECORD_VERSION,
+        active: r.active.as_ref().map(session_to_storage),
+        archived: r.archived.iter().map(session_to_storage).collect(),
+    }
+}
+
+/// Every check of [`SessionRecord::from_bytes`] after decoding.
+pub(crate) fn record_from_storage(p: &storage::SessionRecord) -> Result<SessionRecord> {
+    wire::check_version("session record", p.version, SESSION_RECORD_VERSION)?;
+    check_count("archived sessions", p.archived.len(), 0, MAX_ARCHIVED_SESSIONS)?;
+    let active = p.active.as_ref().map(session_from_storage).transpose()?;
+    let archived = p.archived.iter().map(session_from_storage).collect::<Result<VecDeque<_>>>()?;
+    // A record belongs to one peer device (`SessionRecord::check_peer`).
+    let mut sessions = active.iter().chain(&archived);
+    if let Some(first) = sessions.next() {
+        let same = |s: &Session| {
+            s.peer.device_key() == first.peer.device_key() && s.peer.identity_key() == first.peer.identity_key()
+        };
+        if !sessions.all(same) {
+            return Err(Error::Malformed { what: "session record peers" });
+        }
+    }
+    Ok(SessionRecord { active, archived })
 }
 
 fn session_to_storage(s: &Session) -> storage::Session {
@@ -344,11 +353,11 @@ fn receiving_chain_from_storage(p: &storage::ReceivingChain) -> Result<Receiving
     })
 }
 
-fn chain_key_to_storage(c: &ChainKey) -> storage::ChainKey {
+pub(crate) fn chain_key_to_storage(c: &ChainKey) -> storage::ChainKey {
     storage::ChainKey { key: c.key.to_vec(), index: c.index }
 }
 
-fn chain_key_from_storage(p: &storage::ChainKey, what: &'static str) -> Result<ChainKey> {
+pub(crate) fn chain_key_from_storage(p: &storage::ChainKey, what: &'static str) -> Result<ChainKey> {
     Ok(ChainKey { key: array32(&p.key, what)?, index: p.index })
 }
 
@@ -370,7 +379,7 @@ fn device_keys_from_storage(p: &storage::DeviceKeys) -> Result<DeviceKeys> {
 }
 
 /// `count` within `min..=max`: below is [`Error::Malformed`], above [`Error::TooLarge`].
-fn check_count(what: &'static str, count: usize, min: usize, max: usize) -> Result<()> {
+pub(crate) fn check_count(what: &'static str, count: usize, min: usize, max: usize) -> Result<()> {
     if count > max {
         return Err(Error::TooLarge { what, size: count, max });
     }
@@ -380,7 +389,7 @@ fn check_count(what: &'static str, count: usize, min: usize, max: usize) -> Resu
     Ok(())
 }
 
-fn secret32(bytes: &[u8], what: &'static str) -> Result<Zeroizing<[u8; 32]>> {
+pub(crate) fn secret32(bytes: &[u8], what: &'static str) -> Result<Zeroizing<[u8; 32]>> {
     Ok(Zeroizing::new(array32(bytes, what)?))
 }
 

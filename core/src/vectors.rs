@@ -998,23 +998,23 @@ mod independent {
         load(name)
     }
 
-    fn x25519_public(secret: &str) -> String {
+    pub(super) fn x25519_public(secret: &str) -> String {
         h(&x25519(a32(secret), X25519_BASEPOINT_BYTES))
     }
 
-    fn dh(secret: &str, public: &str) -> String {
+    pub(super) fn dh(secret: &str, public: &str) -> String {
         let out = x25519(a32(secret), a32(public));
         assert_ne!(out, [0u8; 32]);
         h(&out)
     }
 
-    fn ed25519_public(secret: &str) -> String {
+    pub(super) fn ed25519_public(secret: &str) -> String {
         h(SigningKey::from_bytes(&a32(secret)).verifying_key().as_bytes())
     }
 
     /// Checks that `signature` is the (deterministic, RFC 8032) signature of `secret` over
     /// `context || message` and that it verifies strictly.
-    fn check_signature(secret: &str, context: &[u8], message: &[u8], signature: &str) {
+    pub(super) fn check_signature(secret: &str, context: &[u8], message: &[u8], signature: &str) {
         let key = SigningKey::from_bytes(&a32(secret));
         let signed = [context, message].concat();
         assert_eq!(h(&key.sign(&signed).to_bytes()), signature, "signature bytes");
@@ -1022,32 +1022,32 @@ mod independent {
         key.verifying_key().verify_strict(&signed, &sig).unwrap();
     }
 
-    fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], len: usize) -> Vec<u8> {
+    pub(super) fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], len: usize) -> Vec<u8> {
         let mut out = vec![0u8; len];
         hkdf::Hkdf::<Sha256>::new(Some(salt), ikm).expand(info, &mut out).unwrap();
         out
     }
 
-    fn hmac(key: &[u8], byte: u8) -> Vec<u8> {
+    pub(super) fn hmac(key: &[u8], byte: u8) -> Vec<u8> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
         mac.update(&[byte]);
         mac.finalize().into_bytes().to_vec()
     }
 
-    fn seal(key: &[u8], nonce: &[u8], ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    pub(super) fn seal(key: &[u8], nonce: &[u8], ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         chacha20poly1305::ChaCha20Poly1305::new(key.into())
             .encrypt(nonce.into(), Payload { msg: plaintext, aad: ad })
             .unwrap()
     }
 
-    fn open(key: &[u8], nonce: &[u8], ad: &[u8], ciphertext: &[u8]) -> Vec<u8> {
+    pub(super) fn open(key: &[u8], nonce: &[u8], ad: &[u8], ciphertext: &[u8]) -> Vec<u8> {
         chacha20poly1305::ChaCha20Poly1305::new(key.into())
             .decrypt(nonce.into(), Payload { msg: ciphertext, aad: ad })
             .unwrap()
     }
 
     /// ISO/IEC 7816-4 padding to the Padmé length of max(len + 1, 64).
-    fn pad(plaintext: &[u8]) -> Vec<u8> {
+    pub(super) fn pad(plaintext: &[u8]) -> Vec<u8> {
         let l = (plaintext.len() + 1).max(64);
         let e = l.ilog2();
         let s = e.ilog2() + 1;
@@ -1059,7 +1059,7 @@ mod independent {
         out
     }
 
-    fn check_device(d: &DeviceV) {
+    pub(super) fn check_device(d: &DeviceV) {
         assert_eq!(ed25519_public(&d.device_signing_secret), d.device_key);
         assert_eq!(x25519_public(&d.identity_secret), d.identity_key);
         check_signature(

@@ -5,6 +5,19 @@ use prost::Message;
 
 use crate::error::{Error, Result};
 
+/// Gives generated message types that carry key material a `Debug` that prints only
+/// `package::Type([redacted])` (build.rs turns prost's off for them: see `SECRET_TYPES`).
+macro_rules! redacted_debug {
+    ($package:literal: $($name:ident),* $(,)?) => {$(
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(concat!($package, "::", stringify!($name), "([redacted])"))
+            }
+        }
+    )*};
+}
+pub(crate) use redacted_debug;
+
 /// Types generated from `core/proto/*.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod proto {
@@ -23,11 +36,7 @@ pub mod relay {
 pub mod group {
     include!(concat!(env!("OUT_DIR"), "/hush.group.rs"));
 
-    impl ::core::fmt::Debug for SenderKeyDistribution {
-        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            f.write_str("group::SenderKeyDistribution([redacted])")
-        }
-    }
+    super::redacted_debug!("group": SenderKeyDistribution);
 }
 
 /// Storage formats from `core/proto/storage.proto` (see `pickle.rs`). They hold secrets, so they
@@ -36,17 +45,8 @@ pub mod group {
 pub(crate) mod storage {
     include!(concat!(env!("OUT_DIR"), "/hush.storage.rs"));
 
-    macro_rules! redacted_debug {
-        ($($name:ident),* $(,)?) => {$(
-            impl ::core::fmt::Debug for $name {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(concat!("storage::", stringify!($name), "([redacted])"))
-                }
-            }
-        )*};
-    }
-
-    redacted_debug!(
+    super::redacted_debug!(
+        "storage":
         DeviceKeys,
         SignedPrekeySecret,
         OneTimePrekeySecret,
@@ -59,6 +59,11 @@ pub(crate) mod storage {
         PendingPrekey,
         Session,
         SessionRecord,
+        PeerDeviceSessions,
+        PeerUser,
+        OutboundSenderChain,
+        InboundSenderChain,
+        Group,
     );
 }
 
@@ -73,6 +78,12 @@ pub(crate) fn decode<M: Message + Default>(bytes: &[u8], max: usize, what: &'sta
         return Err(Error::Malformed { what });
     }
     Ok(msg)
+}
+
+/// [`decode`] for other crates (the relay decodes client frames with the same rules): `max` first,
+/// then decoding, then the canonical-encoding check. Errors: [`Error::TooLarge`], [`Error::Malformed`].
+pub fn decode_canonical<M: Message + Default>(bytes: &[u8], max: usize, what: &'static str) -> Result<M> {
+    decode(bytes, max, what)
 }
 
 /// Rejects any format version but `expected`.

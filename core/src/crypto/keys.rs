@@ -114,8 +114,8 @@ impl SigningPublicKey {
     }
 
     /// Verifies `signature` over `context || message` with `verify_strict` (no malleable or
-    /// small-order signatures).
-    pub(crate) fn verify(&self, context: &[u8], message: &[u8], signature: &[u8], what: &'static str) -> Result<()> {
+    /// small-order signatures). Errors: [`Error::BadSignature`] naming `what`.
+    pub fn verify(&self, context: &[u8], message: &[u8], signature: &[u8], what: &'static str) -> Result<()> {
         let sig = Signature::from_slice(signature).map_err(|_| Error::BadSignature { what })?;
         let mut signed = Vec::with_capacity(context.len() + message.len());
         signed.extend_from_slice(context);
@@ -222,7 +222,8 @@ impl DeviceKeys {
         self.signature.0
     }
 
-    pub(crate) fn to_proto(self) -> crate::wire::proto::DeviceKeys {
+    /// Encodes for the wire (prekey uploads, device lists).
+    pub fn to_proto(self) -> crate::wire::proto::DeviceKeys {
         crate::wire::proto::DeviceKeys {
             device_key: self.device_key.to_bytes().to_vec(),
             identity_key: self.identity_key.0.to_vec(),
@@ -230,7 +231,8 @@ impl DeviceKeys {
         }
     }
 
-    pub(crate) fn from_proto(p: &crate::wire::proto::DeviceKeys) -> Result<Self> {
+    /// Decodes and verifies the device key's signature over the identity key.
+    pub fn from_proto(p: &crate::wire::proto::DeviceKeys) -> Result<Self> {
         Self::new(
             SigningPublicKey::from_slice(&p.device_key, "device key")?,
             PublicKey::from_slice(&p.identity_key, "identity key")?,

@@ -153,17 +153,10 @@ fn group_vectors_match() {
 
 /// The committed values against the primitive crates, without hush-core's code.
 mod independent {
-    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
     use ed25519_dalek::{Signer, SigningKey};
-    use hmac::{Hmac, Mac};
 
     use super::*;
-
-    fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
-        mac.update(data);
-        mac.finalize().into_bytes().to_vec()
-    }
+    use crate::vectors::independent::{hmac, seal};
 
     #[test]
     fn group_vectors_verify_independently() {
@@ -183,7 +176,7 @@ mod independent {
         for (i, m) in f.messages.iter().enumerate() {
             assert_eq!(m.iteration as usize, i);
             assert_eq!(h(&ck), m.chain_key);
-            let mk = hmac(&ck, &[1]);
+            let mk = hmac(&ck, 1);
             assert_eq!(h(&mk), m.message_key);
             let mut okm = [0u8; 44];
             hkdf::Hkdf::<Sha256>::new(None, &mk).expand(MESSAGE_INFO.as_bytes(), &mut okm).unwrap();
@@ -198,15 +191,13 @@ mod independent {
                 signature: Vec::new(),
             };
             assert_eq!(h(&header.encode_to_vec()), m.associated_data);
-            let ct = chacha20poly1305::ChaCha20Poly1305::new(okm[..32].into())
-                .encrypt(okm[32..].into(), Payload { msg: &unhex(&m.padded_plaintext), aad: &header.encode_to_vec() })
-                .unwrap();
+            let ct = seal(&okm[..32], &okm[32..], &header.encode_to_vec(), &unhex(&m.padded_plaintext));
             assert_eq!(h(&ct), m.ciphertext);
             let signed = group_proto::GroupMessage { ciphertext: ct, ..header }.encode_to_vec();
             assert_eq!(h(&signed), m.signed);
             let sig = signing.sign(&[MESSAGE_CONTEXT.as_bytes(), &signed].concat());
             assert_eq!(h(&sig.to_bytes()), m.signature);
-            ck = hmac(&ck, &[2]);
+            ck = hmac(&ck, 2);
         }
         let c = &f.create;
         let author = SigningKey::from_bytes(&a32(&c.author_secret));

@@ -202,55 +202,9 @@ fn sealed_sender_vectors_match() {
 
 /// The committed values against the primitive crates, without hush-core's code.
 mod independent {
-    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-    use ed25519_dalek::{Signature, Signer, SigningKey};
-    use x25519_dalek::{X25519_BASEPOINT_BYTES, x25519};
-
     use super::*;
-
-    fn x25519_public(secret: &str) -> String {
-        h(&x25519(a32(secret), X25519_BASEPOINT_BYTES))
-    }
-
-    fn dh(secret: &str, public: &str) -> String {
-        let out = x25519(a32(secret), a32(public));
-        assert_ne!(out, [0u8; 32]);
-        h(&out)
-    }
-
-    fn check_device(d: &DeviceV) {
-        let key = SigningKey::from_bytes(&a32(&d.device_signing_secret));
-        assert_eq!(h(key.verifying_key().as_bytes()), d.device_key);
-        assert_eq!(x25519_public(&d.identity_secret), d.identity_key);
-        let signed = [&b"hush/identity-key/v1"[..], &unhex(&d.identity_key)].concat();
-        assert_eq!(h(&key.sign(&signed).to_bytes()), d.identity_signature);
-        let sig = Signature::from_slice(&unhex(&d.identity_signature)).unwrap();
-        key.verifying_key().verify_strict(&signed, &sig).unwrap();
-    }
-
-    fn hkdf(salt: &[u8], ikm: &[u8], info: &str, len: usize) -> Vec<u8> {
-        let mut out = vec![0u8; len];
-        hkdf::Hkdf::<Sha256>::new(Some(salt), ikm).expand(info.as_bytes(), &mut out).unwrap();
-        out
-    }
-
-    fn seal(key: &[u8], nonce: &[u8], ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        chacha20poly1305::ChaCha20Poly1305::new(key.into())
-            .encrypt(nonce.into(), Payload { msg: plaintext, aad: ad })
-            .unwrap()
-    }
-
-    /// ISO/IEC 7816-4 padding to the Padmé length of max(len + 1, 64), as for ratchet plaintexts.
-    fn pad(plaintext: &[u8]) -> Vec<u8> {
-        let l = (plaintext.len() + 1).max(64);
-        let e = l.ilog2();
-        let s = e.ilog2() + 1;
-        let mask = (1usize << (e - s)) - 1;
-        let mut out = plaintext.to_vec();
-        out.push(0x80);
-        out.resize((l + mask) & !mask, 0);
-        out
-    }
+    use crate::vectors::independent::{check_device, dh, hkdf, pad, seal, x25519_public};
+    use ed25519_dalek::SigningKey;
 
     #[test]
     fn sealed_sender_vectors_verify_independently() {
@@ -277,7 +231,7 @@ mod independent {
             let salt1 = [unhex(&c.ephemeral_key), unhex(&c.recipient.identity_key)].concat();
             assert_eq!(h(&salt1), c.ephemeral_hkdf_salt);
             assert_eq!(c.ephemeral_hkdf_info, "hush/sealed-sender/v1");
-            let okm1 = hkdf(&salt1, &unhex(&c.ephemeral_dh), &c.ephemeral_hkdf_info, 76);
+            let okm1 = hkdf(&salt1, &unhex(&c.ephemeral_dh), c.ephemeral_hkdf_info.as_bytes(), 76);
             assert_eq!(
                 (h(&okm1[..32]), h(&okm1[32..64]), h(&okm1[64..])),
                 (c.chain_key.clone(), c.ephemeral_aead_key.clone(), c.ephemeral_aead_nonce.clone())
@@ -291,7 +245,7 @@ mod independent {
             let salt2 = [&okm1[..32], &static_ciphertext[..]].concat();
             assert_eq!(h(&salt2), c.static_hkdf_salt);
             assert_eq!(c.static_hkdf_info, "hush/sealed-sender/v1/static");
-            let okm2 = hkdf(&salt2, &unhex(&c.static_dh), &c.static_hkdf_info, 44);
+            let okm2 = hkdf(&salt2, &unhex(&c.static_dh), c.static_hkdf_info.as_bytes(), 44);
             assert_eq!((h(&okm2[..32]), h(&okm2[32..])), (c.static_aead_key.clone(), c.static_aead_nonce.clone()));
 
             let kind = match c.kind.as_str() {

@@ -1,0 +1,180 @@
+//! Unit tests of the store that need its internals (keys, query plans); the behaviour tests are in
+//! `core/tests/store.rs`.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use zeroize::Zeroizing;
+
+use super::*;
+use crate::content::{Content, ContentBody};
+use crate::crypto::SigningPublicKey;
+use crate::identity::UserIdentity;
+
+const FAST: Argon2Params = Argon2Params { m_cost_kib: 64, t_cost: 1, p_cost: 1 };
+
+fn key() -> Unlock {
+    Unlock::Key(Zeroizing::new([0x42; 32]))
+}
+
+fn user(seed: u64) -> SigningPublicKey {
+    UserIdentity::generate(&mut ChaCha20Rng::seed_from_u64(seed)).user_key()
+}
+
+fn text(rng: &mut ChaCha20Rng, at: u64, body: &str) -> Content {
+    Content::new(rng, at, ContentBody::Text(body.to_owned()))
+}
+
+/// Every key the store derives is absent from the file and its WAL, in any 8-byte window.
+#[test]
+fn no_key_bytes_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let mut store =
+        Store::create(&path, Unlock::Passphrase(Zeroizing::new("correct horse battery".into()), FAST)).unwrap();
+    let keys = store.cipher().all_keys();
+    let conv = ConversationId::Direct(user(2));
+    let tx = store.transaction().unwrap();
+    for i in 0..50 {
+        let m =
+            StoredMessage::from_content(conv, user(2), &text(&mut rng, i, "hello there"), i, MessageStatus::Received)
+                .unwrap();
+        tx.insert_message(&m).unwrap();
+    }
+    tx.put_setting("relay", b"wss://relay.example").unwrap();
+    tx.commit().unwrap();
+    let scan = |bytes: &[u8]| {
+        for k in &keys {
+            for window in k.windows(8) {
+                assert!(!bytes.windows(8).any(|w| w == window), "key bytes in the file");
+            }
+        }
+    };
+    let wal = path.with_file_name("s.db-wal");
+    scan(&std::fs::read(&path).unwrap());
+    scan(&std::fs::read(&wal).unwrap_or_default());
+    store.close().unwrap();
+    scan(&std::fs::read(&path).unwrap());
+}
+
+#[test]
+fn debug_prints_no_secret() {
+    let mut store = Store::open_in_memory(key()).unwrap();
+    let keys = store.cipher().all_keys();
+    let tx = store.transaction().unwrap();
+    let dbg = format!("{tx:?}");
+    drop(tx);
+    let dbg = format!("{dbg} {store:?}");
+    for k in &keys {
+        crate::test_util::assert_no_secret(&dbg, k);
+    }
+    assert!(dbg.contains("redacted"));
+}
+
+/// History and search queries use the indexes, not a scan of every message.
+#[test]
+fn queries_use_indexes() {
+    let store = Store::open_in_memory(key()).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut stmt = store.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    };
+    let history = plan(
+        "SELECT id, lookup, sent_at, value FROM messages WHERE conversation = x'00' AND (sent_at, id) < (1, 2)
+         ORDER BY sent_at DESC, id DESC LIMIT 3",
+    );
+    assert!(history.contains("messages_by_time"), "{history}");
+    assert!(!history.contains("TEMP B-TREE"), "{history}");
+    let expire = plan("DELETE FROM messages WHERE expires_at IS NOT NULL AND expires_at <= 5");
+    assert!(expire.contains("messages_by_expiry"), "{expire}");
+    let search = plan(
+        "SELECT lookup, value FROM messages WHERE id IN (SELECT message FROM search_tokens WHERE token = x'00'
+         INTERSECT SELECT message FROM search_tokens WHERE token = x'01') ORDER BY sent_at DESC, id DESC LIMIT 3",
+    );
+    assert!(!search.contains("SCAN search_tokens"), "{search}");
+    let due =
+        plan("SELECT id, next_attempt_at, value FROM outbox WHERE next_attempt_at <= 5 ORDER BY next_attempt_at, id");
+    assert!(due.contains("outbox_by_due"), "{due}");
+}
+
+#[test]
+fn history_cursor_bytes_round_trip() {
+    let mut store = Store::open_in_memory(key()).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let conv = ConversationId::Group(crate::group::GroupId([7; 16]));
+    let tx = store.transaction().unwrap();
+    for i in 0..3 {
+        let m =
+            StoredMessage::from_content(conv, user(4), &text(&mut rng, i, "x"), i, MessageStatus::Received).unwrap();
+        assert!(tx.insert_message(&m).unwrap());
+    }
+    let (page, cursor) = tx.history(&conv, None, 2).unwrap();
+    assert_eq!(page.len(), 2);
+    let cursor = cursor.unwrap();
+    let again = HistoryCursor::from_bytes(&cursor.to_bytes()).unwrap();
+    assert_eq!(again, cursor);
+    assert_eq!(tx.history(&conv, Some(again), 2).unwrap().0.len(), 1);
+    assert!(HistoryCursor::from_bytes(&[0; 15]).is_err());
+}
+
+#[test]
+fn the_single_writer_holds_the_lock_for_its_whole_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut a = Store::create(&path, key()).unwrap();
+    let mut b = Store::open(&path, key()).unwrap();
+    b.conn.busy_timeout(core::time::Duration::from_millis(10)).unwrap();
+    let tx = a.transaction().unwrap();
+    assert!(matches!(b.transaction(), Err(crate::Error::Database(_))));
+    tx.commit().unwrap();
+    b.transaction().unwrap().commit().unwrap();
+}
+
+/// The public store types print no secret: delivery tokens, message bodies (which may carry
+/// attachment keys), unlock keys and passphrases.
+#[test]
+fn debug_of_public_types_is_redacted() {
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let token = crate::DeliveryToken::generate(&mut rng);
+    let contact = Contact {
+        user_key: user(6),
+        display_name: "Eve".into(),
+        state: ContactState::Accepted,
+        verified: true,
+        relay_url: "wss://r".into(),
+        delivery_token: Some(token.clone()),
+    };
+    let (_, encryption) = crate::attachment::encrypt_bytes(&mut rng, b"x", 1024).unwrap();
+    let attachment_key = *encryption.key.as_bytes();
+    let pointer = crate::content::AttachmentPointer {
+        blob_id: b"b".to_vec(),
+        encryption,
+        mime: "image/png".into(),
+        thumbnail: None,
+        file_name: None,
+    };
+    let conv = ConversationId::Direct(user(6));
+    let secret_text = text(&mut rng, 1, "the secret text of a message");
+    let messages = [
+        StoredMessage::from_content(conv, user(6), &secret_text, 1, MessageStatus::Received).unwrap(),
+        StoredMessage::from_content(
+            conv,
+            user(6),
+            &Content::new(&mut rng, 2, ContentBody::Attachment(pointer)),
+            2,
+            MessageStatus::Received,
+        )
+        .unwrap(),
+    ];
+    let unlock = Unlock::Passphrase(Zeroizing::new("the passphrase".into()), FAST);
+    let dbg = format!("{contact:?} {messages:?} {unlock:?}");
+    crate::test_util::assert_no_secret(&dbg, token.to_bytes().as_slice());
+    crate::test_util::assert_no_secret(&dbg, &attachment_key);
+    crate::test_util::assert_no_secret(&dbg, messages[0].body.as_bytes());
+    assert!(!dbg.contains("secret text"));
+    assert!(!dbg.contains("the passphrase"));
+    assert!(dbg.contains("Eve"));
+    let record = format!("{:?}", records::MessageRecord::default());
+    assert_eq!(record, "store::MessageRecord([redacted])");
+}
