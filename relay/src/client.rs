@@ -1,0 +1,273 @@
+//! The Rust client transport (what native bindings use): one WebSocket to a relay, authenticated
+//! with the device key, reconnecting with exponential backoff and jitter. On every reconnect it
+//! authenticates again and re-subscribes presence; the relay then re-sends every message not acked
+//! yet, so delivery resumes where it stopped (at least once; the client dedupes by message id).
+//!
+//! It only moves frames: requests in, answers and pushed envelopes out. Driving hush-core's client
+//! state machine on top of it is the bindings' job.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hush_core::DeviceIdentity;
+use hush_core::wire::relay::{
+    Ack, ClientFrame, Envelope, Presence, ServerFrame, SubscribePresence, client_frame::Body as Req,
+    server_frame::Body as Resp,
+};
+use prost::Message as _;
+use rand_core::{OsRng, RngCore};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::limits::PROTOCOL_VERSION;
+use crate::state::now_secs;
+
+/// How a client connects.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The relay's WebSocket URL, e.g. `wss://relay.example/v1/ws`.
+    pub url: String,
+    /// Registration secret, for relays that require one from new devices.
+    pub registration_secret: Option<String>,
+    /// First reconnect delay; doubles up to `max_backoff`, with up to 50 % random jitter.
+    pub min_backoff: Duration,
+    /// Longest reconnect delay.
+    pub max_backoff: Duration,
+    /// How long a request waits for its answer (including time spent reconnecting).
+    pub request_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// Defaults for `url`: backoff 250 ms … 30 s, requests time out after 30 s.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            registration_secret: None,
+            min_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the transport reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// Connected and authenticated (again, after a reconnect).
+    Connected,
+    /// The socket closed; a reconnect is scheduled.
+    Disconnected,
+    /// A message from the relay's queue (id > 0, ack it after your own commit) or live (id 0).
+    Envelope(Envelope),
+    /// A watched device went online or offline.
+    Presence(Presence),
+    /// The relay refused authentication; the transport stopped.
+    AuthRefused(String),
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The connection dropped before the answer came; the request may or may not have been applied.
+    #[error("disconnected before the answer")]
+    Disconnected,
+    /// No answer within the request timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// The transport stopped (closed, or authentication refused).
+    #[error("client stopped")]
+    Stopped,
+}
+
+enum Command {
+    Request(Req, oneshot::Sender<Result<Resp, ClientError>>),
+}
+
+/// A running client transport.
+pub struct RelayClient {
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<ClientEvent>,
+    request_timeout: Duration,
+    task: JoinHandle<()>,
+}
+
+impl RelayClient {
+    /// Starts connecting in the background as `identity`.
+    pub fn spawn(config: ClientConfig, identity: DeviceIdentity) -> Self {
+        let (commands, command_rx) = mpsc::channel(64);
+        let (event_tx, events) = mpsc::channel(1024);
+        let request_timeout = config.request_timeout;
+        let task = tokio::spawn(run(config, identity, command_rx, event_tx));
+        Self { commands, events, request_timeout, task }
+    }
+
+    /// Sends a request and waits for the relay's answer (an `Error` frame is an answer too).
+    pub async fn request(&self, body: Req) -> Result<Resp, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Request(body, tx)).await.map_err(|_| ClientError::Stopped)?;
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(ClientError::Stopped),
+            Err(_) => Err(ClientError::Timeout),
+        }
+    }
+
+    /// Acks queued messages after the caller's own transaction committed.
+    pub async fn ack(&self, ids: Vec<u64>) -> Result<Resp, ClientError> {
+        self.request(Req::Ack(Ack { ids })).await
+    }
+
+    /// The next event; `None` once the transport stopped.
+    pub async fn next_event(&mut self) -> Option<ClientEvent> {
+        self.events.recv().await
+    }
+
+    /// Stops the transport and closes the socket.
+    pub async fn close(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Why a connection attempt or session ended.
+enum End {
+    /// Try again after a backoff.
+    Retry,
+    /// Stop for good: the owner went away.
+    Stop,
+    /// Stop for good: the relay refused authentication (the detail it gave).
+    Refused(String),
+}
+
+async fn run(
+    config: ClientConfig,
+    identity: DeviceIdentity,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<ClientEvent>,
+) {
+    let mut backoff = config.min_backoff;
+    let mut watched: Option<Vec<Vec<u8>>> = None;
+    loop {
+        match connect(&config, &identity).await {
+            Ok(ws) => {
+                backoff = config.min_backoff;
+                if events.send(ClientEvent::Connected).await.is_err() {
+                    return;
+                }
+                match session(ws, &mut commands, &events, &mut watched).await {
+                    End::Stop | End::Refused(_) => return,
+                    End::Retry => {
+                        if events.send(ClientEvent::Disconnected).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(End::Refused(detail)) => {
+                let _ = events.send(ClientEvent::AuthRefused(detail)).await;
+                return;
+            }
+            Err(End::Stop) => return,
+            Err(End::Retry) => {}
+        }
+        let jitter = OsRng.next_u64() % (backoff.as_millis() as u64 / 2 + 1);
+        tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
+        backoff = (backoff * 2).min(config.max_backoff);
+    }
+}
+
+fn encode(request_id: u64, body: Req) -> Message {
+    Message::Binary(ClientFrame { version: PROTOCOL_VERSION, request_id, body: Some(body) }.encode_to_vec().into())
+}
+
+async fn next_frame(ws: &mut Socket) -> Option<ServerFrame> {
+    loop {
+        match ws.next().await? {
+            Ok(Message::Binary(b)) => return ServerFrame::decode(b.as_ref()).ok(),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// Connects and authenticates; an auth refusal stops the transport (retrying cannot help).
+async fn connect(config: &ClientConfig, identity: &DeviceIdentity) -> Result<Socket, End> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(config.url.as_str()).await.map_err(|_| End::Retry)?;
+    let challenge = match next_frame(&mut ws).await.and_then(|f| f.body) {
+        Some(Resp::Challenge(c)) => c,
+        _ => return Err(End::Retry),
+    };
+    let mut response = crate::auth::answer(identity, &challenge, now_secs());
+    response.registration_secret = config.registration_secret.clone().unwrap_or_default();
+    ws.send(encode(1, Req::Auth(response))).await.map_err(|_| End::Retry)?;
+    match next_frame(&mut ws).await {
+        Some(ServerFrame { request_id: 1, body: Some(Resp::Ok(_)), .. }) => Ok(ws),
+        Some(ServerFrame { request_id: 1, body: Some(Resp::Error(e)), .. }) => {
+            tracing::warn!(code = e.code, detail = %e.detail, "relay refused authentication");
+            Err(End::Refused(e.detail))
+        }
+        _ => Err(End::Retry),
+    }
+}
+
+async fn session(
+    mut ws: Socket,
+    commands: &mut mpsc::Receiver<Command>,
+    events: &mpsc::Sender<ClientEvent>,
+    watched: &mut Option<Vec<Vec<u8>>>,
+) -> End {
+    // Ids 1 (auth) and 2 (presence resubscription) are the transport's own.
+    let mut next_id = 3u64;
+    let mut pending: HashMap<u64, oneshot::Sender<Result<Resp, ClientError>>> = HashMap::new();
+    if let Some(keys) = watched.clone() {
+        let resubscribe = Req::SubscribePresence(SubscribePresence { device_keys: keys });
+        if ws.send(encode(2, resubscribe)).await.is_err() {
+            return End::Retry;
+        }
+    }
+    let end = loop {
+        tokio::select! {
+            frame = next_frame(&mut ws) => {
+                let Some(frame) = frame else { break End::Retry };
+                let event = match frame.body {
+                    Some(Resp::Envelope(e)) if frame.request_id == 0 => Some(ClientEvent::Envelope(e)),
+                    Some(Resp::Presence(p)) if frame.request_id == 0 => Some(ClientEvent::Presence(p)),
+                    Some(body) => {
+                        if let Some(reply) = pending.remove(&frame.request_id) {
+                            let _ = reply.send(Ok(body));
+                        }
+                        None
+                    }
+                    None => None,
+                };
+                if let Some(event) = event
+                    && events.send(event).await.is_err()
+                {
+                    break End::Stop;
+                }
+            }
+            command = commands.recv() => {
+                let Some(Command::Request(body, reply)) = command else { break End::Stop };
+                if let Req::SubscribePresence(s) = &body {
+                    *watched = Some(s.device_keys.clone());
+                }
+                let id = next_id;
+                next_id += 1;
+                if ws.send(encode(id, body)).await.is_err() {
+                    let _ = reply.send(Err(ClientError::Disconnected));
+                    break End::Retry;
+                }
+                pending.insert(id, reply);
+            }
+        }
+    };
+    for (_, reply) in pending.drain() {
+        let _ = reply.send(Err(ClientError::Disconnected));
+    }
+    let _ = ws.close(None).await;
+    end
+}

@@ -1,0 +1,190 @@
+//! Typed errors: what a request can fail with (sent to the client as an `Error` frame with its
+//! code) and what starting the relay can fail with.
+
+use hush_core::wire::relay::ErrorCode;
+
+/// Why a request was refused. Each maps to one `ErrorCode` of relay.proto; the message is the frame's
+/// `detail` and never holds message bytes, keys or tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Bytes that are not a canonical frame, or fields of the wrong shape.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// A protocol version this relay does not speak.
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u32),
+    /// The operation needs an authenticated socket, or the auth response was refused.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// A signature that does not verify.
+    #[error("bad signature on {0}")]
+    BadSignature(&'static str),
+    /// A frame or value over its limit.
+    #[error("{what} is {size} bytes, the limit is {max}")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A recipient's mailbox is full (index of the first full one in the request).
+    #[error("the mailbox of recipient #{0} is full")]
+    QuotaExceeded(usize),
+    /// A stored-count limit (prekeys) would be exceeded.
+    #[error("too many {0} stored")]
+    StoreLimit(&'static str),
+    /// The device or IP address sends faster than its rate limit.
+    #[error("rate limited")]
+    RateLimited,
+    /// Nothing known under that key.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A signed device list whose version is below (or equal to, with other content) the stored one.
+    #[error("device list version {received} does not supersede stored version {stored}")]
+    Rollback {
+        /// Version stored.
+        stored: u64,
+        /// Version received.
+        received: u64,
+    },
+    /// Authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The relay's own failure (storage); details are logged, not sent.
+    #[error("internal error")]
+    Internal,
+}
+
+impl RequestError {
+    /// The wire code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Malformed(_) => ErrorCode::Malformed,
+            Self::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::BadSignature(_) => ErrorCode::BadSignature,
+            Self::TooLarge { .. } | Self::StoreLimit(_) => ErrorCode::TooLarge,
+            Self::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            Self::RateLimited => ErrorCode::RateLimited,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Rollback { .. } => ErrorCode::Rollback,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::Internal => ErrorCode::Internal,
+        }
+    }
+
+    /// A short label for the `rejects` metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::UnsupportedVersion(_) => "unsupported_version",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::BadSignature(_) => "bad_signature",
+            Self::TooLarge { .. } => "too_large",
+            Self::StoreLimit(_) => "store_limit",
+            Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::RateLimited => "rate_limited",
+            Self::NotFound(_) => "not_found",
+            Self::Rollback { .. } => "rollback",
+            Self::Forbidden(_) => "forbidden",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl From<hush_core::Error> for RequestError {
+    fn from(e: hush_core::Error) -> Self {
+        use hush_core::Error as E;
+        match e {
+            E::TooLarge { what, size, max } => Self::TooLarge { what, size: size as u64, max: max as u64 },
+            E::UnsupportedVersion { version, .. } => Self::UnsupportedVersion(version),
+            E::BadSignature { what } => Self::BadSignature(what),
+            E::Malformed { what } => Self::Malformed(what),
+            E::InvalidKem { what } => Self::Malformed(what),
+            E::DuplicateDevice => Self::Malformed("device list (duplicate device)"),
+            E::NonContributoryKey => Self::Malformed("public key"),
+            _ => Self::Malformed("input"),
+        }
+    }
+}
+
+impl From<StorageError> for RequestError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::QuotaExceeded { index } => Self::QuotaExceeded(index),
+            StorageError::UnknownRecipient { .. } => Self::NotFound("recipient device"),
+            StorageError::Rollback { stored, received } => Self::Rollback { stored, received },
+            StorageError::TooMany(what) => Self::StoreLimit(what),
+            StorageError::NotFound(what) => Self::NotFound(what),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                Self::Internal
+            }
+        }
+    }
+}
+
+/// What a storage backend can fail with: refusals the client caused, or the backend's own failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A recipient's mailbox is full; nothing of the batch was stored.
+    #[error("mailbox of recipient #{index} is full")]
+    QuotaExceeded {
+        /// Index of the recipient in the batch.
+        index: usize,
+    },
+    /// A recipient has no mailbox here; nothing of the batch was stored.
+    #[error("recipient #{index} is unknown")]
+    UnknownRecipient {
+        /// Index of the recipient in the batch.
+        index: usize,
+    },
+    /// A device list that does not supersede the stored one.
+    #[error("device list rollback ({received} after {stored})")]
+    Rollback {
+        /// Stored version.
+        stored: u64,
+        /// Offered version.
+        received: u64,
+    },
+    /// A per-device count limit.
+    #[error("too many {0}")]
+    TooMany(&'static str),
+    /// Missing state the operation needs.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Stored data that no longer parses: a bug or a damaged database.
+    #[error("corrupt stored {0}")]
+    Corrupt(&'static str),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(String),
+    /// This backend is not available in this build.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A storage task panicked or was cancelled.
+    #[error("storage task failed: {0}")]
+    Task(String),
+}
+
+impl From<rusqlite::Error> for StorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+/// Why the relay could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// Binding the listener or another I/O failure.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The storage backend failed to open or migrate.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A configuration value that cannot work.
+    #[error("configuration: {0}")]
+    Config(String),
+}

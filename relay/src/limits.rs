@@ -1,0 +1,69 @@
+//! Every bound the relay enforces, and the defaults of its configuration, in one place.
+
+use std::time::Duration;
+
+/// The `version` every client and server frame carries.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest client frame accepted by default (a sealed envelope is at most 168 KiB; a multi-recipient
+/// send carries one ciphertext per device).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// Frames between the relay's cap and this many times it are read and answered `TOO_LARGE`;
+/// beyond it the WebSocket layer drops the connection without reading further.
+pub const HARD_FRAME_FACTOR: usize = 2;
+/// Most messages queued for one device by default.
+pub const DEFAULT_MAILBOX_QUOTA: u64 = 10_000;
+/// Most bytes queued for one device by default.
+pub const DEFAULT_MAILBOX_QUOTA_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest blob by default (Signal's attachment cap).
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 100 * 1024 * 1024;
+/// How long a queued message waits for its recipient by default.
+pub const DEFAULT_MESSAGE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long a blob is kept by default.
+pub const DEFAULT_BLOB_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How long an upload token is valid.
+pub const DEFAULT_UPLOAD_TOKEN_TTL: Duration = Duration::from_secs(10 * 60);
+/// How often expired messages, blobs and tokens are removed.
+pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// Frames per second per authenticated device (token bucket refill rate), and its burst.
+pub const DEFAULT_DEVICE_RATE: f64 = 50.0;
+/// Burst of the per-device bucket.
+pub const DEFAULT_DEVICE_BURST: f64 = 500.0;
+/// Frames and HTTP requests per second per client IP address, and its burst.
+pub const DEFAULT_IP_RATE: f64 = 200.0;
+/// Burst of the per-IP bucket.
+pub const DEFAULT_IP_BURST: f64 = 2_000.0;
+/// Least time between two push wake-ups for the same device.
+pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Accepted clock difference between a device's signed auth time and the relay's.
+pub const AUTH_TIME_SKEW_SECS: u64 = 5 * 60;
+/// Length of the auth challenge nonce.
+pub const CHALLENGE_NONCE_LEN: usize = 32;
+/// Signature context of relay authentication.
+pub const AUTH_CONTEXT: &[u8] = b"hush/relay-auth/v1";
+
+/// Most recipient devices of one `Send`.
+pub const MAX_RECIPIENTS_PER_SEND: usize = 1_000;
+/// Most ids in one `Ack`.
+pub const MAX_ACK_IDS: usize = 1_000;
+/// Most devices one `SubscribePresence` names (a later one replaces the set).
+pub const MAX_PRESENCE_SUBSCRIPTIONS: usize = 1_000;
+/// Most one-time prekeys (of each kind) the relay holds per device.
+pub const MAX_STORED_ONE_TIME_PREKEYS: u64 = hush_core::limits::MAX_ONE_TIME_PREKEYS as u64;
+/// Longest push endpoint URL.
+pub const MAX_PUSH_ENDPOINT_BYTES: usize = 1_024;
+/// Queued messages pushed to a connection and not acked yet, at most.
+pub const DELIVERY_WINDOW: u32 = 256;
+/// Live frames (presence, online-only messages) waiting to be written to one socket; beyond it they
+/// are dropped, as online-only traffic is best effort.
+pub const LIVE_QUEUE: usize = 64;
+/// WebSocket read buffer per connection: small, so an idle socket costs a few KB (tungstenite
+/// defaults to 128 KiB).
+pub const WS_READ_BUFFER: usize = 4 * 1024;
+/// How long the relay waits for connections to finish their current request on shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Timeout of one push wake-up POST.
+pub const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an unauthenticated socket may stay silent before it is closed.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(60);

@@ -1,0 +1,334 @@
+//! The operations of relay.proto, each checked before it touches storage: signatures verified with
+//! hush-core's types, sizes bounded, and nothing logged but short key fingerprints.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hush_core::wire::proto as wire;
+use hush_core::wire::relay::{
+    Ack, BundleResult, DeviceListResult, Envelope, FetchBundle, FetchDeviceList, PrekeyCounts, PublishDeviceList,
+    PublishPrekeys, RegisterPush, SealedSend, Send, SendResult, SetDeliveryToken, UploadToken,
+    client_frame::Body as Req, server_frame::Body as Resp,
+};
+use hush_core::{
+    DELIVERY_TOKEN_LEN, DeliveryToken, DeviceKeys, KemPrekey, OneTimePrekey, PrekeyBundle, SignedDeviceList,
+    SignedPrekey, SigningPublicKey,
+};
+use prost::Message;
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+
+use crate::auth::fingerprint;
+use crate::connection::observe_commit;
+use crate::error::{RequestError, StorageError};
+use crate::frame;
+use crate::limits::{MAX_ACK_IDS, MAX_RECIPIENTS_PER_SEND, MAX_STORED_ONE_TIME_PREKEYS};
+use crate::state::{RelayState, now_ms, now_secs};
+use crate::storage::{DeviceId, NewMessage, PrekeyUpload};
+
+type Result<T> = std::result::Result<T, RequestError>;
+
+/// Domain separation of the upload-token hash the relay stores.
+const UPLOAD_TOKEN_CONTEXT: &[u8] = b"hush/upload-token/v1";
+
+/// Dispatches an authenticated request (auth, sealed sends, acks and presence are handled by the
+/// connection, which holds their state).
+pub async fn handle(state: &Arc<RelayState>, device: DeviceId, body: Req) -> Result<Resp> {
+    match body {
+        Req::PublishDeviceList(m) => publish_device_list(state, device, m).await,
+        Req::FetchDeviceList(m) => fetch_device_list(state, m).await,
+        Req::PublishPrekeys(m) => publish_prekeys(state, device, m).await,
+        Req::GetPrekeyCounts(_) => {
+            let (one_time, kem) = state.storage.prekey_counts(device).await?;
+            Ok(Resp::PrekeyCounts(PrekeyCounts {
+                one_time: u32::try_from(one_time).unwrap_or(u32::MAX),
+                kem_one_time: u32::try_from(kem).unwrap_or(u32::MAX),
+            }))
+        }
+        Req::FetchBundle(m) => fetch_bundle(state, m).await,
+        Req::Send(m) => send(state, device, m).await,
+        Req::SetDeliveryToken(m) => set_delivery_token(state, device, m).await,
+        Req::RegisterPush(m) => register_push(state, device, m).await,
+        Req::RequestUploadToken(_) => upload_token(state).await,
+        Req::Auth(_) | Req::SealedSend(_) | Req::Ack(_) | Req::SubscribePresence(_) => {
+            Err(RequestError::Malformed("request routed to the wrong handler"))
+        }
+    }
+}
+
+fn device_id(bytes: &[u8], what: &'static str) -> Result<DeviceId> {
+    DeviceId::try_from(bytes).map_err(|_| RequestError::Malformed(what))
+}
+
+fn ok() -> Resp {
+    Resp::Ok(Default::default())
+}
+
+async fn publish_device_list(state: &RelayState, device: DeviceId, m: PublishDeviceList) -> Result<Resp> {
+    let list = SignedDeviceList::from_bytes(&m.signed_device_list)?;
+    let publisher = SigningPublicKey::from_slice(&device, "device key")?;
+    if list.device(&publisher).is_err() {
+        return Err(RequestError::Forbidden("the publishing device is not on the list"));
+    }
+    let started = Instant::now();
+    state
+        .storage
+        .put_device_list(device, list.user_key().to_bytes(), list.list_version(), list.to_bytes(), now_secs())
+        .await?;
+    observe_commit(state, started);
+    Ok(ok())
+}
+
+async fn fetch_device_list(state: &RelayState, m: FetchDeviceList) -> Result<Resp> {
+    let user_key = device_id(&m.user_key, "user key")?;
+    match state.storage.device_list(user_key).await? {
+        Some(signed_device_list) => Ok(Resp::DeviceList(DeviceListResult { signed_device_list })),
+        None => Err(RequestError::NotFound("device list")),
+    }
+}
+
+async fn publish_prekeys(state: &RelayState, device: DeviceId, m: PublishPrekeys) -> Result<Resp> {
+    for (n, what) in [(m.one_time_prekeys.len(), "one-time prekeys"), (m.kem_prekeys.len(), "ML-KEM prekeys")] {
+        if n as u64 > MAX_STORED_ONE_TIME_PREKEYS {
+            return Err(RequestError::TooLarge { what, size: n as u64, max: MAX_STORED_ONE_TIME_PREKEYS });
+        }
+    }
+    let mut upload = PrekeyUpload::default();
+    let keys = match &m.device {
+        Some(p) => {
+            let keys = DeviceKeys::from_proto(p)?;
+            if keys.device_key().to_bytes() != device {
+                return Err(RequestError::Forbidden("device keys of another device"));
+            }
+            upload.device_keys = Some(keys.to_proto().encode_to_vec());
+            keys
+        }
+        None => match state.storage.device_keys(device).await? {
+            Some(stored) => stored_device_keys(&stored)?,
+            None => return Err(RequestError::NotFound("device keys (send them with the first upload)")),
+        },
+    };
+    if let Some(p) = &m.signed_prekey {
+        upload.signed_prekey = Some(SignedPrekey::from_proto(p, &keys)?.to_proto().encode_to_vec());
+    }
+    for p in &m.one_time_prekeys {
+        let k = OneTimePrekey::from_proto(p)?;
+        upload.one_time.push((k.id, k.to_proto().encode_to_vec()));
+    }
+    for p in &m.kem_prekeys {
+        let k = KemPrekey::from_proto(p, &keys)?;
+        if k.last_resort {
+            return Err(RequestError::Malformed("one-time ML-KEM prekey marked last resort"));
+        }
+        upload.kem_one_time.push((k.id, k.to_proto().encode_to_vec()));
+    }
+    if let Some(p) = &m.last_resort_kem_prekey {
+        let k = KemPrekey::from_proto(p, &keys)?;
+        if !k.last_resort {
+            return Err(RequestError::Malformed("last-resort ML-KEM prekey not marked last resort"));
+        }
+        upload.last_resort_kem = Some(k.to_proto().encode_to_vec());
+    }
+    let started = Instant::now();
+    state.storage.publish_prekeys(device, upload, now_secs()).await?;
+    observe_commit(state, started);
+    tracing::debug!(device = %fingerprint(&device), "prekeys published");
+    Ok(ok())
+}
+
+fn stored_device_keys(bytes: &[u8]) -> Result<DeviceKeys> {
+    let p = wire::DeviceKeys::decode(bytes).map_err(|_| corrupt("device keys"))?;
+    DeviceKeys::from_proto(&p).map_err(|_| corrupt("device keys"))
+}
+
+fn corrupt(what: &'static str) -> RequestError {
+    RequestError::from(StorageError::Corrupt(what))
+}
+
+/// Rebuilds a bundle from stored parts. They were verified on upload; verifying again costs little
+/// and means a damaged database yields INTERNAL, never a bundle that fails at the client.
+fn assemble_bundle(parts: crate::storage::BundleParts) -> Result<Vec<u8>> {
+    let device = stored_device_keys(&parts.device_keys)?;
+    let signed = wire::SignedPrekey::decode(parts.signed_prekey.as_slice()).map_err(|_| corrupt("signed prekey"))?;
+    let signed = SignedPrekey::from_proto(&signed, &device).map_err(|_| corrupt("signed prekey"))?;
+    let one_time = parts
+        .one_time
+        .map(|b| {
+            wire::OneTimePrekey::decode(b.as_slice())
+                .ok()
+                .and_then(|p| OneTimePrekey::from_proto(&p).ok())
+                .ok_or_else(|| corrupt("one-time prekey"))
+        })
+        .transpose()?;
+    let kem = parts
+        .kem
+        .map(|b| {
+            wire::KemPrekey::decode(b.as_slice())
+                .ok()
+                .and_then(|p| KemPrekey::from_proto(&p, &device).ok())
+                .ok_or_else(|| corrupt("ML-KEM prekey"))
+        })
+        .transpose()?;
+    let bundle = PrekeyBundle::new(device, signed, one_time, kem).map_err(|_| corrupt("prekey bundle"))?;
+    Ok(bundle.to_bytes())
+}
+
+async fn fetch_bundle(state: &RelayState, m: FetchBundle) -> Result<Resp> {
+    let device = device_id(&m.device_key, "device key")?;
+    let started = Instant::now();
+    let parts = state.storage.take_bundle(device).await?.ok_or(RequestError::NotFound("prekeys of that device"))?;
+    observe_commit(state, started);
+    Ok(Resp::Bundle(BundleResult { bundle: assemble_bundle(parts)? }))
+}
+
+fn live_envelope(sender: Option<DeviceId>, payload: Vec<u8>) -> hush_core::wire::relay::ServerFrame {
+    frame::server(
+        0,
+        Resp::Envelope(Envelope {
+            id: 0,
+            sealed: sender.is_none(),
+            sender_device: sender.map(|s| s.to_vec()).unwrap_or_default(),
+            payload,
+            received_at: now_ms(),
+        }),
+    )
+}
+
+async fn send(state: &Arc<RelayState>, device: DeviceId, m: Send) -> Result<Resp> {
+    if m.messages.is_empty() {
+        return Err(RequestError::Malformed("send (no messages)"));
+    }
+    if m.messages.len() > MAX_RECIPIENTS_PER_SEND {
+        return Err(RequestError::TooLarge {
+            what: "send",
+            size: m.messages.len() as u64,
+            max: MAX_RECIPIENTS_PER_SEND as u64,
+        });
+    }
+    let mut stored = Vec::new();
+    let mut live = Vec::new();
+    for o in m.messages.iter() {
+        let recipient = device_id(&o.recipient_device, "recipient device")?;
+        if o.payload.is_empty() {
+            return Err(RequestError::Malformed("payload (empty)"));
+        }
+        if o.online_only {
+            live.push(recipient);
+        } else {
+            stored.push(NewMessage { recipient, sender: Some(device), payload: o.payload.clone() });
+        }
+    }
+    let recipients: Vec<DeviceId> = stored.iter().map(|s| s.recipient).collect();
+    let mut ids = if stored.is_empty() {
+        Vec::new()
+    } else {
+        let started = Instant::now();
+        let ids = state.storage.enqueue(stored, state.quota(), now_ms()).await.map_err(|e| match e {
+            // Indices count stored messages only; report the request's own index.
+            StorageError::QuotaExceeded { index } => RequestError::QuotaExceeded(request_index(&m, index)),
+            other => other.into(),
+        })?;
+        observe_commit(state, started);
+        ids
+    }
+    .into_iter();
+    let mut result = Vec::with_capacity(m.messages.len());
+    let mut live_iter = live.into_iter();
+    for o in m.messages {
+        if o.online_only {
+            if let Some(r) = live_iter.next() {
+                state.hub.deliver_live(&r, &live_envelope(Some(device), o.payload));
+            }
+            result.push(0);
+        } else {
+            result.push(ids.next().unwrap_or(0));
+        }
+    }
+    state.mail_committed(recipients);
+    Ok(Resp::SendResult(SendResult { message_ids: result }))
+}
+
+/// The index in the request of the `stored_index`-th stored (not online-only) message.
+fn request_index(m: &Send, stored_index: usize) -> usize {
+    m.messages.iter().enumerate().filter(|(_, o)| !o.online_only).nth(stored_index).map_or(0, |(i, _)| i)
+}
+
+/// An unauthenticated send: allowed with the recipient's delivery token; no sender is stored.
+pub async fn sealed_send(state: &Arc<RelayState>, m: SealedSend) -> Result<Resp> {
+    let recipient = device_id(&m.recipient_device, "recipient device")?;
+    if m.delivery_token.len() != DELIVERY_TOKEN_LEN {
+        return Err(RequestError::Malformed("delivery token"));
+    }
+    if m.envelope.is_empty() {
+        return Err(RequestError::Malformed("envelope (empty)"));
+    }
+    let token = DeliveryToken::from_bytes(&m.delivery_token)?;
+    // One refusal for "no token set" and "wrong token", so the answer tells nothing more.
+    let refused = RequestError::Forbidden("delivery token refused");
+    let stored = state.storage.delivery_token_hash(recipient).await?.ok_or(refused.clone())?;
+    if !token.verify_hash(&stored) {
+        return Err(refused);
+    }
+    if m.online_only {
+        state.hub.deliver_live(&recipient, &live_envelope(None, m.envelope));
+        return Ok(Resp::SendResult(SendResult { message_ids: vec![0] }));
+    }
+    let started = Instant::now();
+    let ids = state
+        .storage
+        .enqueue(vec![NewMessage { recipient, sender: None, payload: m.envelope }], state.quota(), now_ms())
+        .await?;
+    observe_commit(state, started);
+    state.mail_committed([recipient]);
+    Ok(Resp::SendResult(SendResult { message_ids: ids }))
+}
+
+/// Deletes acked messages of the authenticated device.
+pub async fn ack(state: &RelayState, device: DeviceId, m: Ack) -> Result<Resp> {
+    if m.ids.len() > MAX_ACK_IDS {
+        return Err(RequestError::TooLarge { what: "ack", size: m.ids.len() as u64, max: MAX_ACK_IDS as u64 });
+    }
+    let started = Instant::now();
+    state.storage.ack(device, m.ids).await?;
+    observe_commit(state, started);
+    Ok(ok())
+}
+
+async fn set_delivery_token(state: &RelayState, device: DeviceId, m: SetDeliveryToken) -> Result<Resp> {
+    let hash = match m.token_hash.len() {
+        0 => None,
+        32 => Some(device_id(&m.token_hash, "delivery token hash")?),
+        _ => return Err(RequestError::Malformed("delivery token hash")),
+    };
+    state.storage.set_delivery_token_hash(device, hash, now_secs()).await?;
+    Ok(ok())
+}
+
+async fn register_push(state: &RelayState, device: DeviceId, m: RegisterPush) -> Result<Resp> {
+    let endpoint = if m.endpoint.is_empty() {
+        None
+    } else {
+        crate::push::check_endpoint(&m.endpoint).map_err(|e| match e {
+            crate::push::PushError::TlsUnsupported => {
+                RequestError::Malformed("push endpoint (https is not supported yet)")
+            }
+            _ => RequestError::Malformed("push endpoint"),
+        })?;
+        Some(m.endpoint)
+    };
+    state.storage.set_push_endpoint(device, endpoint, now_secs()).await?;
+    Ok(ok())
+}
+
+/// The hash under which an upload token is stored.
+pub fn upload_token_hash(token: &[u8]) -> [u8; 32] {
+    Sha256::new().chain_update(UPLOAD_TOKEN_CONTEXT).chain_update(token).finalize().into()
+}
+
+async fn upload_token(state: &RelayState) -> Result<Resp> {
+    let mut token = [0u8; 32];
+    OsRng.fill_bytes(&mut token);
+    let expires_at = now_secs().saturating_add(state.config.upload_token_ttl.as_secs());
+    state.storage.put_upload_token(upload_token_hash(&token), expires_at).await?;
+    Ok(Resp::UploadToken(UploadToken { token: hex::encode(token), expires_at }))
+}

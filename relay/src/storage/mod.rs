@@ -1,0 +1,190 @@
+//! The relay's storage behind one trait, so SQLite (one process, the default) and Postgres (several
+//! relay processes sharing one database, phase 2) run the same relay code and the same tests.
+//!
+//! Every method is one transaction. What a backend must guarantee: a message batch is durable when
+//! `enqueue` returns; `take_bundle` hands out each one-time prekey at most once, even under concurrent
+//! calls from several processes; device-list versions only go up.
+
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::error::StorageError;
+
+/// A device's mailbox address: its Ed25519 device key.
+pub type DeviceId = [u8; 32];
+
+/// Storage results.
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Prekeys a device publishes, already verified against its device key. Each key is kept as its
+/// encoded `hush.wire` protobuf, so the relay hands out exactly the bytes the device signed.
+#[derive(Clone, Debug, Default)]
+pub struct PrekeyUpload {
+    /// Encoded `DeviceKeys` (identity key signed by the device key), when sent.
+    pub device_keys: Option<Vec<u8>>,
+    /// Encoded `SignedPrekey` replacing the current one.
+    pub signed_prekey: Option<Vec<u8>>,
+    /// `(id, encoded OneTimePrekey)`.
+    pub one_time: Vec<(u32, Vec<u8>)>,
+    /// `(id, encoded KemPrekey)`, one-time.
+    pub kem_one_time: Vec<(u32, Vec<u8>)>,
+    /// Encoded last-resort `KemPrekey` replacing the current one.
+    pub last_resort_kem: Option<Vec<u8>>,
+}
+
+/// The parts of a bundle, taken in one transaction (one-time keys deleted as they are taken).
+#[derive(Clone, Debug)]
+pub struct BundleParts {
+    /// Encoded `DeviceKeys`.
+    pub device_keys: Vec<u8>,
+    /// Encoded `SignedPrekey`.
+    pub signed_prekey: Vec<u8>,
+    /// Encoded `OneTimePrekey`, if one was left.
+    pub one_time: Option<Vec<u8>>,
+    /// Encoded one-time `KemPrekey`, or else the last-resort one, or none.
+    pub kem: Option<Vec<u8>>,
+}
+
+/// One message to queue.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// The recipient device.
+    pub recipient: DeviceId,
+    /// The authenticated sender; `None` for sealed sends, which store no sender.
+    pub sender: Option<DeviceId>,
+    /// Opaque ciphertext.
+    pub payload: Vec<u8>,
+}
+
+/// A queued message.
+#[derive(Clone, Debug)]
+pub struct StoredMessage {
+    /// The relay's id, increasing per database.
+    pub id: u64,
+    /// The authenticated sender, `None` for sealed sends.
+    pub sender: Option<DeviceId>,
+    /// Opaque ciphertext.
+    pub payload: Vec<u8>,
+    /// Arrival, unix milliseconds.
+    pub received_at_ms: u64,
+}
+
+/// Mailbox limits checked inside `enqueue`'s transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Quota {
+    /// Most messages per mailbox.
+    pub messages: u64,
+    /// Most payload bytes per mailbox.
+    pub bytes: u64,
+}
+
+/// What a cleanup pass removed.
+#[derive(Clone, Debug, Default)]
+pub struct Expired {
+    /// Messages past the TTL.
+    pub messages: u64,
+    /// Blob ids past the TTL; their files are deleted by the caller.
+    pub blobs: Vec<[u8; 32]>,
+    /// Upload tokens past their expiry.
+    pub upload_tokens: u64,
+}
+
+/// The relay's storage. Object-safe: the relay holds an `Arc<dyn Storage>`.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Whether the device has a mailbox here (it published prekeys, a device list, a delivery
+    /// token or a push endpoint).
+    async fn is_registered(&self, device: DeviceId) -> StorageResult<bool>;
+
+    /// Stores `signed_list` (already verified) for `user_key` unless a higher version is stored, or
+    /// the same version with other bytes ([`StorageError::Rollback`]). Registers `publisher`.
+    async fn put_device_list(
+        &self,
+        publisher: DeviceId,
+        user_key: [u8; 32],
+        list_version: u64,
+        signed_list: Vec<u8>,
+        now: u64,
+    ) -> StorageResult<()>;
+
+    /// The stored signed device list of `user_key`.
+    async fn device_list(&self, user_key: [u8; 32]) -> StorageResult<Option<Vec<u8>>>;
+
+    /// Stores verified prekeys (replacing keys with the same id) and registers the device. Refuses
+    /// with [`StorageError::TooMany`] past [`MAX_STORED_ONE_TIME_PREKEYS`](crate::limits) of a kind,
+    /// and with [`StorageError::NotFound`] when no device keys were ever sent.
+    async fn publish_prekeys(&self, device: DeviceId, upload: PrekeyUpload, now: u64) -> StorageResult<()>;
+
+    /// The stored device keys of `device`, if any.
+    async fn device_keys(&self, device: DeviceId) -> StorageResult<Option<Vec<u8>>>;
+
+    /// One-time X25519 and one-time ML-KEM prekeys left.
+    async fn prekey_counts(&self, device: DeviceId) -> StorageResult<(u64, u64)>;
+
+    /// Takes a bundle's parts, deleting the one-time prekeys it hands out, atomically. `None` when the
+    /// device has no device keys or no signed prekey.
+    async fn take_bundle(&self, device: DeviceId) -> StorageResult<Option<BundleParts>>;
+
+    /// Queues a batch in one transaction and returns the ids in order; durable on return. Every
+    /// recipient must be registered ([`StorageError::UnknownRecipient`]) and within `quota`
+    /// ([`StorageError::QuotaExceeded`]); otherwise nothing is stored.
+    async fn enqueue(&self, batch: Vec<NewMessage>, quota: Quota, now_ms: u64) -> StorageResult<Vec<u64>>;
+
+    /// The oldest `limit` queued messages of `device`.
+    async fn pending(&self, device: DeviceId, limit: u32) -> StorageResult<Vec<StoredMessage>>;
+
+    /// Deletes the device's messages with these ids; returns how many were deleted.
+    async fn ack(&self, device: DeviceId, ids: Vec<u64>) -> StorageResult<u64>;
+
+    /// Sets (or with `None` clears) the delivery token hash, and registers the device.
+    async fn set_delivery_token_hash(&self, device: DeviceId, hash: Option<[u8; 32]>, now: u64) -> StorageResult<()>;
+
+    /// The stored delivery token hash.
+    async fn delivery_token_hash(&self, device: DeviceId) -> StorageResult<Option<Vec<u8>>>;
+
+    /// Sets (or with `None` clears) the push endpoint, and registers the device.
+    async fn set_push_endpoint(&self, device: DeviceId, endpoint: Option<String>, now: u64) -> StorageResult<()>;
+
+    /// The stored push endpoint.
+    async fn push_endpoint(&self, device: DeviceId) -> StorageResult<Option<String>>;
+
+    /// Stores the hash of an upload token valid until `expires_at` (unix seconds).
+    async fn put_upload_token(&self, token_hash: [u8; 32], expires_at: u64) -> StorageResult<()>;
+
+    /// Consumes an upload token: true when it existed and had not expired at `now`.
+    async fn take_upload_token(&self, token_hash: [u8; 32], now: u64) -> StorageResult<bool>;
+
+    /// Records a stored blob.
+    async fn put_blob(&self, id: [u8; 32], size: u64, now: u64) -> StorageResult<()>;
+
+    /// Whether a blob exists and was created at or after `not_before` (unix seconds).
+    async fn blob_exists(&self, id: [u8; 32], not_before: u64) -> StorageResult<bool>;
+
+    /// Deletes messages received before `messages_before_ms`, blob records created before
+    /// `blobs_before` (returned, so their files go too) and upload tokens expired at `now`.
+    async fn expire(&self, messages_before_ms: u64, blobs_before: u64, now: u64) -> StorageResult<Expired>;
+
+    /// Messages queued in all mailboxes (the `queue_depth` metric).
+    async fn queue_depth(&self) -> StorageResult<u64>;
+
+    /// Takes the stream of wake-ups from other relay processes, if this backend has one (see
+    /// [`RemoteWakeups`]). Called once, at start.
+    fn remote_wakeups(&self) -> Option<RemoteWakeups> {
+        None
+    }
+}
+
+/// A wake-up from another relay process sharing the same database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// New mail for this device.
+    Device(DeviceId),
+    /// Wake-ups may have been lost (the listener reconnected): recheck every local socket.
+    All,
+}
+
+/// Wake-ups from other relay processes sharing the same database (Postgres LISTEN/NOTIFY). Single-
+/// process backends have none: the relay wakes its own connections after `enqueue` returns.
+pub type RemoteWakeups = tokio::sync::mpsc::UnboundedReceiver<Wake>;

@@ -1,0 +1,578 @@
+//! The SQLite backend (the default): one file in WAL mode, one writer connection and a small pool of
+//! readers, all driven on tokio's blocking thread pool. Numbered migrations, one transaction each,
+//! with `PRAGMA user_version`. `secure_delete` is on, so acked messages leave no bytes behind.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{BundleParts, DeviceId, Expired, NewMessage, PrekeyUpload, Quota, Storage, StorageResult, StoredMessage};
+use crate::error::StorageError;
+use crate::limits::MAX_STORED_ONE_TIME_PREKEYS;
+
+/// Migrations, applied in order; `PRAGMA user_version` is the number applied. Never edit one that
+/// shipped: add the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE devices (
+        device_key BLOB PRIMARY KEY,
+        registered_at INTEGER NOT NULL,
+        device_keys BLOB,
+        delivery_token_hash BLOB,
+        push_endpoint TEXT,
+        queued_count INTEGER NOT NULL DEFAULT 0,
+        queued_bytes INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE device_lists (
+        user_key BLOB PRIMARY KEY,
+        list_version INTEGER NOT NULL,
+        signed_list BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE signed_prekeys (device_key BLOB PRIMARY KEY, prekey BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE last_resort_kem_prekeys (device_key BLOB PRIMARY KEY, prekey BLOB NOT NULL) WITHOUT ROWID;
+    CREATE TABLE one_time_prekeys (
+        device_key BLOB NOT NULL, id INTEGER NOT NULL, prekey BLOB NOT NULL, PRIMARY KEY (device_key, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE kem_prekeys (
+        device_key BLOB NOT NULL, id INTEGER NOT NULL, prekey BLOB NOT NULL, PRIMARY KEY (device_key, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient BLOB NOT NULL,
+        sender BLOB,
+        payload BLOB NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    CREATE INDEX messages_by_recipient ON messages (recipient, id);
+    CREATE INDEX messages_by_age ON messages (received_at);
+    CREATE TABLE upload_tokens (token_hash BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE blobs (id BLOB PRIMARY KEY, size INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;",
+];
+
+/// Reader connections kept open.
+const READERS: usize = 2;
+
+/// SQLite storage in one file.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in a closure cannot leave a transaction open (dropping it rolls back), so the
+    // connection behind a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn open_connection(path: &Path, writer: bool) -> StorageResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    if writer {
+        // FULL: a commit is on disk (not only in the OS cache) before a send is acknowledged.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA secure_delete = ON;
+             PRAGMA foreign_keys = ON;",
+        )?;
+    } else {
+        conn.execute_batch("PRAGMA query_only = ON;")?;
+    }
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> StorageResult<()> {
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > MIGRATIONS.len() {
+        return Err(StorageError::Unsupported(format!(
+            "the database has schema version {current}, this relay knows {}: upgrade the relay",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied storage migration");
+    }
+    Ok(())
+}
+
+fn id32(bytes: Vec<u8>, what: &'static str) -> StorageResult<[u8; 32]> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StorageError::Corrupt(what))
+}
+
+fn register(conn: &Connection, device: &DeviceId, now: u64) -> StorageResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO devices (device_key, registered_at) VALUES (?1, ?2)",
+        params![&device[..], now],
+    )?;
+    Ok(())
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: impl Into<PathBuf>) -> StorageResult<Self> {
+        let path = path.into();
+        tokio::task::spawn_blocking(move || {
+            let mut writer = open_connection(&path, true)?;
+            migrate(&mut writer)?;
+            let readers = (0..READERS).map(|_| open_connection(&path, false)).collect::<StorageResult<Vec<_>>>()?;
+            Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(readers) }) })
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` in an immediate (write-locking) transaction on the writer connection.
+    async fn write<T, F>(&self, f: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> StorageResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` on a reader connection (WAL lets it read while the writer writes).
+    async fn read<T, F>(&self, f: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = lock(&inner.readers).pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => open_connection(&inner.path, false)?,
+            };
+            let out = f(&conn);
+            let mut pool = lock(&inner.readers);
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn is_registered(&self, device: DeviceId) -> StorageResult<bool> {
+        self.read(move |c| {
+            Ok(c.query_row("SELECT 1 FROM devices WHERE device_key = ?1", [&device[..]], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
+    async fn put_device_list(
+        &self,
+        publisher: DeviceId,
+        user_key: [u8; 32],
+        list_version: u64,
+        signed_list: Vec<u8>,
+        now: u64,
+    ) -> StorageResult<()> {
+        self.write(move |tx| {
+            let stored: Option<(u64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT list_version, signed_list FROM device_lists WHERE user_key = ?1",
+                    [&user_key[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match stored {
+                Some((v, bytes)) if v > list_version || (v == list_version && bytes != signed_list) => {
+                    return Err(StorageError::Rollback { stored: v, received: list_version });
+                }
+                Some((v, _)) if v == list_version => {}
+                _ => {
+                    tx.execute(
+                        "INSERT INTO device_lists (user_key, list_version, signed_list, updated_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (user_key) DO UPDATE SET list_version = excluded.list_version,
+                           signed_list = excluded.signed_list, updated_at = excluded.updated_at",
+                        params![&user_key[..], list_version, signed_list, now],
+                    )?;
+                }
+            }
+            register(tx, &publisher, now)
+        })
+        .await
+    }
+
+    async fn device_list(&self, user_key: [u8; 32]) -> StorageResult<Option<Vec<u8>>> {
+        self.read(move |c| {
+            Ok(c.query_row("SELECT signed_list FROM device_lists WHERE user_key = ?1", [&user_key[..]], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn publish_prekeys(&self, device: DeviceId, upload: PrekeyUpload, now: u64) -> StorageResult<()> {
+        self.write(move |tx| {
+            let d = &device[..];
+            register(tx, &device, now)?;
+            if let Some(keys) = &upload.device_keys {
+                tx.execute("UPDATE devices SET device_keys = ?2 WHERE device_key = ?1", params![d, keys])?;
+            }
+            let has_keys: Option<Vec<u8>> =
+                tx.query_row("SELECT device_keys FROM devices WHERE device_key = ?1", [d], |r| r.get(0))?;
+            if has_keys.is_none() {
+                return Err(StorageError::NotFound("device keys (send them with the first upload)"));
+            }
+            if let Some(p) = &upload.signed_prekey {
+                tx.execute(
+                    "INSERT OR REPLACE INTO signed_prekeys (device_key, prekey) VALUES (?1, ?2)",
+                    params![d, p],
+                )?;
+            }
+            if let Some(p) = &upload.last_resort_kem {
+                tx.execute(
+                    "INSERT OR REPLACE INTO last_resort_kem_prekeys (device_key, prekey) VALUES (?1, ?2)",
+                    params![d, p],
+                )?;
+            }
+            for (table, keys, what) in [
+                ("one_time_prekeys", &upload.one_time, "one-time prekeys"),
+                ("kem_prekeys", &upload.kem_one_time, "one-time ML-KEM prekeys"),
+            ] {
+                let mut insert = tx.prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO {table} (device_key, id, prekey) VALUES (?1, ?2, ?3)"
+                ))?;
+                for (id, p) in keys {
+                    insert.execute(params![d, id, p])?;
+                }
+                let count: u64 =
+                    tx.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE device_key = ?1"), [d], |r| r.get(0))?;
+                if count > MAX_STORED_ONE_TIME_PREKEYS {
+                    return Err(StorageError::TooMany(what));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn device_keys(&self, device: DeviceId) -> StorageResult<Option<Vec<u8>>> {
+        self.read(move |c| {
+            Ok(c.query_row("SELECT device_keys FROM devices WHERE device_key = ?1", [&device[..]], |r| r.get(0))
+                .optional()?
+                .flatten())
+        })
+        .await
+    }
+
+    async fn prekey_counts(&self, device: DeviceId) -> StorageResult<(u64, u64)> {
+        self.read(move |c| {
+            let d = &device[..];
+            let one: u64 =
+                c.query_row("SELECT COUNT(*) FROM one_time_prekeys WHERE device_key = ?1", [d], |r| r.get(0))?;
+            let kem: u64 = c.query_row("SELECT COUNT(*) FROM kem_prekeys WHERE device_key = ?1", [d], |r| r.get(0))?;
+            Ok((one, kem))
+        })
+        .await
+    }
+
+    async fn take_bundle(&self, device: DeviceId) -> StorageResult<Option<BundleParts>> {
+        self.write(move |tx| {
+            let d = &device[..];
+            let device_keys: Option<Vec<u8>> = tx
+                .query_row("SELECT device_keys FROM devices WHERE device_key = ?1", [d], |r| r.get(0))
+                .optional()?
+                .flatten();
+            let Some(device_keys) = device_keys else { return Ok(None) };
+            let signed: Option<Vec<u8>> = tx
+                .query_row("SELECT prekey FROM signed_prekeys WHERE device_key = ?1", [d], |r| r.get(0))
+                .optional()?;
+            let Some(signed_prekey) = signed else { return Ok(None) };
+            let take = |table: &str| -> StorageResult<Option<Vec<u8>>> {
+                Ok(tx
+                    .query_row(
+                        &format!(
+                            "DELETE FROM {table} WHERE device_key = ?1
+                               AND id = (SELECT MIN(id) FROM {table} WHERE device_key = ?1)
+                             RETURNING prekey"
+                        ),
+                        [d],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+            };
+            let one_time = take("one_time_prekeys")?;
+            let kem = match take("kem_prekeys")? {
+                Some(k) => Some(k),
+                None => tx
+                    .query_row("SELECT prekey FROM last_resort_kem_prekeys WHERE device_key = ?1", [d], |r| r.get(0))
+                    .optional()?,
+            };
+            Ok(Some(BundleParts { device_keys, signed_prekey, one_time, kem }))
+        })
+        .await
+    }
+
+    async fn enqueue(&self, batch: Vec<NewMessage>, quota: Quota, now_ms: u64) -> StorageResult<Vec<u64>> {
+        self.write(move |tx| {
+            let mut usage: HashMap<DeviceId, (u64, u64)> = HashMap::new();
+            let mut ids = Vec::with_capacity(batch.len());
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO messages (recipient, sender, payload, received_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            )?;
+            for (index, m) in batch.iter().enumerate() {
+                let (count, bytes) = match usage.get(&m.recipient) {
+                    Some(u) => *u,
+                    None => tx
+                        .query_row(
+                            "SELECT queued_count, queued_bytes FROM devices WHERE device_key = ?1",
+                            [&m.recipient[..]],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?
+                        .ok_or(StorageError::UnknownRecipient { index })?,
+                };
+                let (count, bytes) = (count + 1, bytes + m.payload.len() as u64);
+                if count > quota.messages || bytes > quota.bytes {
+                    return Err(StorageError::QuotaExceeded { index });
+                }
+                usage.insert(m.recipient, (count, bytes));
+                let sender = m.sender.as_ref().map(|s| &s[..]);
+                let id: u64 = insert.query_row(params![&m.recipient[..], sender, m.payload, now_ms], |r| r.get(0))?;
+                ids.push(id);
+            }
+            let mut update =
+                tx.prepare_cached("UPDATE devices SET queued_count = ?2, queued_bytes = ?3 WHERE device_key = ?1")?;
+            for (device, (count, bytes)) in usage {
+                update.execute(params![&device[..], count, bytes])?;
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn pending(&self, device: DeviceId, limit: u32) -> StorageResult<Vec<StoredMessage>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, sender, payload, received_at FROM messages WHERE recipient = ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![&device[..], limit], |r| {
+                Ok((r.get::<_, u64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, sender, payload, received_at_ms) = row?;
+                let sender = sender.map(|s| id32(s, "message sender")).transpose()?;
+                out.push(StoredMessage { id, sender, payload, received_at_ms });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn ack(&self, device: DeviceId, ids: Vec<u64>) -> StorageResult<u64> {
+        self.write(move |tx| {
+            let d = &device[..];
+            let mut delete = tx
+                .prepare_cached("DELETE FROM messages WHERE recipient = ?1 AND id = ?2 RETURNING length(payload)")?;
+            let (mut count, mut bytes) = (0u64, 0u64);
+            for id in ids {
+                if let Some(len) = delete.query_row(params![d, id], |r| r.get::<_, u64>(0)).optional()? {
+                    count += 1;
+                    bytes += len;
+                }
+            }
+            if count > 0 {
+                tx.execute(
+                    "UPDATE devices SET queued_count = MAX(queued_count - ?2, 0), queued_bytes = MAX(queued_bytes - ?3, 0)
+                     WHERE device_key = ?1",
+                    params![d, count, bytes],
+                )?;
+            }
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn set_delivery_token_hash(&self, device: DeviceId, hash: Option<[u8; 32]>, now: u64) -> StorageResult<()> {
+        self.write(move |tx| {
+            register(tx, &device, now)?;
+            let hash = hash.as_ref().map(|h| &h[..]);
+            tx.execute(
+                "UPDATE devices SET delivery_token_hash = ?2 WHERE device_key = ?1",
+                params![&device[..], hash],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delivery_token_hash(&self, device: DeviceId) -> StorageResult<Option<Vec<u8>>> {
+        self.read(move |c| {
+            Ok(c.query_row("SELECT delivery_token_hash FROM devices WHERE device_key = ?1", [&device[..]], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten())
+        })
+        .await
+    }
+
+    async fn set_push_endpoint(&self, device: DeviceId, endpoint: Option<String>, now: u64) -> StorageResult<()> {
+        self.write(move |tx| {
+            register(tx, &device, now)?;
+            tx.execute("UPDATE devices SET push_endpoint = ?2 WHERE device_key = ?1", params![&device[..], endpoint])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn push_endpoint(&self, device: DeviceId) -> StorageResult<Option<String>> {
+        self.read(move |c| {
+            Ok(c.query_row("SELECT push_endpoint FROM devices WHERE device_key = ?1", [&device[..]], |r| r.get(0))
+                .optional()?
+                .flatten())
+        })
+        .await
+    }
+
+    async fn put_upload_token(&self, token_hash: [u8; 32], expires_at: u64) -> StorageResult<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO upload_tokens (token_hash, expires_at) VALUES (?1, ?2)",
+                params![&token_hash[..], expires_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_upload_token(&self, token_hash: [u8; 32], now: u64) -> StorageResult<bool> {
+        self.write(move |tx| {
+            let expires: Option<u64> = tx
+                .query_row(
+                    "DELETE FROM upload_tokens WHERE token_hash = ?1 RETURNING expires_at",
+                    [&token_hash[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(expires.is_some_and(|e| e >= now))
+        })
+        .await
+    }
+
+    async fn put_blob(&self, id: [u8; 32], size: u64, now: u64) -> StorageResult<()> {
+        self.write(move |tx| {
+            tx.execute("INSERT INTO blobs (id, size, created_at) VALUES (?1, ?2, ?3)", params![&id[..], size, now])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn blob_exists(&self, id: [u8; 32], not_before: u64) -> StorageResult<bool> {
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT 1 FROM blobs WHERE id = ?1 AND created_at >= ?2",
+                params![&id[..], not_before],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+        })
+        .await
+    }
+
+    async fn expire(&self, messages_before_ms: u64, blobs_before: u64, now: u64) -> StorageResult<Expired> {
+        self.write(move |tx| {
+            let mut per_device: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
+            {
+                let mut stmt =
+                    tx.prepare("DELETE FROM messages WHERE received_at < ?1 RETURNING recipient, length(payload)")?;
+                let rows = stmt.query_map([messages_before_ms], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u64>(1)?)))?;
+                for row in rows {
+                    let (device, len) = row?;
+                    let e = per_device.entry(device).or_default();
+                    e.0 += 1;
+                    e.1 += len;
+                }
+            }
+            let mut expired = Expired::default();
+            for (device, (count, bytes)) in per_device {
+                expired.messages += count;
+                tx.execute(
+                    "UPDATE devices SET queued_count = MAX(queued_count - ?2, 0), queued_bytes = MAX(queued_bytes - ?3, 0)
+                     WHERE device_key = ?1",
+                    params![device, count, bytes],
+                )?;
+            }
+            {
+                let mut stmt = tx.prepare("DELETE FROM blobs WHERE created_at < ?1 RETURNING id")?;
+                let rows = stmt.query_map([blobs_before], |r| r.get::<_, Vec<u8>>(0))?;
+                for row in rows {
+                    expired.blobs.push(id32(row?, "blob id")?);
+                }
+            }
+            expired.upload_tokens = tx.execute("DELETE FROM upload_tokens WHERE expires_at < ?1", [now])? as u64;
+            Ok(expired)
+        })
+        .await
+    }
+
+    async fn queue_depth(&self) -> StorageResult<u64> {
+        self.read(|c| Ok(c.query_row("SELECT COALESCE(SUM(queued_count), 0) FROM devices", [], |r| r.get(0))?)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(n: u8) -> DeviceId {
+        [n; 32]
+    }
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_refuse_newer_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite");
+        let s = SqliteStorage::open(&path).await.unwrap();
+        s.set_push_endpoint(device(1), Some("http://x/".into()), 1).await.unwrap();
+        drop(s);
+        // Reopening applies nothing and keeps the data.
+        let s = SqliteStorage::open(&path).await.unwrap();
+        assert!(s.is_registered(device(1)).await.unwrap());
+        drop(s);
+        let version: usize =
+            Connection::open(&path).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", MIGRATIONS.len() + 1).unwrap();
+        assert!(matches!(SqliteStorage::open(&path).await, Err(StorageError::Unsupported(_))));
+    }
+}

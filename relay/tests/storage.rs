@@ -1,0 +1,104 @@
+//! The storage contract, checked the same way on every backend: SQLite always, Postgres when
+//! `HUSH_RELAY_TEST_POSTGRES` is set.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use hush_relay::StorageError;
+use hush_relay::storage::postgres::PostgresStorage;
+use hush_relay::storage::sqlite::SqliteStorage;
+use hush_relay::storage::{DeviceId, NewMessage, Quota, Storage};
+
+fn device(n: u8) -> DeviceId {
+    [n; 32]
+}
+
+/// Runs `check` on a fresh SQLite storage and, when configured, a fresh Postgres schema.
+async fn on_every_backend<F, Fut>(check: F)
+where
+    F: Fn(Arc<dyn Storage>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    check(Arc::new(SqliteStorage::open(dir.path().join("relay.sqlite")).await.unwrap())).await;
+    if let Some(url) = postgres_url() {
+        let schema = fresh_schema();
+        let storage = PostgresStorage::open(&url, &schema).await.unwrap();
+        check(Arc::new(storage)).await;
+        drop_schema(&url, &schema);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_counters_follow_enqueue_ack_and_expiry() {
+    on_every_backend(|s| async move {
+        let quota = Quota { messages: 3, bytes: 1_000 };
+        let msg = |n: u8, len: usize| NewMessage { recipient: device(n), sender: None, payload: vec![n; len] };
+        assert!(matches!(
+            s.enqueue(vec![msg(1, 1)], quota, 10).await,
+            Err(StorageError::UnknownRecipient { index: 0 })
+        ));
+        s.set_delivery_token_hash(device(1), Some([0; 32]), 1).await.unwrap();
+        s.set_delivery_token_hash(device(2), None, 1).await.unwrap();
+        let ids = s.enqueue(vec![msg(1, 10), msg(2, 10), msg(1, 10)], quota, 10).await.unwrap();
+        assert_eq!(ids.len(), 3);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        // The byte quota counts what is queued.
+        assert!(matches!(s.enqueue(vec![msg(1, 990)], quota, 11).await, Err(StorageError::QuotaExceeded { index: 0 })));
+        // The message quota counts earlier entries of the same batch; nothing of a refused batch stays.
+        assert!(matches!(
+            s.enqueue(vec![msg(2, 1), msg(1, 1), msg(1, 1)], quota, 11).await,
+            Err(StorageError::QuotaExceeded { index: 2 })
+        ));
+        assert_eq!(s.queue_depth().await.unwrap(), 3);
+        assert_eq!(s.pending(device(2), 10).await.unwrap().len(), 1);
+        // Acks only touch the device's own mail.
+        assert_eq!(s.ack(device(2), vec![ids[0]]).await.unwrap(), 0);
+        assert_eq!(s.ack(device(1), vec![ids[0], ids[0]]).await.unwrap(), 1);
+        assert_eq!(s.queue_depth().await.unwrap(), 2);
+        let expired = s.expire(11, 0, 0).await.unwrap();
+        assert_eq!(expired.messages, 2);
+        assert_eq!(s.queue_depth().await.unwrap(), 0);
+        // Counters went back to zero: the full quota is available again.
+        s.enqueue(vec![msg(1, 500), msg(1, 500)], quota, 12).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_blobs_lists_and_endpoints() {
+    on_every_backend(|s| async move {
+        s.put_upload_token([1; 32], 100).await.unwrap();
+        s.put_upload_token([2; 32], 100).await.unwrap();
+        assert!(s.take_upload_token([1; 32], 50).await.unwrap());
+        assert!(!s.take_upload_token([1; 32], 50).await.unwrap(), "single use");
+        assert!(!s.take_upload_token([2; 32], 101).await.unwrap(), "expired");
+        s.put_blob([3; 32], 5, 10).await.unwrap();
+        assert!(s.blob_exists([3; 32], 10).await.unwrap());
+        assert!(!s.blob_exists([3; 32], 11).await.unwrap());
+        assert_eq!(s.expire(0, 11, 0).await.unwrap().blobs, vec![[3; 32]]);
+
+        s.put_device_list(device(1), [9; 32], 2, vec![2], 1).await.unwrap();
+        s.put_device_list(device(1), [9; 32], 2, vec![2], 1).await.unwrap();
+        assert!(matches!(
+            s.put_device_list(device(1), [9; 32], 2, vec![3], 1).await,
+            Err(StorageError::Rollback { stored: 2, received: 2 })
+        ));
+        assert!(matches!(
+            s.put_device_list(device(1), [9; 32], 1, vec![1], 1).await,
+            Err(StorageError::Rollback { stored: 2, received: 1 })
+        ));
+        s.put_device_list(device(1), [9; 32], 3, vec![3], 1).await.unwrap();
+        assert_eq!(s.device_list([9; 32]).await.unwrap(), Some(vec![3]));
+        assert!(s.is_registered(device(1)).await.unwrap());
+
+        s.set_push_endpoint(device(4), Some("http://push.example/x".into()), 1).await.unwrap();
+        assert_eq!(s.push_endpoint(device(4)).await.unwrap().as_deref(), Some("http://push.example/x"));
+        s.set_push_endpoint(device(4), None, 1).await.unwrap();
+        assert_eq!(s.push_endpoint(device(4)).await.unwrap(), None);
+        assert!(s.take_bundle(device(4)).await.unwrap().is_none(), "no keys, no bundle");
+    })
+    .await;
+}
