@@ -5,7 +5,8 @@
 # Steps (Rust only for now; the Kotlin, Python and wasm bindings add their steps here when they land):
 #   fmt          cargo fmt --all -- --check (and the same for the fuzz crate)
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings
-#   test         cargo test --workspace            (unit, integration and doc tests)
+#   test         cargo test --workspace            (unit, integration and doc tests; the relay on SQLite)
+#   relay-pg     the relay's tests again on a throw-away local PostgreSQL (two instances share it)
 #   bench-build  cargo bench -p hush-core --no-run (benches compile; they are not run)
 #   fuzz-smoke   scripts/fuzz.sh smoke             (each fuzz target for FUZZ_SECONDS, default 20)
 #
@@ -62,6 +63,40 @@ fmt_check() {
 step fmt fmt_check
 step clippy cargo clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
 step test cargo test "${LOCKED[@]}" --workspace
+# The relay's whole suite on PostgreSQL: a throw-away cluster on a free loopback port, stopped on exit.
+relay_postgres() {
+    local bin
+    bin="$(find /usr/lib/postgresql -maxdepth 3 -name initdb -path '*/bin/*' 2>/dev/null | sort -V | tail -n 1)"
+    bin="${bin%/initdb}"
+    if [[ -z "$bin" ]]; then
+        if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
+            echo "relay-pg: PostgreSQL is not installed (.ci/run installs it)" >&2
+            return 1
+        fi
+        echo "relay-pg: skipped, PostgreSQL is not installed (apt-get install postgresql)"
+        return 0
+    fi
+    local dir port as=()
+    dir="$(mktemp -d)"
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    if [[ "$(id -u)" == 0 ]]; then
+        chown postgres "$dir"
+        as=(runuser -u postgres --)
+    fi
+    "${as[@]}" "$bin/initdb" -D "$dir/db" -A trust -U postgres >"$dir/initdb.log" 2>&1 || {
+        cat "$dir/initdb.log"
+        return 1
+    }
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/db" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1" -l "$dir/log" start
+    local rc=0
+    HUSH_RELAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres" \
+        cargo test "${LOCKED[@]}" -p hush-relay || rc=$?
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/db" -m fast stop >/dev/null || true
+    rm -rf "$dir"
+    return "$rc"
+}
+
+step relay-pg relay_postgres
 step bench-build cargo bench "${LOCKED[@]}" -p hush-core --no-run
 step fuzz-smoke "$ROOT/scripts/fuzz.sh" smoke
 
