@@ -17,6 +17,7 @@ use crate::prekeys::{KemPrekey, OneTimePrekey, PrekeyBundle, SignedPrekey};
 /// The prekeys a first message used, consumed once it decrypted.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct UsedPrekeys {
+    pub(crate) signed: u32,
     pub(crate) one_time: Option<u32>,
     pub(crate) kem: Option<u32>,
     pub(crate) base_key: PublicKey,
@@ -46,9 +47,10 @@ pub struct Account {
     /// Last-resort KEM prekey ids, oldest first; the last is current.
     pub(crate) last_resort_ids: Vec<u32>,
     pub(crate) next_prekey_id: u32,
-    /// Base keys of recently accepted first messages, so a replayed first message that used no
-    /// one-time prekey cannot open a second session.
-    pub(crate) seen_base_keys: VecDeque<PublicKey>,
+    /// Base keys of accepted first messages that used no one-time prekey (a replay of one that did
+    /// fails on the consumed prekey), with the signed prekey each used: kept while that prekey is
+    /// held, at most [`MAX_SEEN_BASE_KEYS`], oldest dropped first.
+    pub(crate) seen_base_keys: VecDeque<(u32, PublicKey)>,
 }
 
 impl Account {
@@ -109,6 +111,9 @@ impl Account {
         self.signed_prekeys.push(SignedPrekeySecret { public, pair });
         let excess = self.signed_prekeys.len().saturating_sub(MAX_OLD_SIGNED_PREKEYS + 1);
         self.signed_prekeys.drain(..excess);
+        // A replay naming a dropped signed prekey fails on it: its base keys need not be kept.
+        let held: Vec<u32> = self.signed_prekeys.iter().map(|k| k.public.id).collect();
+        self.seen_base_keys.retain(|(id, _)| held.contains(id));
         public
     }
 
@@ -216,20 +221,23 @@ impl Account {
     }
 
     pub(crate) fn has_seen_base_key(&self, key: &PublicKey) -> bool {
-        self.seen_base_keys.contains(key)
+        self.seen_base_keys.iter().any(|(_, k)| k == key)
     }
 
     /// Removes the one-time prekeys a decrypted first message used; last-resort keys stay.
     pub(crate) fn consume(&mut self, used: &UsedPrekeys) {
+        let one_time_kem = used.kem.filter(|id| !self.last_resort_ids.contains(id));
+        if used.one_time.is_none() && one_time_kem.is_none() {
+            self.seen_base_keys.push_back((used.signed, used.base_key));
+            while self.seen_base_keys.len() > MAX_SEEN_BASE_KEYS {
+                self.seen_base_keys.pop_front();
+            }
+        }
         if let Some(id) = used.one_time {
             self.one_time_prekeys.remove(&id);
         }
-        if let Some(id) = used.kem.filter(|id| !self.last_resort_ids.contains(id)) {
+        if let Some(id) = one_time_kem {
             self.kem_prekeys.remove(&id);
-        }
-        self.seen_base_keys.push_back(used.base_key);
-        while self.seen_base_keys.len() > MAX_SEEN_BASE_KEYS {
-            self.seen_base_keys.pop_front();
         }
     }
 }

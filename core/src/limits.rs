@@ -45,8 +45,9 @@ pub const MAX_GROUP_BYTES: usize = 256 * 1024 * 1024;
 
 /// SHA-512 iterations per safety-number half, as in Signal's fingerprints.
 pub const SAFETY_NUMBER_ITERATIONS: u32 = 5_200;
-/// Base keys of accepted first messages an account remembers to refuse replays.
-pub const MAX_SEEN_BASE_KEYS: usize = 2_000;
+/// Base keys an account remembers to refuse replayed first messages that used no one-time prekey
+/// (32 bytes each; dropped sooner when their signed prekey is rotated out).
+pub const MAX_SEEN_BASE_KEYS: usize = 20_000;
 
 /// Largest encoded [`Content`](crate::content::Content) accepted: it must fit one session plaintext.
 pub const MAX_CONTENT_BYTES: usize = MAX_PLAINTEXT_BYTES;

@@ -71,7 +71,11 @@ impl Account {
                 .collect(),
             last_resort_ids: self.last_resort_ids.clone(),
             next_prekey_id: self.next_prekey_id,
-            seen_base_keys: self.seen_base_keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+            seen_base_keys: self
+                .seen_base_keys
+                .iter()
+                .map(|(id, k)| storage::SeenBaseKey { signed_prekey_id: *id, base_key: k.as_bytes().to_vec() })
+                .collect(),
         };
         // `encode_to_vec` allocates the exact length once, so no unwiped copy is left behind.
         Zeroizing::new(p.encode_to_vec())
@@ -158,7 +162,12 @@ impl Account {
         let seen_base_keys = p
             .seen_base_keys
             .iter()
-            .map(|k| PublicKey::from_slice(k, "seen base key"))
+            .map(|s| {
+                if !signed_prekeys.iter().any(|k| k.public.id == s.signed_prekey_id) {
+                    return Err(Error::Malformed { what: "seen base key prekey id" });
+                }
+                Ok((s.signed_prekey_id, PublicKey::from_slice(&s.base_key, "seen base key")?))
+            })
             .collect::<Result<VecDeque<_>>>()?;
 
         Ok(Self {
@@ -514,8 +523,9 @@ mod tests {
         assert!(s1.ratchet.receiving.iter().filter(|c| !c.skipped.is_empty()).count() >= 3);
         assert!(a.active.as_ref().unwrap().ratchet.skipped_count() > 0);
 
-        // Alice opens a second session (as after a reinstall of her session state); Bob takes it.
-        let bundle = bob.prekey_bundle(Some(otk[1].id), Some(kem[1].id)).unwrap();
+        // Alice opens a second session (as after a reinstall of her session state) from a bundle
+        // without one-time prekeys, so Bob must remember its base key; Bob takes it.
+        let bundle = bob.prekey_bundle(None, None).unwrap();
         a.initiate(rng, alice.identity(), &bundle, PQ).unwrap();
         let opening = send(&mut a, rng, "second session");
         recv(&mut b, &mut bob, rng, &opening);
@@ -566,8 +576,9 @@ mod tests {
             bob.rotate_signed_prekey(&mut rng);
             bob.rotate_last_resort_kem_prekey(&mut rng);
         }
-        // Bundles fetched before the restart; one opens a session first, so Bob remembers its base key.
-        let early = bob.prekey_bundle(Some(otk[0].id), Some(kem[0].id)).unwrap();
+        // Bundles fetched before the restart; one without one-time prekeys opens a session first, so
+        // Bob remembers its base key.
+        let early = bob.prekey_bundle(None, None).unwrap();
         let later = bob.prekey_bundle(Some(otk[3].id), Some(kem[2].id)).unwrap();
         let last_resort = bob.prekey_bundle(None, None).unwrap();
         let mut a = SessionRecord::new();
@@ -587,7 +598,7 @@ mod tests {
             let mut b = SessionRecord::new();
             assert_eq!(b.decrypt(&mut rng, &mut restored, &m, PQ).unwrap(), b"after restart");
         }
-        assert_eq!(restored.one_time_prekey_count(), 3);
+        assert_eq!(restored.one_time_prekey_count(), 4);
     }
 
     #[test]
@@ -743,9 +754,17 @@ mod tests {
         check(&|p| p.last_resort_ids[0] = p.kem_prekeys[1].id, malformed("last-resort prekey ids"));
         check(&|p| p.last_resort_ids.clear(), malformed("last-resort prekey ids"));
         check(&|p| p.next_prekey_id = 0, malformed("next prekey id"));
-        check(&|p| p.seen_base_keys.push(vec![1; 31]), malformed("seen base key"));
+        let seen = |p: &storage::Account, key: Vec<u8>| storage::SeenBaseKey {
+            signed_prekey_id: p.signed_prekeys[0].id,
+            base_key: key,
+        };
+        check(&|p| p.seen_base_keys.push(seen(p, vec![1; 31])), malformed("seen base key"));
         check(
-            &|p| p.seen_base_keys = vec![vec![9; 32]; MAX_SEEN_BASE_KEYS + 1],
+            &|p| p.seen_base_keys.push(storage::SeenBaseKey { signed_prekey_id: 9999, base_key: vec![9; 32] }),
+            malformed("seen base key prekey id"),
+        );
+        check(
+            &|p| p.seen_base_keys = vec![seen(p, vec![9; 32]); MAX_SEEN_BASE_KEYS + 1],
             Error::TooLarge { what: "seen base keys", size: MAX_SEEN_BASE_KEYS + 1, max: MAX_SEEN_BASE_KEYS },
         );
     }

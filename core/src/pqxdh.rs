@@ -138,6 +138,11 @@ pub(crate) fn respond(account: &Account, msg: &PrekeyMessage, config: SessionCon
         post_quantum: kem_secret.is_some(),
         pending_prekey: None,
     };
-    let used = UsedPrekeys { one_time: msg.one_time_prekey_id, kem: msg.kem_prekey_id, base_key: msg.base_key };
+    let used = UsedPrekeys {
+        signed: msg.signed_prekey_id,
+        one_time: msg.one_time_prekey_id,
+        kem: msg.kem_prekey_id,
+        base_key: msg.base_key,
+    };
     Ok((session, used))
 }

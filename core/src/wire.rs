@@ -52,6 +52,7 @@ pub(crate) mod storage {
         OneTimePrekeySecret,
         KemPrekeySecret,
         Account,
+        SeenBaseKey,
         ChainKey,
         SkippedKey,
         ReceivingChain,
