@@ -413,17 +413,12 @@ fn signature64(bytes: &[u8], what: &'static str) -> Result<Signature64> {
 #[cfg(test)]
 mod tests {
     use rand_chacha::ChaCha20Rng;
-    use rand_core::{RngCore, SeedableRng};
+    use rand_core::RngCore;
 
     use super::*;
-    use crate::SessionConfig;
     use crate::test_util::assert_no_secret;
 
-    const PQ: SessionConfig = SessionConfig { allow_classical: false };
-
-    fn rng(seed: u64) -> ChaCha20Rng {
-        ChaCha20Rng::seed_from_u64(seed)
-    }
+    use crate::test_util::{PQ, rng};
 
     /// Round trip, checking that re-encoding gives the same bytes.
     fn reload_account(account: &Account) -> Account {

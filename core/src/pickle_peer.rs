@@ -246,20 +246,16 @@ fn inbound_from_storage(p: &storage::InboundSenderChain) -> Result<InboundSender
 #[cfg(test)]
 mod tests {
     use rand_chacha::ChaCha20Rng;
-    use rand_core::{RngCore, SeedableRng};
+    use rand_core::RngCore;
 
     use super::*;
     use crate::group::roster::ChangeStatus;
     use crate::group::{ChangeRejection, GroupEvent, RosterAction};
     use crate::identity::{DeviceIdentity, UserIdentity};
     use crate::test_util::assert_no_secret;
-    use crate::{Account, SafetyNumber, SessionConfig};
+    use crate::{Account, SafetyNumber};
 
-    const PQ: SessionConfig = SessionConfig { allow_classical: false };
-
-    fn rng(seed: u64) -> ChaCha20Rng {
-        ChaCha20Rng::seed_from_u64(seed)
-    }
+    use crate::test_util::{PQ, rng};
 
     /// Round trips, checking that re-encoding gives the same bytes.
     fn reload_peer(peer: &PeerUser) -> PeerUser {

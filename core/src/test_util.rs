@@ -12,3 +12,11 @@ pub(crate) fn assert_no_secret(text: &str, secret: &[u8]) {
         assert!(!text.to_lowercase().contains(&w), "secret fragment {w} in {text}");
     }
 }
+
+/// Classical X3DH refused: the configuration tests use unless they test the classical option.
+pub(crate) const PQ: crate::SessionConfig = crate::SessionConfig { allow_classical: false };
+
+/// A deterministic RNG per test.
+pub(crate) fn rng(seed: u64) -> rand_chacha::ChaCha20Rng {
+    <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(seed)
+}
