@@ -297,32 +297,18 @@ async fn forwarder(addr: SocketAddr) -> Res<()> {
 
 async fn forward_conn(stream: TcpStream, routes: Routes) {
     let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(small_buffers())).await else { return };
-    let (mut sink, mut stream) = ws.split();
+    let (sink, mut stream) = ws.split();
     // First frame: the device's 32-byte id; answered with an empty frame once routable.
     let id: [u8; 32] = match stream.next().await {
         Some(Ok(Message::Binary(b))) if b.len() == 32 => b.as_ref().try_into().unwrap_or([0; 32]),
         _ => return,
     };
-    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    let (tx, rx) = mpsc::unbounded_channel::<Message>();
     if let Ok(mut r) = routes.lock() {
         r.insert(id, tx.clone());
     }
     let _ = tx.send(Message::Binary(Vec::new().into()));
-    let writer = tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            if sink.feed(m).await.is_err() {
-                return;
-            }
-            while let Ok(m) = rx.try_recv() {
-                if sink.feed(m).await.is_err() {
-                    return;
-                }
-            }
-            if sink.flush().await.is_err() {
-                return;
-            }
-        }
-    });
+    let writer = tokio::spawn(write_loop(sink, rx));
     while let Some(Ok(msg)) = stream.next().await {
         if let Message::Binary(b) = msg {
             if b.len() < 32 {
@@ -504,7 +490,11 @@ fn note_error(shared: &Shared, e: String) {
     }
 }
 
-async fn write_loop(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::UnboundedReceiver<Message>) {
+/// Writes queued frames, flushing once per burst; for client sockets and the forwarder's alike.
+async fn write_loop<S>(mut sink: SplitSink<S, Message>, mut rx: mpsc::UnboundedReceiver<Message>)
+where
+    SplitSink<S, Message>: futures_util::Sink<Message> + Unpin,
+{
     while let Some(m) = rx.recv().await {
         if sink.feed(m).await.is_err() {
             return;
