@@ -304,11 +304,7 @@ fn ratchet_to_storage(r: &RatchetState) -> storage::RatchetState {
                 header_key: c.header_key.0.to_vec(),
                 chain_key: c.chain_key.as_ref().map(chain_key_to_storage),
                 next_index: c.next_index,
-                skipped: c
-                    .skipped
-                    .iter()
-                    .map(|k| storage::SkippedKey { index: k.index, key: k.key.to_vec() })
-                    .collect(),
+                skipped: skipped_keys_to_storage(&c.skipped),
             })
             .collect(),
         next_receiving_header_key: r.next_receiving_header_key.0.to_vec(),
@@ -345,14 +341,8 @@ fn receiving_chain_from_storage(p: &storage::ReceivingChain) -> Result<Receiving
     if chain_key.as_ref().is_some_and(|c| c.index != p.next_index) {
         return Err(Error::Malformed { what: "receiving chain index" });
     }
-    let mut skipped: Vec<MessageKey> = Vec::with_capacity(p.skipped.len());
-    for k in &p.skipped {
-        // Ascending (the ratchet drops the oldest first) and all before the next expected message.
-        if k.index >= p.next_index || skipped.last().is_some_and(|last| last.index >= k.index) {
-            return Err(Error::Malformed { what: "skipped message key index" });
-        }
-        skipped.push(MessageKey { key: array32(&k.key, "skipped message key")?, index: k.index });
-    }
+    let skipped =
+        skipped_keys_from_storage(&p.skipped, p.next_index, "skipped message key", "skipped message key index")?;
     Ok(ReceivingChain {
         ratchet_key: PublicKey::from_slice(&p.ratchet_key, "receiving ratchet key")?,
         header_key: key32(&p.header_key, "receiving header key")?,
@@ -360,6 +350,30 @@ fn receiving_chain_from_storage(p: &storage::ReceivingChain) -> Result<Receiving
         next_index: p.next_index,
         skipped,
     })
+}
+
+/// Skipped message keys of a ratchet receiving chain or a group sender chain.
+pub(crate) fn skipped_keys_to_storage(keys: &[MessageKey]) -> Vec<storage::SkippedKey> {
+    keys.iter().map(|k| storage::SkippedKey { index: k.index, key: k.key.to_vec() }).collect()
+}
+
+/// Decodes skipped message keys, which must be ascending (chains drop the oldest first) and all
+/// before `next_index`, the next message the chain expects. `key_what` and `index_what` name the
+/// field in errors.
+pub(crate) fn skipped_keys_from_storage(
+    keys: &[storage::SkippedKey],
+    next_index: u32,
+    key_what: &'static str,
+    index_what: &'static str,
+) -> Result<Vec<MessageKey>> {
+    let mut skipped: Vec<MessageKey> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if k.index >= next_index || skipped.last().is_some_and(|last| last.index >= k.index) {
+            return Err(Error::Malformed { what: index_what });
+        }
+        skipped.push(MessageKey { key: array32(&k.key, key_what)?, index: k.index });
+    }
+    Ok(skipped)
 }
 
 pub(crate) fn chain_key_to_storage(c: &ChainKey) -> storage::ChainKey {

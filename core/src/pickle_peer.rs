@@ -14,7 +14,7 @@ use prost::Message;
 use zeroize::Zeroizing;
 
 use crate::crypto::SigningPublicKey;
-use crate::crypto::keys::{SigningKeyPair, array32};
+use crate::crypto::keys::SigningKeyPair;
 use crate::device_list::SignedDeviceList;
 use crate::error::{Error, Result};
 use crate::group::roster::{RosterChange, replay};
@@ -27,8 +27,8 @@ use crate::limits::{
 use crate::peer::PeerUser;
 use crate::pickle::{
     chain_key_from_storage, chain_key_to_storage, check_count, record_from_storage, record_to_storage, secret32,
+    skipped_keys_from_storage, skipped_keys_to_storage,
 };
-use crate::ratchet::keys::MessageKey;
 use crate::wire::{self, group as group_proto, storage};
 
 /// Format version of [`storage::PeerUser`].
@@ -126,11 +126,7 @@ impl Group {
                     chain_id: c.chain_id.to_vec(),
                     signing_key: c.signing_key.to_bytes().to_vec(),
                     chain: Some(chain_key_to_storage(&c.chain)),
-                    skipped: c
-                        .skipped
-                        .iter()
-                        .map(|k| storage::SkippedKey { index: k.index, key: k.key.to_vec() })
-                        .collect(),
+                    skipped: skipped_keys_to_storage(&c.skipped),
                 })
                 .collect(),
         };
@@ -224,14 +220,12 @@ fn outbound_from_storage(p: &storage::OutboundSenderChain) -> Result<OutboundSen
 fn inbound_from_storage(p: &storage::InboundSenderChain) -> Result<InboundSenderChain> {
     let chain = chain_key_from_storage(wire::required(&p.chain, "sender chain")?, "sender chain key")?;
     check_count("skipped sender chain keys", p.skipped.len(), 0, MAX_SKIPPED_KEYS)?;
-    let mut skipped: Vec<MessageKey> = Vec::with_capacity(p.skipped.len());
-    for k in &p.skipped {
-        // Ascending (the chain drops the oldest first) and all before the next expected message.
-        if k.index >= chain.index || skipped.last().is_some_and(|last| last.index >= k.index) {
-            return Err(Error::Malformed { what: "skipped sender chain key index" });
-        }
-        skipped.push(MessageKey { key: array32(&k.key, "skipped sender chain key")?, index: k.index });
-    }
+    let skipped = skipped_keys_from_storage(
+        &p.skipped,
+        chain.index,
+        "skipped sender chain key",
+        "skipped sender chain key index",
+    )?;
     Ok(InboundSenderChain {
         sender_user: SigningPublicKey::from_slice(&p.sender_user, "sender user key")?,
         sender_device: SigningPublicKey::from_slice(&p.sender_device, "sender device key")?,
