@@ -14,6 +14,7 @@ const SECRET_TYPES: &[&str] = &[
     ".hush.content.SenderKeyDistribution",
     ".hush.group.SenderKeyDistribution",
     ".hush.link.LinkApproval",
+    ".hush.client",
 ];
 
 fn config() -> prost_build::Config {

@@ -34,6 +34,7 @@
 
 mod account;
 pub mod attachment;
+pub mod client;
 pub mod content;
 mod crypto;
 mod delivery_token;
@@ -64,6 +65,8 @@ mod test_util;
 mod vectors;
 
 pub use account::Account;
+/// The sans-IO client state machine (see [`client`]).
+pub use client::{Client, ClientConfig, ContactLink, Event};
 /// Payloads: the one `Content` every message carries (see [`content`]).
 pub use content::{Content, ContentBody};
 pub use crypto::kem::{KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN, KemPublicKey};

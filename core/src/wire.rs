@@ -30,6 +30,15 @@ pub mod relay {
     include!(concat!(env!("OUT_DIR"), "/hush.relay.rs"));
 }
 
+/// Client state machine formats from `core/proto/client.proto` (contact links, outbox entries).
+/// They carry delivery tokens and plaintext payloads, so they zeroize on drop and redact `Debug`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod client {
+    include!(concat!(env!("OUT_DIR"), "/hush.client.rs"));
+
+    super::redacted_debug!("client": ContactLink, OutboxEntry, PendingContent);
+}
+
 /// Group formats from `core/proto/group.proto` (see `group/`). A sender-key distribution carries a
 /// chain key, so it zeroizes on drop and its `Debug` is redacted.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

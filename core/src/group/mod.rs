@@ -343,6 +343,21 @@ impl Group {
     }
 }
 
+/// The group a group message is for, read before any decryption (to find the group's state).
+pub fn message_group_id(message: &[u8]) -> Result<GroupId> {
+    Ok(ParsedGroupMessage::from_bytes(message)?.group_id)
+}
+
+/// The group a sender-key distribution is for (to find the group's state).
+pub fn distribution_group_id(distribution: &[u8]) -> Result<GroupId> {
+    sender_chain::distribution_group_id(distribution)
+}
+
+/// The group a `GroupControl` (a change or a welcome) is for.
+pub fn control_group_id(control: &[u8]) -> Result<GroupId> {
+    Ok(parse_control(control)?.0)
+}
+
 fn parse_control(bytes: &[u8]) -> Result<(GroupId, Vec<RosterChange>)> {
     let control: proto::GroupControl = wire::decode(bytes, MAX_GROUP_CONTROL_BYTES, "group control")?;
     wire::check_version("group control", control.version, FORMAT_VERSION)?;

@@ -95,6 +95,16 @@ pub(crate) struct InboundSenderChain {
 }
 
 /// A decoded group message whose signature is not yet checked.
+/// The group id a sender-key distribution names.
+pub(crate) fn distribution_group_id(bytes: &[u8]) -> Result<GroupId> {
+    let d: proto::SenderKeyDistribution = wire::decode(bytes, MAX_DISTRIBUTION_BYTES, "sender key distribution")?;
+    wire::check_version("sender key distribution", d.version, FORMAT_VERSION)?;
+    GroupId::from_slice(&d.group_id)
+}
+
+/// Upper bound of an encoded distribution (ids, keys and counters: about 150 bytes).
+const MAX_DISTRIBUTION_BYTES: usize = 1024;
+
 pub(crate) struct ParsedGroupMessage {
     pub(crate) group_id: GroupId,
     pub(crate) epoch: u64,
@@ -138,7 +148,7 @@ impl InboundSenderChain {
         sender_device: SigningPublicKey,
         bytes: &[u8],
     ) -> Result<Self> {
-        let d: proto::SenderKeyDistribution = wire::decode(bytes, 1024, "sender key distribution")?;
+        let d: proto::SenderKeyDistribution = wire::decode(bytes, MAX_DISTRIBUTION_BYTES, "sender key distribution")?;
         wire::check_version("sender key distribution", d.version, FORMAT_VERSION)?;
         if GroupId::from_slice(&d.group_id)? != *group {
             return Err(Error::Malformed { what: "sender key distribution group" });

@@ -1,0 +1,235 @@
+//! An in-memory stand-in for the relay, for the client's unit tests: the same frames and answers
+//! as hush-relay (its own tests run the real one), with controls for losing, repeating and
+//! withholding traffic.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use prost::Message as _;
+
+use super::{Client, Event, RELAY_PROTOCOL_VERSION};
+use crate::wire::proto as wire;
+use crate::wire::relay::{
+    self as relay, ClientFrame, ServerFrame, client_frame::Body as Req, server_frame::Body as Resp,
+};
+
+type Key = Vec<u8>;
+
+#[derive(Default)]
+struct DeviceState {
+    keys: Option<wire::DeviceKeys>,
+    signed: Option<wire::SignedPrekey>,
+    last_resort: Option<wire::KemPrekey>,
+    one_time: Vec<wire::OneTimePrekey>,
+    kem: Vec<wire::KemPrekey>,
+    token_hash: Option<Vec<u8>>,
+}
+
+/// The relay's state and the clients' sockets.
+#[derive(Default)]
+pub(crate) struct TestRelay {
+    devices: HashMap<Key, DeviceState>,
+    lists: HashMap<Key, Vec<u8>>,
+    /// Mailboxes: device → (relay id → envelope).
+    mailboxes: HashMap<Key, BTreeMap<u64, relay::Envelope>>,
+    next_id: u64,
+    /// Devices connected, and the ids already pushed on the current connection.
+    online: HashMap<Key, HashSet<u64>>,
+    /// Answers and live frames waiting for each device.
+    inbox: HashMap<Key, Vec<ServerFrame>>,
+    /// Drop the answers to the next N sends (the relay stored them; the client never hears).
+    pub(crate) lose_send_answers: usize,
+    /// Every SealedSend seen carried a sender? (They never do: the relay sees no sender.)
+    pub(crate) sealed_sends: usize,
+    pub(crate) plain_sends: usize,
+}
+
+impl TestRelay {
+    pub(crate) fn connect(&mut self, client: &mut Client, now: u64) {
+        let device = client.device_key().to_bytes().to_vec();
+        self.online.insert(device, HashSet::new());
+        client.on_connected(now).unwrap();
+    }
+
+    pub(crate) fn disconnect(&mut self, client: &mut Client) {
+        let device = client.device_key().to_bytes().to_vec();
+        self.online.remove(&device);
+        self.inbox.remove(&device);
+        client.on_disconnected();
+    }
+
+    pub(crate) fn mailbox_len(&self, client: &Client) -> usize {
+        self.mailboxes.get(client.device_key().as_bytes().as_slice()).map_or(0, BTreeMap::len)
+    }
+
+    /// The queued envelopes of a device (as the relay would push them).
+    pub(crate) fn mailbox(&self, client: &Client) -> Vec<relay::Envelope> {
+        self.mailboxes
+            .get(client.device_key().as_bytes().as_slice())
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Moves frames until nothing moves; returns each client's events.
+    pub(crate) fn pump(&mut self, clients: &mut [&mut Client], now: u64) -> Vec<Vec<Event>> {
+        let mut events: Vec<Vec<Event>> = clients.iter().map(|_| Vec::new()).collect();
+        for _ in 0..1000 {
+            let mut moved = false;
+            for c in clients.iter_mut() {
+                let device = c.device_key().to_bytes().to_vec();
+                for frame in c.take_outgoing() {
+                    moved = true;
+                    // Frames go over the wire encoded.
+                    let frame = ClientFrame::decode(frame.encode_to_vec().as_slice()).unwrap();
+                    self.handle(&device, frame);
+                }
+            }
+            for (i, c) in clients.iter_mut().enumerate() {
+                let device = c.device_key().to_bytes().to_vec();
+                let mut frames = self.inbox.remove(&device).unwrap_or_default();
+                if let Some(pushed) = self.online.get_mut(&device) {
+                    for (id, e) in self.mailboxes.get(&device).into_iter().flatten() {
+                        if pushed.insert(*id) {
+                            frames.push(frame(0, Resp::Envelope(e.clone())));
+                        }
+                    }
+                }
+                for f in frames {
+                    moved = true;
+                    events[i].extend(c.handle_incoming(&f.encode_to_vec(), now).unwrap());
+                }
+            }
+            if !moved {
+                return events;
+            }
+        }
+        panic!("the clients never went quiet");
+    }
+
+    fn answer(&mut self, device: &[u8], request_id: u64, body: Resp) {
+        self.inbox.entry(device.to_vec()).or_default().push(frame(request_id, body));
+    }
+
+    fn error(code: relay::ErrorCode) -> Resp {
+        Resp::Error(relay::Error { code: code as i32, detail: String::new() })
+    }
+
+    fn deposit(&mut self, to: &[u8], sender: &[u8], payload: Vec<u8>, online_only: bool, sealed: bool) -> Option<u64> {
+        if online_only {
+            if self.online.contains_key(to) {
+                let e = relay::Envelope { id: 0, sender_device: sender.to_vec(), payload, received_at: 0, sealed };
+                self.inbox.entry(to.to_vec()).or_default().push(frame(0, Resp::Envelope(e)));
+            }
+            return Some(0);
+        }
+        if !self.devices.contains_key(to) {
+            return None;
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        let e = relay::Envelope { id, sender_device: sender.to_vec(), payload, received_at: 0, sealed };
+        self.mailboxes.entry(to.to_vec()).or_default().insert(id, e);
+        Some(id)
+    }
+
+    fn handle(&mut self, device: &[u8], f: ClientFrame) {
+        assert_eq!(f.version, RELAY_PROTOCOL_VERSION);
+        let id = f.request_id;
+        let Some(body) = f.body else { return };
+        let ok = Resp::Ok(relay::Ok {});
+        match body {
+            Req::PublishPrekeys(p) => {
+                let d = self.devices.entry(device.to_vec()).or_default();
+                d.keys = p.device.or(d.keys.take());
+                d.signed = p.signed_prekey.or(d.signed.take());
+                d.last_resort = p.last_resort_kem_prekey.or(d.last_resort.take());
+                d.one_time.extend(p.one_time_prekeys);
+                d.kem.extend(p.kem_prekeys);
+                self.answer(device, id, ok);
+            }
+            Req::PublishDeviceList(p) => {
+                let list = crate::SignedDeviceList::from_bytes(&p.signed_device_list).unwrap();
+                self.lists.insert(list.user_key().to_bytes().to_vec(), p.signed_device_list);
+                self.answer(device, id, ok);
+            }
+            Req::SetDeliveryToken(t) => {
+                self.devices.entry(device.to_vec()).or_default().token_hash = Some(t.token_hash);
+                self.answer(device, id, ok);
+            }
+            Req::GetPrekeyCounts(_) => {
+                let d = self.devices.entry(device.to_vec()).or_default();
+                let counts =
+                    relay::PrekeyCounts { one_time: d.one_time.len() as u32, kem_one_time: d.kem.len() as u32 };
+                self.answer(device, id, Resp::PrekeyCounts(counts));
+            }
+            Req::FetchDeviceList(r) => match self.lists.get(&r.user_key) {
+                Some(list) => {
+                    let body = Resp::DeviceList(relay::DeviceListResult { signed_device_list: list.clone() });
+                    self.answer(device, id, body);
+                }
+                None => self.answer(device, id, Self::error(relay::ErrorCode::NotFound)),
+            },
+            Req::FetchBundle(r) => {
+                let Some(d) = self.devices.get_mut(&r.device_key) else {
+                    return self.answer(device, id, Self::error(relay::ErrorCode::NotFound));
+                };
+                let one_time = (!d.one_time.is_empty()).then(|| d.one_time.remove(0));
+                let kem = if d.kem.is_empty() { d.last_resort.clone() } else { Some(d.kem.remove(0)) };
+                let bundle = wire::PrekeyBundle {
+                    version: 1,
+                    device: d.keys.clone(),
+                    signed_prekey: d.signed.clone(),
+                    one_time_prekey: one_time,
+                    kem_prekey: kem,
+                };
+                self.answer(device, id, Resp::Bundle(relay::BundleResult { bundle: bundle.encode_to_vec() }));
+            }
+            Req::Send(s) => {
+                self.plain_sends += 1;
+                let mut ids = Vec::new();
+                for m in s.messages {
+                    match self.deposit(&m.recipient_device, device, m.payload, m.online_only, false) {
+                        Some(i) => ids.push(i),
+                        None => return self.answer(device, id, Self::error(relay::ErrorCode::NotFound)),
+                    }
+                }
+                self.send_result(device, id, ids);
+            }
+            Req::SealedSend(s) => {
+                self.sealed_sends += 1;
+                let expected = self.devices.get(&s.recipient_device).and_then(|d| d.token_hash.clone());
+                let token = crate::DeliveryToken::from_bytes(&s.delivery_token).unwrap();
+                if expected.as_deref() != Some(token.hash().as_slice()) {
+                    return self.answer(device, id, Self::error(relay::ErrorCode::Forbidden));
+                }
+                match self.deposit(&s.recipient_device, &[], s.envelope, s.online_only, true) {
+                    Some(i) => self.send_result(device, id, vec![i]),
+                    None => self.answer(device, id, Self::error(relay::ErrorCode::NotFound)),
+                }
+            }
+            Req::Ack(a) => {
+                if let Some(m) = self.mailboxes.get_mut(device) {
+                    for i in a.ids {
+                        m.remove(&i);
+                    }
+                }
+                self.answer(device, id, ok);
+            }
+            Req::SubscribePresence(_) | Req::RegisterPush(_) => self.answer(device, id, ok),
+            Req::Auth(_) | Req::RequestUploadToken(_) => {
+                self.answer(device, id, Self::error(relay::ErrorCode::Forbidden))
+            }
+        }
+    }
+
+    fn send_result(&mut self, device: &[u8], id: u64, ids: Vec<u64>) {
+        if self.lose_send_answers > 0 {
+            self.lose_send_answers -= 1;
+            return;
+        }
+        self.answer(device, id, Resp::SendResult(relay::SendResult { message_ids: ids }));
+    }
+}
+
+fn frame(request_id: u64, body: Resp) -> ServerFrame {
+    ServerFrame { version: RELAY_PROTOCOL_VERSION, request_id, body: Some(body) }
+}

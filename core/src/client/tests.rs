@@ -1,0 +1,324 @@
+//! The client state machine against an in-memory relay ([`TestRelay`]).
+
+use zeroize::Zeroizing;
+
+use super::test_relay::TestRelay;
+use super::*;
+use crate::store::Unlock;
+
+const T0: u64 = 1_700_000_000_000;
+
+pub(crate) fn new_client(name: &str) -> Client {
+    let store = Store::open_in_memory(Unlock::Key(Zeroizing::new([7; 32]))).unwrap();
+    Client::create(store, ClientConfig::new("ws://relay.test/v1/ws", name), T0).unwrap()
+}
+
+fn direct(c: &Client) -> ConversationId {
+    ConversationId::Direct(c.user_key())
+}
+
+fn texts(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) | Event::MessageRequest(m) => match m.content().unwrap()?.body {
+                ContentBody::Text(t) => Some(t),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn history_texts(c: &mut Client, conv: &ConversationId) -> Vec<String> {
+    let (page, _) = c.history(conv, None, 500).unwrap();
+    page.iter()
+        .rev()
+        .filter_map(|m| match m.content().unwrap()?.body {
+            ContentBody::Text(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Alice and Bob, connected, each with the other as an accepted contact and a session both ways.
+fn pair() -> (TestRelay, Client, Client) {
+    let mut relay = TestRelay::default();
+    let mut alice = new_client("Alice");
+    let mut bob = new_client("Bob");
+    relay.connect(&mut alice, T0);
+    relay.connect(&mut bob, T0);
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    alice.add_contact(&bob.contact_link(), T0).unwrap();
+    bob.add_contact(&alice.contact_link(), T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    (relay, alice, bob)
+}
+
+#[test]
+fn a_first_message_from_a_stranger_is_a_request_until_accepted() {
+    let mut relay = TestRelay::default();
+    let mut alice = new_client("Alice");
+    let mut bob = new_client("Bob");
+    relay.connect(&mut alice, T0);
+    relay.connect(&mut bob, T0);
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+
+    alice.add_contact(&bob.contact_link(), T0).unwrap();
+    let id = alice.send_text(&direct(&bob), "hi Bob, it's Alice", T0).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 1);
+    assert!(matches!(&events[1][..], [Event::MessageRequest(m)] if m.id == id && m.sender == alice.user_key()));
+    // A request gets no delivery receipt; the relay took the message, so it is Sent.
+    assert_eq!(alice.message(&direct(&bob), &id).unwrap().unwrap().status, MessageStatus::Sent);
+    assert!(events[0].contains(&Event::MessageStatus { conversation: direct(&bob), id, status: MessageStatus::Sent }));
+    assert_eq!(bob.contacts().unwrap()[0].state, ContactState::Requested);
+    // Sent sealed: the relay saw no sender.
+    assert!(relay.sealed_sends > 0);
+    assert_eq!(relay.mailbox_len(&bob), 0, "processed messages are acked");
+
+    // Typing from a requester is not shown.
+    bob.accept_contact(&alice.user_key()).unwrap();
+    let reply = bob.send_text(&direct(&alice), "hello Alice", T0 + 2).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 2);
+    assert_eq!(texts(&events[0]), ["hello Alice"]);
+    // Alice accepted Bob (she added him), so she sent a delivery receipt.
+    assert!(
+        events[1]
+            .iter()
+            .any(|e| matches!(e, Event::Receipt { kind: ReceiptKind::Delivered, targets, .. } if targets == &[reply]))
+    );
+    assert_eq!(bob.message(&direct(&alice), &reply).unwrap().unwrap().status, MessageStatus::Delivered);
+    // Bob did not have Alice's token (she wrote first): his reply went as an authenticated send.
+    assert!(relay.plain_sends > 0);
+}
+
+#[test]
+fn conversation_with_edits_reactions_receipts_typing_and_timer() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let a2b = direct(&bob);
+    let b2a = direct(&alice);
+    let id = alice.send_text(&a2b, "lunch at noon?", T0 + 10).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0 + 10);
+    assert_eq!(history_texts(&mut bob, &b2a), ["lunch at noon?"]);
+
+    alice.edit(&a2b, &id, "lunch at one?", T0 + 11).unwrap();
+    bob.react(&b2a, &id, "👍", false, T0 + 12).unwrap();
+    bob.set_typing(&b2a, true, T0 + 12).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 12);
+    assert!(events[1].contains(&Event::Edited { conversation: b2a, id }));
+    assert!(
+        events[0]
+            .iter()
+            .any(|e| matches!(e, Event::Reaction { emoji, from, .. } if emoji == "👍" && *from == bob.user_key()))
+    );
+    assert!(events[0].contains(&Event::Typing { conversation: a2b, from: bob.user_key(), started: true }));
+    assert_eq!(history_texts(&mut bob, &b2a), ["lunch at one?"]);
+    assert_eq!(alice.message(&a2b, &id).unwrap().unwrap().reactions, vec![(bob.user_key(), "👍".to_owned())]);
+
+    bob.mark_read(&b2a, T0 + 13).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 13);
+    assert!(events[0].iter().any(|e| matches!(e, Event::Receipt { kind: ReceiptKind::Read, .. })));
+    assert_eq!(alice.message(&a2b, &id).unwrap().unwrap().status, MessageStatus::Read);
+    assert_eq!(bob.conversations().unwrap()[0].unread, 0);
+
+    // Only the sender may edit or delete.
+    assert!(bob.edit(&b2a, &id, "mine now", T0 + 14).is_err());
+    alice.delete(&a2b, &id, T0 + 14).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 14);
+    assert!(events[1].contains(&Event::Deleted { conversation: b2a, id }));
+    assert!(bob.message(&b2a, &id).unwrap().unwrap().deleted);
+
+    // Disappearing messages.
+    alice.set_disappearing(&a2b, 60, T0 + 20).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 20);
+    assert!(events[1].iter().any(|e| matches!(e, Event::DisappearingTimer { seconds: 60, .. })));
+    bob.send_text(&b2a, "this one goes away", T0 + 21).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0 + 21);
+    assert_eq!(history_texts(&mut alice, &a2b), ["this one goes away"]);
+    assert_eq!(alice.tick(T0 + 21 + 61_000).unwrap(), vec![Event::Expired { count: 1 }]);
+    assert!(history_texts(&mut alice, &a2b).is_empty());
+
+    // Search goes through the blind index.
+    bob.send_text(&b2a, "the quick brown fox", T0 + 30).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0 + 30);
+    assert_eq!(alice.search("brown fox", 10).unwrap().len(), 1);
+}
+
+#[test]
+fn a_relay_id_seen_before_is_acked_again_and_reported_once() {
+    let (mut relay, mut alice, mut bob) = pair();
+    alice.send_text(&direct(&bob), "once", T0).unwrap();
+    // Alice's frames reach the relay, Bob's mailbox fills; Bob is not pumped yet.
+    relay.pump(&mut [&mut alice], T0);
+    let queued = relay.mailbox(&bob);
+    assert_eq!(queued.len(), 1);
+    let first = bob.handle_envelopes(queued.clone(), T0).unwrap();
+    assert_eq!(texts(&first), ["once"]);
+    let again = bob.handle_envelopes(queued, T0).unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let acks: Vec<_> = bob
+        .take_outgoing()
+        .into_iter()
+        .filter_map(|f| match f.body {
+            Some(Req::Ack(a)) => Some(a.ids),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acks.len(), 2, "acked after each delivery");
+}
+
+#[test]
+fn a_send_whose_answer_was_lost_is_resent_and_shown_once() {
+    let (mut relay, mut alice, mut bob) = pair();
+    relay.disconnect(&mut bob);
+    relay.lose_send_answers = 1;
+    let id = alice.send_text(&direct(&bob), "are you there?", T0).unwrap();
+    relay.pump(&mut [&mut alice], T0);
+    assert_eq!(alice.message(&direct(&bob), &id).unwrap().unwrap().status, MessageStatus::Sending);
+    // Reconnect: the outbox sends the same request again; the relay now holds it twice.
+    relay.disconnect(&mut alice);
+    relay.connect(&mut alice, T0 + 1);
+    relay.pump(&mut [&mut alice], T0 + 1);
+    assert_eq!(relay.mailbox_len(&bob), 2);
+    assert_eq!(alice.message(&direct(&bob), &id).unwrap().unwrap().status, MessageStatus::Sent);
+
+    relay.connect(&mut bob, T0 + 2);
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 2);
+    assert_eq!(texts(&events[1]), ["are you there?"]);
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    assert_eq!(history_texts(&mut bob, &direct(&alice)), ["are you there?"]);
+}
+
+#[test]
+fn messages_written_offline_wait_in_the_outbox() {
+    let (mut relay, mut alice, mut bob) = pair();
+    relay.disconnect(&mut alice);
+    for i in 0..5 {
+        alice.send_text(&direct(&bob), &format!("offline {i}"), T0 + i).unwrap();
+    }
+    assert!(alice.take_outgoing().is_empty());
+    relay.connect(&mut alice, T0 + 10);
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 10);
+    assert_eq!(texts(&events[1]).len(), 5);
+    assert_eq!(history_texts(&mut bob, &direct(&alice)).len(), 5);
+}
+
+#[test]
+fn a_blocked_contact_is_acked_and_dropped_without_events() {
+    let (mut relay, mut alice, mut bob) = pair();
+    bob.block(&alice.user_key()).unwrap();
+    alice.send_text(&direct(&bob), "let me in", T0).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0);
+    assert!(events[1].is_empty(), "{:?}", events[1]);
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    assert!(history_texts(&mut bob, &direct(&alice)).is_empty());
+}
+
+#[test]
+fn groups_create_talk_add_and_remove() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut carol = new_client("Carol");
+    relay.connect(&mut carol, T0);
+    relay.pump(&mut [&mut carol], T0);
+    alice.add_contact(&carol.contact_link(), T0).unwrap();
+
+    let group = alice.create_group("trip", &[bob.user_key(), carol.user_key()], T0).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
+    for e in &events[1..] {
+        assert!(e.contains(&Event::GroupJoined { group, name: "trip".into() }), "{e:?}");
+    }
+    let conv = ConversationId::Group(group);
+    alice.send_text(&conv, "who brings the tent?", T0 + 1).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 1);
+    assert_eq!(texts(&events[1]), ["who brings the tent?"]);
+    assert_eq!(texts(&events[2]), ["who brings the tent?"]);
+    // Carol and Bob are not contacts of each other: the group is enough.
+    carol.send_text(&conv, "me", T0 + 2).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 2);
+    assert_eq!(texts(&events[0]), ["me"]);
+    assert_eq!(texts(&events[1]), ["me"]);
+
+    alice.remove_member(&group, &carol.user_key(), T0 + 3).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 3);
+    assert!(events[1].iter().any(|e| matches!(e, Event::GroupChanged { .. })));
+    alice.send_text(&conv, "carol is out", T0 + 4).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 4);
+    assert_eq!(texts(&events[1]), ["carol is out"]);
+    assert!(texts(&events[2]).is_empty());
+    assert!(carol.send_text(&conv, "still here?", T0 + 5).is_err());
+    assert_eq!(history_texts(&mut bob, &conv), ["who brings the tent?", "me", "carol is out"]);
+
+    alice.rename_group(&group, "trip 2027", T0 + 6).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 6);
+    assert!(events[1].iter().any(|e| matches!(e, Event::GroupChanged { events, .. } if events.contains(&crate::group::GroupEvent::Renamed("trip 2027".into())))));
+}
+
+#[test]
+fn safety_numbers_match_and_verify() {
+    let (_relay, mut alice, mut bob) = pair();
+    let a = alice.safety_number(&bob.user_key()).unwrap();
+    let b = bob.safety_number(&alice.user_key()).unwrap();
+    assert_eq!(a.digits(), b.digits());
+    assert!(alice.verify(&bob.user_key(), &b.qr_payload()).unwrap());
+    assert!(alice.contacts().unwrap().iter().any(|c| c.verified));
+    let stranger = crate::UserIdentity::generate(&mut crate::test_util::rng(1)).user_key();
+    let wrong = SafetyNumber::new(&stranger, &alice.user_key());
+    assert!(!bob.verify(&alice.user_key(), &wrong.qr_payload()).unwrap());
+    assert!(!bob.contacts().unwrap().iter().any(|c| c.verified));
+}
+
+#[test]
+fn garbage_from_the_relay_is_an_error_or_a_dropped_message_never_a_panic() {
+    let (mut relay, mut alice, mut bob) = pair();
+    assert!(bob.handle_incoming(b"\xff\xff\xff", T0).is_err());
+    let junk =
+        relay::Envelope { id: 9_999, sender_device: vec![], payload: vec![1, 2, 3], received_at: 0, sealed: true };
+    let events = bob.handle_envelopes(vec![junk], T0).unwrap();
+    assert_eq!(events, vec![Event::Undecryptable { from: None }]);
+    // Still works afterwards.
+    alice.send_text(&direct(&bob), "still fine", T0).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0);
+    assert_eq!(texts(&events[1]), ["still fine"]);
+}
+
+#[test]
+fn state_survives_reopening_the_store() {
+    let dir = std::env::temp_dir().join(format!("hush-client-reopen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bob.db");
+    let key = || Unlock::Key(Zeroizing::new([3; 32]));
+    let mut relay = TestRelay::default();
+    let mut alice = new_client("Alice");
+    let config = ClientConfig::new("ws://relay.test/v1/ws", "Bob");
+    let mut bob = Client::create(Store::create(&path, key()).unwrap(), config.clone(), T0).unwrap();
+    relay.connect(&mut alice, T0);
+    relay.connect(&mut bob, T0);
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    alice.add_contact(&bob.contact_link(), T0).unwrap();
+    bob.add_contact(&alice.contact_link(), T0).unwrap();
+    alice.send_text(&direct(&bob), "before", T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    let bob_key = bob.user_key();
+    relay.disconnect(&mut bob);
+    drop(bob);
+
+    let mut bob = Client::open(Store::open(&path, key()).unwrap(), config).unwrap();
+    assert_eq!(bob.user_key(), bob_key);
+    relay.connect(&mut bob, T0 + 1);
+    alice.send_text(&direct(&bob), "after", T0 + 1).unwrap();
+    bob.send_text(&direct(&alice), "back", T0 + 2).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 2);
+    assert_eq!(texts(&events[1]), ["after"]);
+    assert_eq!(texts(&events[0]), ["back"]);
+    assert_eq!(history_texts(&mut bob, &direct(&alice)), ["before", "after", "back"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn debug_shows_no_secret() {
+    let c = new_client("Dora");
+    let text = format!("{c:?}");
+    crate::test_util::assert_no_secret(&text, c.token.to_bytes().as_slice());
+    crate::test_util::assert_no_secret(&text, c.user.secret_bytes().as_slice());
+}
