@@ -81,8 +81,41 @@ pub enum ClientError {
     Stopped,
 }
 
+#[derive(Debug)]
 enum Command {
     Request(Req, oneshot::Sender<Result<Resp, ClientError>>),
+}
+
+/// Sends requests over a running [`RelayClient`]; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Requester {
+    commands: mpsc::Sender<Command>,
+    request_timeout: Duration,
+}
+
+impl Requester {
+    /// Sends a request and waits for the relay's answer (an `Error` frame is an answer too).
+    pub async fn request(&self, body: Req) -> Result<Resp, ClientError> {
+        self.start(body).await?.await
+    }
+
+    /// Queues a request and returns the wait for its answer. Requests queued one after the other
+    /// reach the relay in that order, whatever order their answers are awaited in.
+    pub async fn start(
+        &self,
+        body: Req,
+    ) -> Result<impl Future<Output = Result<Resp, ClientError>> + Send + 'static, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Request(body, tx)).await.map_err(|_| ClientError::Stopped)?;
+        let timeout = self.request_timeout;
+        Ok(async move {
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(_)) => Err(ClientError::Stopped),
+                Err(_) => Err(ClientError::Timeout),
+            }
+        })
+    }
 }
 
 /// A running client transport.
@@ -105,13 +138,12 @@ impl RelayClient {
 
     /// Sends a request and waits for the relay's answer (an `Error` frame is an answer too).
     pub async fn request(&self, body: Req) -> Result<Resp, ClientError> {
-        let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Request(body, tx)).await.map_err(|_| ClientError::Stopped)?;
-        match tokio::time::timeout(self.request_timeout, rx).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err(ClientError::Stopped),
-            Err(_) => Err(ClientError::Timeout),
-        }
+        self.requester().request(body).await
+    }
+
+    /// A handle that sends requests from other tasks (the event stream stays with `self`).
+    pub fn requester(&self) -> Requester {
+        Requester { commands: self.commands.clone(), request_timeout: self.request_timeout }
     }
 
     /// Acks queued messages after the caller's own transaction committed.

@@ -28,6 +28,7 @@ pub mod error;
 pub mod frame;
 mod hub;
 pub mod limits;
+pub mod messenger;
 mod metrics;
 mod push;
 mod rate_limit;
