@@ -7,8 +7,8 @@
 //! feeds each answer back in. Application calls ([`Messenger::with_client`]) lock the state machine,
 //! act, and queue its frames the same way. Events go out on a channel.
 //!
-//! Attachments: [`Messenger::upload_attachment`] encrypts and PUTs a blob with an upload token
-//! fetched over the socket; [`Messenger::download_attachment`] GETs and decrypts one.
+//! Attachments: [`BlobClient::upload_attachment`] encrypts and PUTs a blob with an upload token
+//! fetched over the socket; [`BlobClient::download_attachment`] GETs and decrypts one.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -92,10 +92,19 @@ impl Messenger {
     /// Starts connecting `client` to the relay at `config.url`; events arrive on the returned
     /// receiver until the messenger is dropped.
     pub fn start(client: Client, config: ClientConfig) -> (Self, mpsc::UnboundedReceiver<MessengerEvent>) {
+        Self::start_shared(Arc::new(Mutex::new(client)), config)
+    }
+
+    /// [`start`](Self::start) for a state machine the caller keeps a handle to (to read history
+    /// while offline, and to go on after [`stop`](Self::stop)).
+    pub fn start_shared(
+        client: Arc<Mutex<Client>>,
+        config: ClientConfig,
+    ) -> (Self, mpsc::UnboundedReceiver<MessengerEvent>) {
         let blob_url = blob_url(&config.url);
-        let transport = RelayClient::spawn(config, client.device_identity().clone());
+        let identity = lock(&client).device_identity().clone();
+        let transport = RelayClient::spawn(config, identity);
         let requester = transport.requester();
-        let client = Arc::new(Mutex::new(client));
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(client.clone(), transport, commands.clone(), command_rx, event_tx));
@@ -117,6 +126,35 @@ impl Messenger {
         Ok(out?)
     }
 
+    /// Uploads and downloads attachments over this messenger's relay.
+    pub fn blob_client(&self) -> BlobClient {
+        BlobClient { requester: self.requester.clone(), blob_url: self.blob_url.clone() }
+    }
+
+    /// Stops the background task, closes the socket and waits until both are gone. The state
+    /// machine is told it is offline (its sends stay in the outbox).
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let task = core::mem::replace(&mut self.task, tokio::spawn(async {}));
+        let _ = task.await;
+        lock(&self.client).on_disconnected();
+    }
+}
+
+impl Drop for Messenger {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Attachment transfers: an upload token over the socket, then HTTP to the relay's blob store.
+#[derive(Clone, Debug)]
+pub struct BlobClient {
+    requester: Requester,
+    blob_url: String,
+}
+
+impl BlobClient {
     /// Encrypts `bytes`, uploads the blob and returns the pointer to send.
     pub async fn upload_attachment(
         &self,
@@ -150,22 +188,10 @@ impl Messenger {
         let blob = http_get(&format!("{}/{id}", self.blob_url)).await?;
         Ok(attachment::decrypt_bytes(&blob, &pointer.encryption, cap)?)
     }
-
-    /// Stops the background task, closes the socket and waits until both are gone.
-    pub async fn stop(mut self) {
-        self.task.abort();
-        let task = core::mem::replace(&mut self.task, tokio::spawn(async {}));
-        let _ = task.await;
-    }
 }
 
-impl Drop for Messenger {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn lock(client: &Mutex<Client>) -> MutexGuard<'_, Client> {
+/// Locks the state machine (a poisoned lock is taken as it is; see the comment inside).
+pub fn lock(client: &Mutex<Client>) -> MutexGuard<'_, Client> {
     // A panic while holding the lock leaves the state machine as the last commit left it: its
     // in-memory state is rebuilt from the store on every call that matters, so go on.
     client.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -97,7 +97,8 @@ async fn two_people_chat_and_a_group_of_three_shares_an_attachment() {
 
     // An attachment: encrypted, uploaded, pointed to, downloaded, decrypted.
     let photo: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let pointer = bob.messenger.upload_attachment(&photo, "image/png", Some("cat.png".into())).await.unwrap();
+    let pointer =
+        bob.messenger.blob_client().upload_attachment(&photo, "image/png", Some("cat.png".into())).await.unwrap();
     bob.messenger.with_client(|cl, now| cl.send_attachment(&conv, pointer, now)).unwrap();
     for p in [&mut alice, &mut carol] {
         let e = p
@@ -107,7 +108,7 @@ async fn two_people_chat_and_a_group_of_three_shares_an_attachment() {
         let Some(hush_core::Content { body: ContentBody::Attachment(pointer), .. }) = m.content().unwrap() else {
             unreachable!()
         };
-        assert_eq!(p.messenger.download_attachment(&pointer, 1 << 20).await.unwrap(), photo);
+        assert_eq!(p.messenger.blob_client().download_attachment(&pointer, 1 << 20).await.unwrap(), photo);
     }
     for p in [alice, bob, carol] {
         p.messenger.stop().await;
