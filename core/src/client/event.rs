@@ -115,6 +115,13 @@ pub enum Event {
         /// The claimed sender, if the envelope could be opened.
         from: Option<SigningPublicKey>,
     },
+    /// The answer to [`Client::request_upload_token`](super::Client::request_upload_token).
+    UploadToken {
+        /// The request id it returned.
+        request: u64,
+        /// The bearer token for `PUT /v1/blobs`, or `None` if the relay refused.
+        token: Option<String>,
+    },
     /// Messages older than their disappearing time were removed from history.
     Expired {
         /// How many.

@@ -45,7 +45,15 @@ impl Client {
         let Some(body) = frame.body else { return Ok(events) };
         if frame.request_id != 0 {
             let why = self.pending.remove(&frame.request_id);
-            self.on_answer(why, body, now_ms, &mut events)?;
+            if let Some(Pending::UploadToken) = why {
+                let token = match body {
+                    Resp::UploadToken(t) => Some(t.token),
+                    _ => None,
+                };
+                events.push(Event::UploadToken { request: frame.request_id, token });
+            } else {
+                self.on_answer(why, body, now_ms, &mut events)?;
+            }
         } else {
             match body {
                 Resp::Envelope(envelope) => self.on_envelopes(vec![envelope], now_ms, &mut events)?,

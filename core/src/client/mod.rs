@@ -142,6 +142,7 @@ enum Pending {
     FetchList(SigningPublicKey),
     FetchBundle { user: SigningPublicKey, device: SigningPublicKey },
     Outbox { id: u64 },
+    UploadToken,
     Fire,
 }
 
@@ -401,6 +402,16 @@ impl Client {
             self.push(Req::SubscribePresence(relay::SubscribePresence { device_keys: devices }), Pending::Fire);
         }
         Ok(())
+    }
+
+    /// Asks the relay for a blob upload token (for `PUT /v1/blobs`); it arrives as
+    /// [`Event::UploadToken`] with the returned request id. Transports that make their own
+    /// requests (hush-relay's) do not need this.
+    pub fn request_upload_token(&mut self) -> Result<u64> {
+        if !self.connected {
+            return Err(Error::NoSession);
+        }
+        Ok(self.push(Req::RequestUploadToken(relay::RequestUploadToken {}), Pending::UploadToken))
     }
 
     // ---- Contacts ------------------------------------------------------------------------------

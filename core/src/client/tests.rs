@@ -322,3 +322,14 @@ fn debug_shows_no_secret() {
     crate::test_util::assert_no_secret(&text, c.token.to_bytes().as_slice());
     crate::test_util::assert_no_secret(&text, c.user.secret_bytes().as_slice());
 }
+
+#[test]
+fn upload_tokens_are_requested_through_the_client() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let request = alice.request_upload_token().unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0);
+    // The in-memory relay refuses uploads: the answer still names the request.
+    assert_eq!(events[0], vec![Event::UploadToken { request, token: None }]);
+    relay.disconnect(&mut alice);
+    assert!(alice.request_upload_token().is_err(), "offline");
+}
