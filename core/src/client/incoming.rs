@@ -18,6 +18,9 @@ use crate::wire::relay::{self as relay, ServerFrame, client_frame::Body as Req, 
 /// forgotten unacked, and the relay delivers them again after the next reconnect.
 const MAX_PARKED: usize = 1_000;
 
+/// A parked envelope older than this (by the relay's arrival time) is dropped instead.
+const MAX_PARKED_AGE_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// What processing one envelope came to.
 enum Outcome {
     /// Committed (or a duplicate): ack it. `progress`: a sender chain or device list arrived
@@ -119,6 +122,15 @@ impl Client {
                     acks.push(id);
                 }
                 Ok(progress)
+            }
+            Outcome::Park if envelope.received_at.saturating_add(MAX_PARKED_AGE_MS) < now_ms => {
+                // Waited too long for what it needs (a sender chain that never came): give up.
+                self.drop_envelope(id, now_ms)?;
+                if id != 0 {
+                    acks.push(id);
+                }
+                events.push(Event::Undecryptable { from: None });
+                Ok(false)
             }
             Outcome::Park => {
                 if id != 0 {
@@ -289,16 +301,13 @@ impl Client {
         let Ok(list) = SignedDeviceList::from_bytes(bytes) else { return Ok(()) };
         let tx = self.store.transaction()?;
         let peer = match tx.peer(&user)? {
-            Some(mut peer) => match peer.update_device_list(list) {
-                Ok(change) => {
-                    if let Some(PeerEvent::IdentityChanged { .. }) = change {
-                        events.push(Event::IdentityChanged { user });
-                    }
-                    peer
+            Some(mut peer) => {
+                // A rollback, the same list again or a list for someone else keeps what is pinned.
+                if let Ok(Some(PeerEvent::IdentityChanged { .. })) = peer.update_device_list(list) {
+                    events.push(Event::IdentityChanged { user });
                 }
-                // A rollback or a list for someone else: keep what is pinned.
-                Err(_) => return Ok(()),
-            },
+                peer
+            }
             None if list.user_key() == user => PeerUser::new(list),
             None => return Ok(()),
         };
@@ -307,7 +316,22 @@ impl Client {
         for d in peer.device_list().devices() {
             self.presence_users.insert(d.device_key(), user);
         }
-        // Envelopes parked for this list may now open.
+        // Envelopes parked for this list may now open; those from a device the user does not list
+        // never will (a ghost device, or one removed): drop them.
+        let mut acks = Vec::new();
+        for envelope in core::mem::take(&mut self.parked) {
+            let unlisted = sealed_sender::open(&self.identity, &envelope.payload).is_ok_and(|u| {
+                u.sender_user_key == user && peer.device_list().device(&u.sender_device.device_key()).is_err()
+            });
+            if unlisted {
+                self.drop_envelope(envelope.id, now_ms)?;
+                acks.push(envelope.id);
+                events.push(Event::Undecryptable { from: Some(user) });
+            } else {
+                self.parked.push(envelope);
+            }
+        }
+        self.send_acks(acks);
         let parked = core::mem::take(&mut self.parked);
         self.on_envelopes(parked, now_ms, events)
     }

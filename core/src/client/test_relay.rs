@@ -41,6 +41,8 @@ pub(crate) struct TestRelay {
     /// Every SealedSend seen carried a sender? (They never do: the relay sees no sender.)
     pub(crate) sealed_sends: usize,
     pub(crate) plain_sends: usize,
+    /// The time of the current pump (envelopes' arrival time).
+    now: u64,
 }
 
 impl TestRelay {
@@ -71,6 +73,7 @@ impl TestRelay {
 
     /// Moves frames until nothing moves; returns each client's events.
     pub(crate) fn pump(&mut self, clients: &mut [&mut Client], now: u64) -> Vec<Vec<Event>> {
+        self.now = now;
         let mut events: Vec<Vec<Event>> = clients.iter().map(|_| Vec::new()).collect();
         for _ in 0..1000 {
             let mut moved = false;
@@ -116,7 +119,8 @@ impl TestRelay {
     fn deposit(&mut self, to: &[u8], sender: &[u8], payload: Vec<u8>, online_only: bool, sealed: bool) -> Option<u64> {
         if online_only {
             if self.online.contains_key(to) {
-                let e = relay::Envelope { id: 0, sender_device: sender.to_vec(), payload, received_at: 0, sealed };
+                let e =
+                    relay::Envelope { id: 0, sender_device: sender.to_vec(), payload, received_at: self.now, sealed };
                 self.inbox.entry(to.to_vec()).or_default().push(frame(0, Resp::Envelope(e)));
             }
             return Some(0);
@@ -126,7 +130,7 @@ impl TestRelay {
         }
         self.next_id += 1;
         let id = self.next_id;
-        let e = relay::Envelope { id, sender_device: sender.to_vec(), payload, received_at: 0, sealed };
+        let e = relay::Envelope { id, sender_device: sender.to_vec(), payload, received_at: self.now, sealed };
         self.mailboxes.entry(to.to_vec()).or_default().insert(id, e);
         Some(id)
     }
