@@ -1,10 +1,18 @@
-//! The SQLite backend (the default): one file in WAL mode, one writer connection and a small pool of
-//! readers, all driven on tokio's blocking thread pool. Numbered migrations, one transaction each,
-//! with `PRAGMA user_version`. `secure_delete` is on, so acked messages leave no bytes behind.
+//! The SQLite backend (the default): one file in WAL mode, one writer connection owned by a writer
+//! thread, and a small pool of readers driven on tokio's blocking thread pool. Numbered migrations,
+//! one transaction each, with `PRAGMA user_version`. `secure_delete` is on, so acked messages leave no
+//! bytes behind.
+//!
+//! Group commit: every write (a send, an ack, a prekey upload …) is a job queued to the writer thread.
+//! The thread takes all jobs waiting (up to [`MAX_BATCH`]), runs each in its own savepoint inside one
+//! transaction — a job that fails rolls back only its savepoint, exactly as if it had been its own
+//! transaction — commits once (one fsync with `synchronous = FULL`) and only then answers each caller.
+//! So a write is still durable when its method returns, and jobs run in arrival order, but concurrent
+//! writers share the cost of the fsync instead of queueing behind one fsync each.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc as std_mpsc};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -56,6 +64,87 @@ const MIGRATIONS: &[&str] = &[
 /// Reader connections kept open.
 const READERS: usize = 2;
 
+/// Most write jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// A write queued to the writer thread.
+trait WriteJob: Send {
+    /// Runs the job inside the batch's transaction (in its own savepoint); true when it succeeded
+    /// (its writes stay), false when it failed (its savepoint is rolled back).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller after the batch's commit: its own result when the commit succeeded (or the
+    /// job had failed anyway), else the commit's error.
+    fn finish(self: Box<Self>, commit: Result<(), &str>);
+}
+
+struct Job<T, F> {
+    work: Option<F>,
+    result: Option<StorageResult<T>>,
+    reply: tokio::sync::oneshot::Sender<StorageResult<T>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> StorageResult<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else { return false };
+        // A bug that panics in one job must not take the writer thread (and every later write) down.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| Err(StorageError::Task("a storage write panicked".into())));
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &str>) {
+        let result = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(out)), Ok(())) => Ok(out),
+            (Some(Ok(_)) | None, Err(e)) => Err(StorageError::Database(e.to_string())),
+            (None, Ok(())) => Err(StorageError::Task("write job not run".into())),
+        };
+        // The caller may have gone away (its task was cancelled); the write stands regardless.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The writer thread: takes every job waiting, runs them in one transaction, commits, answers.
+fn writer_loop(mut conn: Connection, jobs: std_mpsc::Receiver<Box<dyn WriteJob>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = Vec::with_capacity(64);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = run_batch(&mut conn, &mut batch);
+        let commit = outcome.as_ref().map(|_| ()).map_err(|e| e.as_str());
+        for job in batch {
+            job.finish(commit);
+        }
+    }
+}
+
+/// Runs a batch in one immediate transaction with one savepoint per job, and commits it.
+fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        tx.execute_batch("SAVEPOINT job").map_err(|e| e.to_string())?;
+        let ok = job.run(&tx);
+        if tx.is_autocommit() {
+            // SQLite rolled the whole transaction back (disk full, I/O error): nothing of the batch stands.
+            return Err("the transaction was rolled back by the database".into());
+        }
+        let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        tx.execute_batch(end).map_err(|e| e.to_string())?;
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
 /// SQLite storage in one file.
 #[derive(Clone)]
 pub struct SqliteStorage {
@@ -64,7 +153,8 @@ pub struct SqliteStorage {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    /// Jobs for the writer thread, which ends when this (the last sender) is dropped.
+    jobs: Mutex<std_mpsc::Sender<Box<dyn WriteJob>>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -129,7 +219,12 @@ impl SqliteStorage {
             let mut writer = open_connection(&path, true)?;
             migrate(&mut writer)?;
             let readers = (0..READERS).map(|_| open_connection(&path, false)).collect::<StorageResult<Vec<_>>>()?;
-            Ok(Self { inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(readers) }) })
+            let (jobs, queue) = std_mpsc::channel();
+            std::thread::Builder::new()
+                .name("hush-relay-sqlite-writer".into())
+                .spawn(move || writer_loop(writer, queue))
+                .map_err(|e| StorageError::Task(format!("starting the writer thread: {e}")))?;
+            Ok(Self { inner: Arc::new(Inner { path, jobs: Mutex::new(jobs), readers: Mutex::new(readers) }) })
         })
         .await
         .map_err(|e| StorageError::Task(e.to_string()))?
@@ -140,22 +235,18 @@ impl SqliteStorage {
         &self.inner.path
     }
 
-    /// Runs `f` in an immediate (write-locking) transaction on the writer connection.
+    /// Runs `f` on the writer thread inside a group-committed transaction (see the module docs);
+    /// returns once the transaction holding `f`'s writes committed. `f`'s writes are atomic: when it
+    /// fails, none of them stay.
     async fn write<T, F>(&self, f: F) -> StorageResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> StorageResult<T> + Send + 'static,
+        F: FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| StorageError::Task(e.to_string()))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(Job { work: Some(f), result: None, reply });
+        lock(&self.inner.jobs).send(job).map_err(|_| StorageError::Task("the writer thread stopped".into()))?;
+        answer.await.map_err(|_| StorageError::Task("the writer thread dropped a write".into()))?
     }
 
     /// Runs `f` on a reader connection (WAL lets it read while the writer writes).
@@ -574,5 +665,35 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len());
         Connection::open(&path).unwrap().pragma_update(None, "user_version", MIGRATIONS.len() + 1).unwrap();
         assert!(matches!(SqliteStorage::open(&path).await, Err(StorageError::Unsupported(_))));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_commit_together_and_fail_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path().join("relay.sqlite")).await.unwrap();
+        s.set_push_endpoint(device(1), Some("http://x/".into()), 1).await.unwrap();
+        let quota = Quota { messages: 100, bytes: 1 << 20 };
+        let mut tasks = Vec::new();
+        for i in 0..300u32 {
+            let s = s.clone();
+            // Every third send goes to an unknown device; the rest race for 100 places in one mailbox.
+            let recipient = if i % 3 == 0 { device(2) } else { device(1) };
+            let batch = vec![NewMessage { recipient, sender: Some(device(3)), payload: vec![7; 10] }];
+            tasks.push(tokio::spawn(async move { (recipient, s.enqueue(batch, quota, 5).await) }));
+        }
+        let (mut stored, mut full, mut unknown) = (0, 0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                (r, Ok(ids)) if r == device(1) && ids.len() == 1 => stored += 1,
+                (r, Err(StorageError::QuotaExceeded { index: 0 })) if r == device(1) => full += 1,
+                (r, Err(StorageError::UnknownRecipient { index: 0 })) if r == device(2) => unknown += 1,
+                (_, other) => panic!("unexpected result {other:?}"),
+            }
+        }
+        assert_eq!((stored, full, unknown), (100, 100, 100));
+        assert_eq!(s.queue_depth().await.unwrap(), 100);
+        assert_eq!(s.pending(device(1), 1000).await.unwrap().len(), 100);
+        // What a failed job wrote before failing was rolled back with its savepoint only.
+        assert_eq!(s.pending(device(2), 1000).await.unwrap().len(), 0);
     }
 }
