@@ -66,7 +66,9 @@ pub async fn run(state: Arc<RelayState>, mut socket: WebSocket, ip: IpAddr) {
         conn.serve(&mut socket, &mut live_rx).await;
     }
     if let Some(device) = conn.device {
-        state.hub.disconnect(device, conn.id, &conn.watched);
+        if state.hub.disconnect(device, conn.id, &conn.watched) {
+            state.announce_presence(device, false).await;
+        }
         state.metrics.authenticated.dec();
         tracing::debug!(device = %fingerprint(&device), conn = conn.id, "device disconnected");
     }
@@ -215,7 +217,10 @@ impl Connection {
         }
         self.device = Some(device);
         self.state.metrics.authenticated.inc();
-        self.state.hub.connect(device, ConnHandle { id: self.id, wake: self.wake.clone(), live: self.live_tx.clone() });
+        let handle = ConnHandle { id: self.id, wake: self.wake.clone(), live: self.live_tx.clone() };
+        if self.state.hub.connect(device, handle) {
+            self.state.announce_presence(device, true).await;
+        }
         tracing::debug!(device = %fingerprint(&device), conn = self.id, "device authenticated");
         self.send(socket, frame::server(request_id, Resp::Ok(Default::default()))).await?;
         // Queued mail goes out right after the auth answer.

@@ -1,5 +1,7 @@
 //! The in-process registry of connected devices: wakes a device's sockets when mail arrives, carries
-//! online-only frames (never stored) and presence to the sockets that asked for them.
+//! online-only frames (never stored) and presence to the sockets that asked for them. With several
+//! relay processes on one database it also keeps which devices are connected to the other ones
+//! (from their presence signals), so presence covers every instance.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +31,14 @@ struct Inner {
     online: HashMap<DeviceId, Vec<ConnHandle>>,
     /// Watched device → sockets that subscribed to its presence.
     watchers: HashMap<DeviceId, HashMap<ConnId, mpsc::Sender<ServerFrame>>>,
+    /// Device → the other relay processes it is connected to.
+    remote: HashMap<DeviceId, HashSet<u64>>,
+}
+
+impl Inner {
+    fn online_anywhere(&self, device: &DeviceId) -> bool {
+        self.online.get(device).is_some_and(|s| !s.is_empty()) || self.remote.contains_key(device)
+    }
 }
 
 /// The registry.
@@ -51,19 +61,23 @@ impl Hub {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds an authenticated socket; tells watchers when the device comes online.
-    pub fn connect(&self, device: DeviceId, conn: ConnHandle) {
+    /// Adds an authenticated socket; tells watchers when the device comes online. True when it is
+    /// the device's first socket here (other relay processes should hear of it).
+    pub fn connect(&self, device: DeviceId, conn: ConnHandle) -> bool {
         let mut inner = self.lock();
+        let was_offline = !inner.online_anywhere(&device);
         let sockets = inner.online.entry(device).or_default();
-        let was_offline = sockets.is_empty();
+        let first_here = sockets.is_empty();
         sockets.push(conn);
         if was_offline {
             notify_watchers(&inner, &device, true);
         }
+        first_here
     }
 
     /// Removes a socket (and its presence subscriptions); tells watchers when the device goes offline.
-    pub fn disconnect(&self, device: DeviceId, conn: ConnId, watched: &HashSet<DeviceId>) {
+    /// True when it was the device's last socket here (other relay processes should hear of it).
+    pub fn disconnect(&self, device: DeviceId, conn: ConnId, watched: &HashSet<DeviceId>) -> bool {
         let mut inner = self.lock();
         for w in watched {
             if let Some(set) = inner.watchers.get_mut(w) {
@@ -82,8 +96,39 @@ impl Hub {
         };
         if now_offline {
             inner.online.remove(&device);
-            notify_watchers(&inner, &device, false);
+            if !inner.online_anywhere(&device) {
+                notify_watchers(&inner, &device, false);
+            }
         }
+        now_offline
+    }
+
+    /// Records that `device` connected to (or left) relay process `instance`; tells watchers here
+    /// when that changes whether it is online anywhere.
+    pub fn remote_presence(&self, instance: u64, device: DeviceId, online: bool) {
+        let mut inner = self.lock();
+        let before = inner.online_anywhere(&device);
+        if online {
+            inner.remote.entry(device).or_default().insert(instance);
+        } else if let Some(set) = inner.remote.get_mut(&device) {
+            set.remove(&instance);
+            if set.is_empty() {
+                inner.remote.remove(&device);
+            }
+        }
+        if inner.online_anywhere(&device) != before {
+            notify_watchers(&inner, &device, !before);
+        }
+    }
+
+    /// Whether `device` is connected to another relay process (as far as its signals said).
+    pub fn online_elsewhere(&self, device: &DeviceId) -> bool {
+        self.lock().remote.contains_key(device)
+    }
+
+    /// The devices with a socket on this process.
+    pub fn local_devices(&self) -> Vec<DeviceId> {
+        self.lock().online.keys().copied().collect()
     }
 
     /// Wakes every socket of `device`; false when it has none (then it may deserve a push).
@@ -135,7 +180,7 @@ impl Hub {
         }
         for w in new {
             inner.watchers.entry(*w).or_default().insert(conn, tx.clone());
-            let online = inner.online.get(w).is_some_and(|s| !s.is_empty());
+            let online = inner.online_anywhere(w);
             let _ = tx.try_send(presence_frame(w, online));
         }
     }

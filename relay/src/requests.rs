@@ -181,7 +181,8 @@ async fn fetch_bundle(state: &RelayState, m: FetchBundle) -> Result<Resp> {
     Ok(Resp::Bundle(BundleResult { bundle: assemble_bundle(parts)? }))
 }
 
-fn live_envelope(sender: Option<DeviceId>, payload: Vec<u8>) -> hush_core::wire::relay::ServerFrame {
+/// An online-only message as the frame written to the recipient's sockets.
+pub(crate) fn live_envelope(sender: Option<DeviceId>, payload: Vec<u8>) -> hush_core::wire::relay::ServerFrame {
     frame::server(
         0,
         Resp::Envelope(Envelope {
@@ -237,7 +238,7 @@ async fn send(state: &Arc<RelayState>, device: DeviceId, m: Send) -> Result<Resp
     for o in m.messages {
         if o.online_only {
             if let Some(r) = live_iter.next() {
-                state.hub.deliver_live(&r, &live_envelope(Some(device), o.payload));
+                state.deliver_live(r, Some(device), o.payload).await;
             }
             result.push(0);
         } else {
@@ -270,7 +271,7 @@ pub async fn sealed_send(state: &Arc<RelayState>, m: SealedSend) -> Result<Resp>
         return Err(refused);
     }
     if m.online_only {
-        state.hub.deliver_live(&recipient, &live_envelope(None, m.envelope));
+        state.deliver_live(recipient, None, m.envelope).await;
         return Ok(Resp::SendResult(SendResult { message_ids: vec![0] }));
     }
     let started = Instant::now();

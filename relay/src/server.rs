@@ -27,7 +27,7 @@ use crate::rate_limit::RateLimiter;
 use crate::state::{RelayState, now_ms, now_secs};
 use crate::storage::postgres::PostgresStorage;
 use crate::storage::sqlite::SqliteStorage;
-use crate::storage::{Storage, Wake};
+use crate::storage::{Signal, Storage, Wake};
 use crate::{blobs, connection};
 
 /// A running relay.
@@ -133,6 +133,7 @@ pub async fn start_with(
                             s.hub.wake(&device);
                         }
                         Some(Wake::All) => s.hub.wake_all(),
+                        Some(Wake::Signal { from, signal }) => on_signal(&s, from, signal),
                         None => return,
                     },
                 }
@@ -243,4 +244,23 @@ pub(crate) async fn cleanup_once(state: &RelayState) {
     state.device_limits.prune();
     state.ip_limits.prune();
     state.push.prune();
+}
+
+/// A presence change or online-only message from another relay process on the same database.
+fn on_signal(state: &Arc<RelayState>, from: u64, signal: Signal) {
+    match signal {
+        Signal::Presence { device, online } => state.hub.remote_presence(from, device, online),
+        Signal::Live { recipient, sender, payload } => {
+            state.hub.deliver_live(&recipient, &crate::requests::live_envelope(sender, payload));
+        }
+        Signal::Hello => {
+            // A new instance: tell it (and everyone) which devices are connected here.
+            let s = state.clone();
+            state.tracker.spawn(async move {
+                for device in s.hub.local_devices() {
+                    s.announce_presence(device, true).await;
+                }
+            });
+        }
+    }
 }

@@ -14,7 +14,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::push::Pusher;
 use crate::rate_limit::RateLimiter;
-use crate::storage::{DeviceId, Quota, Storage};
+use crate::storage::{DeviceId, Quota, Signal, Storage};
 
 /// Shared relay state.
 pub struct RelayState {
@@ -55,6 +55,25 @@ impl RelayState {
             if seen.insert(r) && !self.hub.wake(&r) {
                 crate::push::wake_offline(self, r);
             }
+        }
+    }
+
+    /// Hands an online-only message to the recipient's sockets here and, when it is connected to
+    /// other relay processes, to those (best effort; never stored).
+    pub async fn deliver_live(&self, recipient: DeviceId, sender: Option<DeviceId>, payload: Vec<u8>) {
+        if self.hub.online_elsewhere(&recipient) {
+            let signal = Signal::Live { recipient, sender, payload: payload.clone() };
+            if let Err(e) = self.storage.broadcast(signal).await {
+                tracing::debug!(error = %e, "an online-only message did not reach the other instances");
+            }
+        }
+        self.hub.deliver_live(&recipient, &crate::requests::live_envelope(sender, payload));
+    }
+
+    /// Tells the other relay processes that `device` connected here (its first socket) or left.
+    pub async fn announce_presence(&self, device: DeviceId, online: bool) {
+        if let Err(e) = self.storage.broadcast(Signal::Presence { device, online }).await {
+            tracing::debug!(error = %e, "a presence change did not reach the other instances");
         }
     }
 }

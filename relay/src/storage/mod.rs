@@ -174,15 +174,54 @@ pub trait Storage: Send + Sync + 'static {
     fn remote_wakeups(&self) -> Option<RemoteWakeups> {
         None
     }
+
+    /// Tells the other relay processes sharing this database about `signal` (never stored, best
+    /// effort). Single-process backends have no one to tell and do nothing.
+    async fn broadcast(&self, signal: Signal) -> StorageResult<()> {
+        let _ = signal;
+        Ok(())
+    }
+}
+
+/// What relay processes sharing one database tell each other besides new mail: presence and
+/// online-only messages, which are never stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// The first socket of `device` on the sending instance opened (`online`), or its last one closed.
+    Presence {
+        /// The device.
+        device: DeviceId,
+        /// Whether it is now connected to the sending instance.
+        online: bool,
+    },
+    /// An online-only message (typing) for the sockets of `recipient` on other instances.
+    Live {
+        /// The recipient device.
+        recipient: DeviceId,
+        /// The authenticated sender, `None` for sealed sends.
+        sender: Option<DeviceId>,
+        /// Opaque ciphertext.
+        payload: Vec<u8>,
+    },
+    /// A relay process started listening: the others answer with a `Presence` for each device
+    /// connected to them, so its view of who is online is complete.
+    Hello,
 }
 
 /// A wake-up from another relay process sharing the same database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Wake {
     /// New mail for this device.
     Device(DeviceId),
     /// Wake-ups may have been lost (the listener reconnected): recheck every local socket.
     All,
+    /// A [`Signal`] from another relay process (never one of this process's own).
+    Signal {
+        /// The sending process's random instance id.
+        from: u64,
+        /// What it said.
+        signal: Signal,
+    },
 }
 
 /// Wake-ups from other relay processes sharing the same database (Postgres LISTEN/NOTIFY). Single-

@@ -1,6 +1,8 @@
 //! The Postgres backend (phase 2): several relay processes share one database. Each commit that
 //! queues mail also `NOTIFY`s the recipients (delivered at commit), and every relay `LISTEN`s, so a
-//! device connected to instance A is woken by a send through instance B.
+//! device connected to instance A is woken by a send through instance B. Presence and online-only
+//! messages (typing) travel between instances as [`Signal`]s on a second channel: NOTIFY payloads
+//! only, never stored.
 //!
 //! Concurrency: bundle fetches take one-time prekeys with `FOR UPDATE SKIP LOCKED`, enqueue locks the
 //! recipients' mailbox rows in a fixed order before checking quotas, device lists use one upsert
@@ -17,7 +19,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use super::{
-    BundleParts, DeviceId, Expired, NewMessage, PrekeyUpload, Quota, RemoteWakeups, Storage, StorageResult,
+    BundleParts, DeviceId, Expired, NewMessage, PrekeyUpload, Quota, RemoteWakeups, Signal, Storage, StorageResult,
     StoredMessage, Wake,
 };
 use crate::error::StorageError;
@@ -65,11 +67,55 @@ const MIGRATIONS: &[&str] = &[
 /// Connections kept open for queries (the listener has its own).
 const POOL: usize = 4;
 
+/// Largest online-only payload sent to other instances: hex doubles it, and a NOTIFY payload must
+/// stay under 8000 bytes.
+pub const MAX_SIGNAL_PAYLOAD: usize = 3800;
+
+/// The text of a [`Signal`] NOTIFY payload: `<instance hex> <kind> <fields…>`.
+fn encode_signal(from: u64, signal: &Signal) -> StorageResult<String> {
+    Ok(match signal {
+        Signal::Presence { device, online } => format!("{from:016x} P{} {}", u8::from(*online), hex::encode(device)),
+        Signal::Live { recipient, sender, payload } => {
+            if payload.len() > MAX_SIGNAL_PAYLOAD {
+                return Err(StorageError::TooMany("online-only bytes for another instance"));
+            }
+            let sender = sender.map(hex::encode).unwrap_or_else(|| "-".into());
+            format!("{from:016x} L {} {sender} {}", hex::encode(recipient), hex::encode(payload))
+        }
+        Signal::Hello => format!("{from:016x} H"),
+    })
+}
+
+/// Parses a [`Signal`] NOTIFY payload; `None` for anything malformed.
+fn decode_signal(text: &str) -> Option<(u64, Signal)> {
+    let mut parts = text.split(' ');
+    let from = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let device = |s: Option<&str>| s.and_then(|h| hex::decode(h).ok()).and_then(|b| DeviceId::try_from(b).ok());
+    let signal = match parts.next()? {
+        "P1" => Signal::Presence { device: device(parts.next())?, online: true },
+        "P0" => Signal::Presence { device: device(parts.next())?, online: false },
+        "L" => {
+            let recipient = device(parts.next())?;
+            let sender = match parts.next()? {
+                "-" => None,
+                h => Some(device(Some(h))?),
+            };
+            Signal::Live { recipient, sender, payload: hex::decode(parts.next()?).ok()? }
+        }
+        "H" => Signal::Hello,
+        _ => return None,
+    };
+    parts.next().is_none().then_some((from, signal))
+}
+
 /// Postgres storage.
 pub struct PostgresStorage {
     url: String,
     schema: String,
     channel: String,
+    signal_channel: String,
+    /// This process's id in signals, to skip its own.
+    instance: u64,
     clients: Vec<Mutex<Client>>,
     next: AtomicUsize,
     wakeups: std::sync::Mutex<Option<RemoteWakeups>>,
@@ -134,12 +180,22 @@ impl PostgresStorage {
             migrate(&mut first, schema).await?;
         }
         let channel = format!("hush_mailbox_{schema}");
+        let signal_channel = format!("hush_signal_{schema}");
+        let instance = rand_core::RngCore::next_u64(&mut rand_core::OsRng);
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(listen(url.to_owned(), channel.clone(), tx));
+        let listener = Listener {
+            url: url.to_owned(),
+            channel: channel.clone(),
+            signal_channel: signal_channel.clone(),
+            instance,
+        };
+        tokio::spawn(listen(listener, tx));
         Ok(Self {
             url: url.to_owned(),
             schema: schema.to_owned(),
             channel,
+            signal_channel,
+            instance,
             clients,
             next: AtomicUsize::new(0),
             wakeups: std::sync::Mutex::new(Some(rx)),
@@ -194,9 +250,19 @@ async fn migrate(client: &mut Client, schema: &str) -> StorageResult<()> {
     Ok(())
 }
 
-/// Listens for wake-ups on a dedicated connection, reconnecting with backoff. After a reconnect it
-/// wakes every local socket, since notifications sent meanwhile were lost.
-async fn listen(url: String, channel: String, tx: mpsc::UnboundedSender<Wake>) {
+/// What the listener listens to.
+struct Listener {
+    url: String,
+    channel: String,
+    signal_channel: String,
+    instance: u64,
+}
+
+/// Listens for wake-ups and signals on a dedicated connection, reconnecting with backoff. After a
+/// reconnect it wakes every local socket, since notifications sent meanwhile were lost. Each time it
+/// starts listening it says [`Signal::Hello`], so the other instances tell it who is online.
+async fn listen(l: Listener, tx: mpsc::UnboundedSender<Wake>) {
+    let Listener { url, channel, signal_channel, instance } = l;
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
     loop {
@@ -206,8 +272,10 @@ async fn listen(url: String, channel: String, tx: mpsc::UnboundedSender<Wake>) {
         match tokio_postgres::connect(&url, NoTls).await {
             Ok((client, mut connection)) => {
                 let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                let hello = encode_signal(instance, &Signal::Hello).unwrap_or_default();
                 let listening = async {
-                    client.batch_execute(&format!("LISTEN {channel}")).await?;
+                    client.batch_execute(&format!("LISTEN {channel}; LISTEN {signal_channel}")).await?;
+                    client.execute("SELECT pg_notify($1, $2)", &[&signal_channel, &hello]).await?;
                     Ok::<(), StorageError>(())
                 };
                 // The connection must be polled for LISTEN to complete.
@@ -232,6 +300,17 @@ async fn listen(url: String, channel: String, tx: mpsc::UnboundedSender<Wake>) {
                         };
                         let Some(m) = m else { break };
                         match m {
+                            Ok(AsyncMessage::Notification(n)) if n.channel() == signal_channel => {
+                                match decode_signal(n.payload()) {
+                                    Some((from, _)) if from == instance => {}
+                                    Some((from, signal)) => {
+                                        if tx.send(Wake::Signal { from, signal }).is_err() {
+                                            return;
+                                        }
+                                    }
+                                    None => tracing::debug!("ignored a malformed relay signal"),
+                                }
+                            }
                             Ok(AsyncMessage::Notification(n)) => {
                                 let device = hex::decode(n.payload()).ok().and_then(|b| DeviceId::try_from(b).ok());
                                 if let Some(device) = device
@@ -637,6 +716,13 @@ impl Storage for PostgresStorage {
     fn remote_wakeups(&self) -> Option<RemoteWakeups> {
         self.wakeups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
     }
+
+    async fn broadcast(&self, signal: Signal) -> StorageResult<()> {
+        let payload = encode_signal(self.instance, &signal)?;
+        let c = self.client().await?;
+        c.execute("SELECT pg_notify($1, $2)", &[&self.signal_channel, &payload]).await?;
+        Ok(())
+    }
 }
 
 impl PostgresStorage {
@@ -650,5 +736,33 @@ impl PostgresStorage {
         let c = self.client().await?;
         c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_round_trip_and_malformed_ones_are_refused() {
+        let signals = [
+            Signal::Presence { device: [1; 32], online: true },
+            Signal::Presence { device: [2; 32], online: false },
+            Signal::Live { recipient: [3; 32], sender: Some([4; 32]), payload: vec![5; 100] },
+            Signal::Live { recipient: [3; 32], sender: None, payload: vec![6; MAX_SIGNAL_PAYLOAD] },
+            Signal::Hello,
+        ];
+        for signal in signals {
+            let text = encode_signal(0xdead_beef_0123_4567, &signal).unwrap();
+            assert!(text.len() < 8000, "{}", text.len());
+            assert_eq!(decode_signal(&text), Some((0xdead_beef_0123_4567, signal)));
+        }
+        let big = Signal::Live { recipient: [3; 32], sender: None, payload: vec![0; MAX_SIGNAL_PAYLOAD + 1] };
+        assert!(matches!(encode_signal(1, &big), Err(StorageError::TooMany(_))));
+        for bad in
+            ["", "zz H", "1 X", "1 P1 abcd", "1 L 00 - 00", "1 H extra", &format!("1 P2 {}", hex::encode([0; 32]))]
+        {
+            assert_eq!(decode_signal(bad), None, "{bad:?}");
+        }
     }
 }
