@@ -37,6 +37,9 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// How long a request waits for its answer (including time spent reconnecting).
     pub request_timeout: Duration,
+    /// DER certificates trusted for `wss://` besides the webpki (Mozilla) roots: a self-hosted
+    /// relay's own CA, or a test certificate.
+    pub extra_root_certs: Vec<Vec<u8>>,
 }
 
 impl ClientConfig {
@@ -48,6 +51,7 @@ impl ClientConfig {
             min_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
+            extra_root_certs: Vec::new(),
         }
     }
 }
@@ -228,7 +232,19 @@ async fn next_frame(ws: &mut Socket) -> Option<ServerFrame> {
 
 /// Connects and authenticates; an auth refusal stops the transport (retrying cannot help).
 async fn connect(config: &ClientConfig, identity: &DeviceIdentity) -> Result<Socket, End> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(config.url.as_str()).await.map_err(|_| End::Retry)?;
+    // wss:// goes through rustls with the webpki roots and the configured extra ones.
+    let connector = if config.url.starts_with("wss://") {
+        let tls = crate::tls::client_config(&config.extra_root_certs).map_err(|e| End::Refused(e.to_string()))?;
+        Some(tokio_tungstenite::Connector::Rustls(tls))
+    } else {
+        None
+    };
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(config.url.as_str(), None, false, connector)
+        .await
+        .map_err(|e| {
+            tracing::debug!(error = %e, "connecting to the relay failed");
+            End::Retry
+        })?;
     let challenge = match next_frame(&mut ws).await.and_then(|f| f.body) {
         Some(Resp::Challenge(c)) => c,
         _ => return Err(End::Retry),

@@ -73,6 +73,10 @@ pub struct Config {
     /// default so a client cannot make the relay POST into the operator's network).
     #[arg(long, env = "HUSH_RELAY_PUSH_ALLOW_PRIVATE", default_value_t = false)]
     pub push_allow_private: bool,
+    /// A PEM (or DER) file of extra CA certificates trusted for `https://` push endpoints, besides
+    /// the webpki (Mozilla) roots: for push servers with a private CA, and tests.
+    #[arg(long, env = "HUSH_RELAY_PUSH_CA_CERT")]
+    pub push_ca_cert: Option<PathBuf>,
     /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `hush_relay=debug`.
     #[arg(long, env = "HUSH_RELAY_LOG", default_value = "info")]
     pub log: String,
@@ -102,6 +106,7 @@ impl Config {
             registration_secret: None,
             push_interval: DEFAULT_PUSH_INTERVAL,
             push_allow_private: false,
+            push_ca_cert: None,
             log: "info".into(),
         }
     }

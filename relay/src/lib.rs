@@ -35,6 +35,7 @@ mod rate_limit;
 mod requests;
 mod server;
 mod state;
+pub mod tls;
 pub mod storage;
 
 pub use config::Config;

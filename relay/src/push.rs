@@ -1,6 +1,7 @@
 //! Push wake-ups: when mail arrives for a device with no open socket, the relay POSTs an empty body
 //! to the device's registered UnifiedPush-style endpoint. The POST carries nothing: no sender, no
-//! size, no content; the device connects and fetches.
+//! size, no content; the device connects and fetches. `https://` endpoints are reached over rustls
+//! (webpki roots plus `--push-ca-cert`), with the endpoint's host name checked against its certificate.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,9 +11,10 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use http_body_util::Empty;
 use hyper::{Request, Uri, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::auth::fingerprint;
 use crate::limits::{MAX_PUSH_ENDPOINT_BYTES, PUSH_TIMEOUT};
@@ -22,12 +24,9 @@ use crate::storage::DeviceId;
 /// Why a push endpoint is refused or a wake-up failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
-    /// Not an `http://` URL of acceptable length.
-    #[error("push endpoint must be an http:// URL of at most {MAX_PUSH_ENDPOINT_BYTES} bytes")]
+    /// Not an `http://` or `https://` URL of acceptable length.
+    #[error("push endpoint must be an http(s):// URL of at most {MAX_PUSH_ENDPOINT_BYTES} bytes")]
     BadEndpoint,
-    /// `https://` endpoints need a TLS client, which arrives with phase 2.
-    #[error("https push endpoints are not supported by this relay build yet")]
-    TlsUnsupported,
     /// The host resolves to a loopback, private or link-local address, which the operator did not allow.
     #[error("push endpoint resolves to a non-public address")]
     PrivateAddress,
@@ -38,7 +37,7 @@ pub enum PushError {
 
 /// The push client and its per-device coalescing.
 pub struct Pusher {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    tls: TlsConnector,
     last: Mutex<HashMap<DeviceId, Instant>>,
     interval: Duration,
     allow_private: bool,
@@ -51,8 +50,7 @@ pub fn check_endpoint(endpoint: &str) -> Result<Uri, PushError> {
     }
     let uri: Uri = endpoint.parse().map_err(|_| PushError::BadEndpoint)?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err(PushError::TlsUnsupported),
+        Some("http" | "https") => {}
         _ => return Err(PushError::BadEndpoint),
     }
     if uri.host().is_none_or(str::is_empty) {
@@ -87,16 +85,9 @@ fn is_public(ip: IpAddr) -> bool {
 }
 
 impl Pusher {
-    /// A push client.
-    pub fn new(interval: Duration, allow_private: bool) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(PUSH_TIMEOUT));
-        Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
-            last: Mutex::new(HashMap::new()),
-            interval,
-            allow_private,
-        }
+    /// A push client; `tls` is used for `https://` endpoints.
+    pub fn new(interval: Duration, allow_private: bool, tls: Arc<rustls::ClientConfig>) -> Self {
+        Self { tls: TlsConnector::from(tls), last: Mutex::new(HashMap::new()), interval, allow_private }
     }
 
     /// Whether a wake-up for `device` is due (at most one per interval), recording it if so.
@@ -120,11 +111,19 @@ impl Pusher {
     }
 
     /// POSTs an empty body to `endpoint`, connecting to the address it resolved to (so a second
-    /// resolution cannot point elsewhere), with the original `Host` header.
+    /// resolution cannot point elsewhere), with the original `Host` header; over TLS for `https://`,
+    /// where the certificate must be valid for the endpoint's host name.
     pub async fn post(&self, endpoint: &str) -> Result<u16, PushError> {
+        tokio::time::timeout(PUSH_TIMEOUT, self.post_inner(endpoint))
+            .await
+            .map_err(|_| PushError::Request("timed out".into()))?
+    }
+
+    async fn post_inner(&self, endpoint: &str) -> Result<u16, PushError> {
         let uri = check_endpoint(endpoint)?;
+        let tls = uri.scheme_str() == Some("https");
         let host = uri.host().ok_or(PushError::BadEndpoint)?;
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let bare_host = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare_host, port))
             .await
@@ -135,19 +134,36 @@ impl Pusher {
             return Err(PushError::PrivateAddress);
         }
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let target: Uri = format!("http://{addr}{path}").parse().map_err(|_| PushError::BadEndpoint)?;
         let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
-        let request = Request::post(target)
+        let request = Request::post(path)
             .header(header::HOST, authority)
             .header(header::CONTENT_LENGTH, "0")
-            .body(Empty::new())
+            .body(Empty::<Bytes>::new())
             .map_err(|_| PushError::BadEndpoint)?;
-        let response = tokio::time::timeout(PUSH_TIMEOUT, self.client.request(request))
-            .await
-            .map_err(|_| PushError::Request("timed out".into()))?
-            .map_err(|e| PushError::Request(e.to_string()))?;
-        Ok(response.status().as_u16())
+        let tcp = TcpStream::connect(addr).await.map_err(|e| PushError::Request(e.kind().to_string()))?;
+        if tls {
+            let name = ServerName::try_from(bare_host.to_owned()).map_err(|_| PushError::BadEndpoint)?;
+            let stream = self.tls.connect(name, tcp).await.map_err(|e| PushError::Request(format!("TLS: {e}")))?;
+            send(TokioIo::new(stream), request).await
+        } else {
+            send(TokioIo::new(tcp), request).await
+        }
     }
+}
+
+/// Sends one request on a fresh HTTP/1.1 connection and returns the response status.
+async fn send<S>(io: TokioIo<S>, request: Request<Empty<Bytes>>) -> Result<u16, PushError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(io).await.map_err(|e| PushError::Request(e.to_string()))?;
+    // The connection task ends when `sender` is dropped (after the response) or the peer closes.
+    let driver = tokio::spawn(connection);
+    let response = sender.send_request(request).await.map_err(|e| PushError::Request(e.to_string()));
+    drop(sender);
+    let _ = driver.await;
+    Ok(response?.status().as_u16())
 }
 
 /// Sends a wake-up to `device` in the background, if it registered an endpoint and none was sent
@@ -188,7 +204,7 @@ mod tests {
     #[test]
     fn endpoints() {
         assert!(check_endpoint("http://push.example/up/abc").is_ok());
-        assert!(matches!(check_endpoint("https://push.example/x"), Err(PushError::TlsUnsupported)));
+        assert!(check_endpoint("https://push.example/x").is_ok());
         assert!(matches!(check_endpoint("ftp://push.example/x"), Err(PushError::BadEndpoint)));
         assert!(matches!(check_endpoint("not a url"), Err(PushError::BadEndpoint)));
         assert!(matches!(check_endpoint(&format!("http://a/{}", "x".repeat(2000))), Err(PushError::BadEndpoint)));

@@ -309,12 +309,7 @@ async fn register_push(state: &RelayState, device: DeviceId, m: RegisterPush) ->
     let endpoint = if m.endpoint.is_empty() {
         None
     } else {
-        crate::push::check_endpoint(&m.endpoint).map_err(|e| match e {
-            crate::push::PushError::TlsUnsupported => {
-                RequestError::Malformed("push endpoint (https is not supported yet)")
-            }
-            _ => RequestError::Malformed("push endpoint"),
-        })?;
+        crate::push::check_endpoint(&m.endpoint).map_err(|_| RequestError::Malformed("push endpoint"))?;
         Some(m.endpoint)
     };
     state.storage.set_push_endpoint(device, endpoint, now_secs()).await?;

@@ -107,11 +107,19 @@ pub async fn start_with(
     let blob_dir = config.data_dir.join("blobs");
     std::fs::create_dir_all(blobs::tmp_dir(&blob_dir))?;
     let addr = listener.local_addr()?;
+    let extra_roots = match &config.push_ca_cert {
+        Some(path) => {
+            crate::tls::read_certificates(path).map_err(|e| RelayError::Config(format!("--push-ca-cert: {e}")))?
+        }
+        None => Vec::new(),
+    };
+    let push_tls =
+        crate::tls::client_config(&extra_roots).map_err(|e| RelayError::Config(format!("--push-ca-cert: {e}")))?;
     let remote_wakeups = storage.remote_wakeups();
     let state = Arc::new(RelayState {
         device_limits: RateLimiter::new(config.rate_device, config.rate_device_burst),
         ip_limits: RateLimiter::new(config.rate_ip, config.rate_ip_burst),
-        push: Pusher::new(config.push_interval, config.push_allow_private),
+        push: Pusher::new(config.push_interval, config.push_allow_private, push_tls),
         config,
         storage,
         hub: Hub::default(),

@@ -387,7 +387,7 @@ async fn offline_device_gets_a_content_free_push() {
     let mut bob = Device::new();
     let mut b = bob.register(&relay, 1).await;
     let register = |endpoint: String| Req::RegisterPush(RegisterPush { endpoint });
-    b.expect_error(register("https://push.example/up/x".into()), ErrorCode::Malformed).await;
+    b.expect_error(register("ftp://push.example/up/x".into()), ErrorCode::Malformed).await;
     b.expect_error(register("not a url".into()), ErrorCode::Malformed).await;
     b.ok(register(format!("http://{push_addr}/up/bob-1"))).await;
     // Online: no push (the socket is woken instead).
