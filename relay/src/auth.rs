@@ -18,24 +18,10 @@ pub fn new_challenge(origin: &str, now: u64) -> Challenge {
     Challenge { nonce, origin: origin.to_owned(), server_time: now }
 }
 
-/// The bytes a device signs (after the context) to answer `challenge` at `time`.
-pub fn signed_message(nonce: &[u8], origin: &str, time: u64) -> Vec<u8> {
-    let mut m = Vec::with_capacity(nonce.len() + origin.len() + 8);
-    m.extend_from_slice(nonce);
-    m.extend_from_slice(origin.as_bytes());
-    m.extend_from_slice(&time.to_be_bytes());
-    m
-}
-
-/// Signs a challenge as a device (what clients do; tests and the client transport use it).
+/// Signs a challenge as a device (what clients do: hush-core's state machine does the same, and
+/// tests and the client transport call this).
 pub fn answer(identity: &hush_core::DeviceIdentity, challenge: &Challenge, time: u64) -> AuthResponse {
-    let signature = identity.sign(AUTH_CONTEXT, &signed_message(&challenge.nonce, &challenge.origin, time));
-    AuthResponse {
-        device_key: identity.device_key().to_bytes().to_vec(),
-        time,
-        signature: signature.to_vec(),
-        registration_secret: String::new(),
-    }
+    hush_core::client::answer_challenge(identity, challenge, time, None)
 }
 
 /// Verifies an auth response to `challenge` at the relay's time `now`; returns the device id.
@@ -45,7 +31,7 @@ pub fn verify(challenge: &Challenge, response: &AuthResponse, now: u64) -> Resul
     if response.time.abs_diff(now) > AUTH_TIME_SKEW_SECS {
         return Err(RequestError::Unauthenticated("auth time is too far from the relay's clock"));
     }
-    let message = signed_message(&challenge.nonce, &challenge.origin, response.time);
+    let message = hush_core::client::challenge_message(challenge, response.time);
     key.verify(AUTH_CONTEXT, &message, &response.signature, "auth response")
         .map_err(|_| RequestError::BadSignature("auth response"))?;
     Ok(key.to_bytes())

@@ -41,7 +41,7 @@ pub const AUTH_TIME_SKEW_SECS: u64 = 5 * 60;
 /// Length of the auth challenge nonce.
 pub const CHALLENGE_NONCE_LEN: usize = 32;
 /// Signature context of relay authentication.
-pub const AUTH_CONTEXT: &[u8] = b"hush/relay-auth/v1";
+pub const AUTH_CONTEXT: &[u8] = hush_core::client::RELAY_AUTH_CONTEXT;
 
 /// Most recipient devices of one `Send`.
 pub const MAX_RECIPIENTS_PER_SEND: usize = 1_000;
