@@ -33,6 +33,8 @@ mod incoming;
 mod outgoing;
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod test_relay;
 #[cfg(test)]
 mod tests;
