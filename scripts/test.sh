@@ -14,6 +14,8 @@
 #   CI=true       cargo runs with --locked (Cargo.lock must be up to date) and the fuzz smoke step is
 #                 mandatory; locally it is skipped with a message when nightly or cargo-fuzz is missing.
 #   FUZZ_SECONDS  seconds per fuzz target in the smoke step.
+#   HUSH_CRASH_RUNS  SIGKILLs in the store crash-consistency test (default 50; e.g. 500 for a long run),
+#                 HUSH_CRASH_SEED replays a run (each run prints its seed).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

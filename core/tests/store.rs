@@ -244,7 +244,7 @@ fn wrong_key_or_passphrase_is_a_typed_error_and_writes_nothing() {
     }
     // The right one still works.
     let store = Store::open(dir.path().join("pass.db"), passphrase("right one")).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), CURRENT_SCHEMA);
 }
 
 #[test]
@@ -860,13 +860,19 @@ fn processed_relay_ids_dedupe_and_prune_by_age() {
     assert_eq!(tx.prune_processed(61 * day).unwrap(), 0);
 }
 
-// ---- Migrations: a store written by schema 1 opens with the current code ----
+// ---- Migrations: a store written by every shipped schema opens with the current code ----
 
-const FIXTURE_PASSPHRASE: &str = "hush store fixture v1";
 const FIXTURE_SEED: u64 = 0x5354_4f52_4501;
+/// The schema the current code writes (the version of the fixture `HUSH_WRITE_VECTORS=1` writes).
+const CURRENT_SCHEMA: u32 = 2;
 
-fn fixture_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-vectors/store/v1.sqlite")
+/// `hush store fixture vN`: the passphrase of the schema-N fixture.
+fn fixture_passphrase(version: u32) -> String {
+    format!("hush store fixture v{version}")
+}
+
+fn fixture_path(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../test-vectors/store/v{version}.sqlite"))
 }
 
 /// The contents of the fixture, rebuilt deterministically from its seed (ids and keys included),
@@ -915,15 +921,16 @@ fn fixture_contents() -> FixtureContents {
     FixtureContents { me, contact, conversation, messages }
 }
 
-/// Writes `test-vectors/store/v1.sqlite` (run with `HUSH_WRITE_VECTORS=1` only while schema 1 is the
-/// current one; afterwards the file is history and must not be rewritten).
-fn write_fixture() {
+/// Writes `test-vectors/store/vN.sqlite` for the current schema N (run with `HUSH_WRITE_VECTORS=1`
+/// only while N is the current one; afterwards the file is history and must not be rewritten).
+fn write_fixture(version: u32) {
     let c = fixture_contents();
     let dir = tempfile::tempdir().unwrap();
-    let tmp = dir.path().join("v1.sqlite");
+    let tmp = dir.path().join(format!("v{version}.sqlite"));
     let params = Argon2Params { m_cost_kib: 1024, t_cost: 1, p_cost: 1 };
-    let mut store = Store::create(&tmp, Unlock::Passphrase(Zeroizing::new(FIXTURE_PASSPHRASE.into()), params)).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1, "the v1 fixture must be written by schema 1");
+    let unlock = Unlock::Passphrase(Zeroizing::new(fixture_passphrase(version)), params);
+    let mut store = Store::create(&tmp, unlock).unwrap();
+    assert_eq!(store.schema_version().unwrap(), version, "the v{version} fixture must be written by schema {version}");
     let tx = store.transaction().unwrap();
     tx.put_user(&c.me).unwrap();
     tx.put_contact(&c.contact).unwrap();
@@ -945,25 +952,36 @@ fn write_fixture() {
     tx.put_setting("relay_url", b"wss://relay.example").unwrap();
     tx.commit().unwrap();
     store.close().unwrap();
-    std::fs::create_dir_all(fixture_path().parent().unwrap()).unwrap();
-    std::fs::copy(&tmp, fixture_path()).unwrap();
+    std::fs::create_dir_all(fixture_path(version).parent().unwrap()).unwrap();
+    std::fs::copy(&tmp, fixture_path(version)).unwrap();
 }
 
 #[test]
 fn a_schema_1_store_opens_with_the_current_code() {
+    open_fixture(1);
+}
+
+#[test]
+fn a_schema_2_store_opens_with_the_current_code() {
     if std::env::var("HUSH_WRITE_VECTORS").is_ok_and(|v| v == "1") {
-        write_fixture();
+        write_fixture(CURRENT_SCHEMA);
     }
+    open_fixture(2);
+}
+
+/// Opens a copy of the schema-`version` fixture with the current code and checks every row.
+fn open_fixture(version: u32) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v1.sqlite");
-    std::fs::copy(fixture_path(), &path)
-        .unwrap_or_else(|e| panic!("{}: {e} (see test-vectors/store/README.md)", fixture_path().display()));
-    assert_eq!(raw(&path).query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0)).unwrap(), 1);
+    let path = dir.path().join(format!("v{version}.sqlite"));
+    let fixture = fixture_path(version);
+    std::fs::copy(&fixture, &path)
+        .unwrap_or_else(|e| panic!("{}: {e} (see test-vectors/store/README.md)", fixture.display()));
+    assert_eq!(raw(&path).query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0)).unwrap(), version);
 
     assert_eq!(Store::open(&path, passphrase("not it")).unwrap_err(), Error::WrongStoreKey);
-    let mut store = Store::open(&path, Unlock::Passphrase(Zeroizing::new(FIXTURE_PASSPHRASE.into()), FAST)).unwrap();
+    let mut store = Store::open(&path, Unlock::Passphrase(Zeroizing::new(fixture_passphrase(version)), FAST)).unwrap();
     // Migrated to the current schema.
-    assert!(store.schema_version().unwrap() >= 1);
+    assert_eq!(store.schema_version().unwrap(), CURRENT_SCHEMA);
     let c = fixture_contents();
     let tx = store.transaction().unwrap();
     assert_eq!(tx.user().unwrap().unwrap().user_key(), c.me.user_key());
@@ -983,5 +1001,15 @@ fn a_schema_1_store_opens_with_the_current_code() {
         tx.insert_message(&incoming(c.conversation.id, c.contact.user_key, &text(&mut common::rng(13), 5, "new")))
             .unwrap()
     );
+    // Schema 2's expiry index (over every row) answers the next expiry.
+    let mut expiring = incoming(c.conversation.id, c.contact.user_key, &text(&mut common::rng(14), 6, "soon gone"));
+    expiring.expires_at_ms = Some(1_700_000_090_000);
+    assert_eq!(tx.next_expiry().unwrap(), None);
+    assert!(tx.insert_message(&expiring).unwrap());
+    assert_eq!(tx.next_expiry().unwrap(), Some(1_700_000_090_000));
     tx.commit().unwrap();
+    let index: String = raw(&path)
+        .query_row("SELECT sql FROM sqlite_master WHERE name = 'messages_by_expiry'", [], |r| r.get(0))
+        .unwrap();
+    assert!(!index.contains("WHERE"), "{index}");
 }

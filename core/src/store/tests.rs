@@ -178,3 +178,41 @@ fn debug_of_public_types_is_redacted() {
     let record = format!("{:?}", records::MessageRecord::default());
     assert_eq!(record, "store::MessageRecord([redacted])");
 }
+
+/// The client's next-expiry query (`StoreTx::next_expiry`, after every change) reads schema 2's
+/// expiry index instead of every message; schema 1's partial index could not serve it.
+#[test]
+fn next_expiry_reads_the_index_not_every_message() {
+    let plan = |conn: &rusqlite::Connection| -> String {
+        let mut stmt = conn.prepare("EXPLAIN QUERY PLAN SELECT min(expires_at) FROM messages").unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    };
+    let store = Store::open_in_memory(key()).unwrap();
+    let now = plan(&store.conn);
+    assert!(now.contains("USING COVERING INDEX messages_by_expiry"), "{now}");
+
+    // A schema-1 database with messages: the plan scanned; migration 2 keeps every row and fixes it.
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.execute_batch(schema::MIGRATIONS[0].sql).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    let before = plan(&conn);
+    assert!(!before.contains("INDEX"), "{before}");
+    for i in 0..20i64 {
+        let expires = if i % 3 == 1 { Some(1_000 - i) } else { None };
+        conn.execute(
+            "INSERT INTO messages (lookup, conversation, sent_at, expires_at, value) VALUES (?1, x'00', ?2, ?3, x'')",
+            rusqlite::params![i.to_be_bytes().as_slice(), i, expires],
+        )
+        .unwrap();
+    }
+    schema::migrate(&mut conn, &cipher::StoreCipher::generate().unwrap()).unwrap();
+    assert_eq!(schema::user_version(&conn).unwrap(), 2);
+    let after = plan(&conn);
+    assert!(after.contains("messages_by_expiry"), "{after}");
+    let min: i64 = conn.query_row("SELECT min(expires_at) FROM messages", [], |r| r.get(0)).unwrap();
+    assert_eq!(min, 1_000 - 19);
+    let rows: i64 =
+        conn.query_row("SELECT count(*) FROM messages INDEXED BY messages_by_expiry", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 20);
+}
