@@ -1,9 +1,26 @@
-//! `hush-wasm`: the wasm-bindgen bindings of hush for browsers and Node.
+//! `hush-wasm`: the wasm-bindgen bindings of hush for browsers and Node, packaged for npm as
+//! `hush-wasm` (see `wasm/package.json` and `scripts/wasm.sh`).
 //!
-//! This crate will expose the client API of [`hush_core`] to JavaScript through `wasm-bindgen`
-//! (built for `wasm32-unknown-unknown` and packaged with `wasm-bindgen-cli`), together with the
-//! browser-side store.
+//! Every fallible export throws a [`HushError`]: a JS class (an `Error` by prototype) with a stable
+//! `code` string naming the [`hush_core::Error`] variant. TypeScript types come from the `.d.ts`
+//! that `wasm-bindgen` generates.
 //!
-//! It is deliberately empty for now: the JavaScript API, the store and their tests (Node and
-//! headless browser) arrive with the wasm issue. Until then the crate only checks that it builds
-//! against `hush-core` inside the workspace.
+//! The `store` feature (on by default) adds the encrypted store on sqlite-wasm-rs; without it the
+//! module holds only the protocol exports.
+#![forbid(unsafe_code)]
+#![deny(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+#[cfg(feature = "bench")]
+mod bench;
+mod error;
+mod protocol;
+#[cfg(feature = "store")]
+mod store;
+
+#[cfg(feature = "bench")]
+pub use bench::BenchSession;
+pub use error::HushError;
+pub use protocol::{SafetyNumber, safety_number, version};
+#[cfg(feature = "store")]
+pub use store::check_store;
