@@ -13,6 +13,8 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+#[cfg(feature = "store")]
+mod client;
 mod error;
 mod protocol;
 #[cfg(feature = "store")]
@@ -20,6 +22,8 @@ mod store;
 
 #[cfg(feature = "bench")]
 pub use bench::BenchSession;
+#[cfg(feature = "store")]
+pub use client::WasmClient;
 pub use error::HushError;
 pub use protocol::{SafetyNumber, safety_number, version};
 #[cfg(feature = "store")]

@@ -1,0 +1,92 @@
+// Types of hush-client.js: the browser HushClient over hush-wasm's WasmClient.
+import type {
+  WasmClient,
+  HushEvent,
+  HushContact,
+  HushConversation,
+  HushHistoryPage,
+  HushMessage,
+  HushSafetyNumber,
+} from "../pkg/web/hush_wasm.js";
+
+export type {
+  HushEvent,
+  HushContact,
+  HushConversation,
+  HushHistoryPage,
+  HushMessage,
+  HushSafetyNumber,
+  HushMessageStatus,
+  HushAttachment,
+  HushReaction,
+} from "../pkg/web/hush_wasm.js";
+export { HushError, WasmClient } from "../pkg/web/hush_wasm.js";
+
+/** Loads the WebAssembly module once (`HushClient.create` calls it). */
+export function initHush(input?: RequestInfo | URL | Response | BufferSource | WebAssembly.Module): Promise<unknown>;
+
+/** `ws://host/v1/ws` → `http://host` (and wss → https). */
+export function httpBase(relayUrl: string): string;
+
+/** The relay's WebSocket URL for a page it serves. */
+export function relayUrlFor(location: { protocol: string; host: string }): string;
+
+/** A failure of the wrapper itself: code "Network", "Timeout", "Http" or "Refused". */
+export class HushTransportError extends Error {
+  readonly name: "HushTransportError";
+  readonly code: "Network" | "Timeout" | "Http" | "Refused";
+}
+
+export interface HushClientOptions {
+  /** A WebSocket constructor (e.g. the `ws` package in Node); the global one by default. */
+  WebSocket?: unknown;
+  /** A fetch function; the global one by default. */
+  fetch?: typeof fetch;
+  /** Where the `.wasm` file is (see initHush). */
+  wasm?: RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
+}
+
+export class HushClient {
+  /** Creates a new account (in memory) on the relay at `relayUrl` (its WebSocket URL). */
+  static create(relayUrl: string, displayName: string, options?: HushClientOptions): Promise<HushClient>;
+  constructor(wasm: WasmClient, options?: HushClientOptions);
+  readonly wasm: WasmClient;
+  readonly relayUrl: string;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly isConnected: boolean;
+  contactLink(): string;
+
+  onEvent(listener: (event: HushEvent) => void): () => void;
+  connect(): void;
+  disconnect(): void;
+
+  addContact(link: string): string;
+  acceptContact(userId: string): void;
+  block(userId: string): void;
+  contacts(): HushContact[];
+  safetyNumber(userId: string): HushSafetyNumber;
+  verify(userId: string, scannedQr: Uint8Array): boolean;
+  directConversation(userId: string): string;
+
+  sendText(conversation: string, text: string): string;
+  edit(conversation: string, messageId: string, text: string): void;
+  delete(conversation: string, messageId: string): void;
+  react(conversation: string, messageId: string, emoji: string, remove?: boolean): void;
+  markRead(conversation: string): void;
+  setTyping(conversation: string, typing: boolean): void;
+  setDisappearing(conversation: string, seconds: number): void;
+  sendAttachment(conversation: string, bytes: Uint8Array, mime: string, fileName?: string): Promise<string>;
+  downloadAttachment(conversation: string, messageId: string): Promise<Uint8Array>;
+
+  createGroup(name: string, members: string[]): string;
+  addMembers(conversation: string, members: string[]): void;
+  removeMember(conversation: string, userId: string): void;
+  leaveGroup(conversation: string): void;
+  renameGroup(conversation: string, name: string): void;
+
+  conversations(): HushConversation[];
+  history(conversation: string, before?: string, limit?: number): HushHistoryPage;
+  message(conversation: string, messageId: string): HushMessage | undefined;
+  search(query: string): HushMessage[];
+}

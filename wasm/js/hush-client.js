@@ -1,0 +1,404 @@
+// HushClient: the hush client API for browsers, over hush-wasm's WasmClient (the sans-IO state
+// machine compiled to WebAssembly) and the browser WebSocket.
+//
+// The same names as the native HushClient of hush-ffi (Kotlin, Swift, Python), in camelCase, with
+// the same hex-string ids. The WasmClient owns no socket: this wrapper moves its frames to and from
+// the relay, runs its timer, reconnects with backoff, and does the HTTP of attachments.
+//
+//   const client = await HushClient.create("wss://relay.example/v1/ws", "Alice");
+//   client.onEvent((e) => console.log(e));
+//   client.connect();
+//   const bob = client.addContact(link);
+//   client.sendText(client.directConversation(bob), "hi");
+
+import init, { WasmClient } from "../pkg/web/hush_wasm.js";
+
+/** How often the state machine's timers run (ms). */
+const TICK_MS = 5000;
+/** Reconnect backoff: first delay, cap (ms). */
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30000;
+/** How long to wait for an upload token (ms). */
+const UPLOAD_TOKEN_TIMEOUT_MS = 15000;
+
+let ready;
+
+/**
+ * Loads the WebAssembly module once (`HushClient.create` calls it). `input` is what wasm-bindgen's
+ * `init` takes (a URL, a Response, bytes or a compiled module); by default the `.wasm` file next to
+ * the module's JavaScript.
+ */
+export function initHush(input) {
+  ready ??= init(input === undefined ? undefined : { module_or_path: input });
+  return ready;
+}
+
+/** A failure of the wrapper itself (network, timeout); the state machine throws HushError. */
+export class HushTransportError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "HushTransportError";
+    this.code = code;
+  }
+}
+
+/** `ws://host/v1/ws` → `http://host` (and wss → https). */
+export function httpBase(relayUrl) {
+  const url = new URL(relayUrl);
+  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  url.pathname = url.pathname.replace(/\/v1\/ws\/?$/, "");
+  url.search = "";
+  url.hash = "";
+  return url.toString().replace(/\/$/, "");
+}
+
+/** The relay's WebSocket URL for a page it serves (`http://host/` → `ws://host/v1/ws`). */
+export function relayUrlFor(location) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/v1/ws`;
+}
+
+export class HushClient {
+  /**
+   * Creates a new account (kept in memory: a reload starts a new account) on the relay at
+   * `relayUrl` (its WebSocket URL), named `displayName` in the contact link.
+   * `options.WebSocket` replaces the global WebSocket (e.g. the `ws` package in Node).
+   */
+  static async create(relayUrl, displayName, options = {}) {
+    await initHush(options.wasm);
+    return new HushClient(WasmClient.create(relayUrl, displayName), options);
+  }
+
+  constructor(wasm, options = {}) {
+    this.wasm = wasm;
+    this.relayUrl = wasm.relayUrl;
+    this.blobUrl = `${httpBase(wasm.relayUrl)}/v1/blobs`;
+    this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this._fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this._listeners = new Set();
+    this._socket = null;
+    this._wanted = false;
+    this._connected = false;
+    this._backoff = BACKOFF_MIN_MS;
+    this._reconnectTimer = null;
+    this._tickTimer = null;
+    this._tokenWaiters = new Map();
+  }
+
+  // ---- Identity ------------------------------------------------------------------------------
+
+  /** This user's id (hex user key). */
+  get userId() {
+    return this.wasm.userId;
+  }
+
+  /** This device's id (hex device key). */
+  get deviceId() {
+    return this.wasm.deviceId;
+  }
+
+  /** Whether the relay accepted this device on the current connection. */
+  get isConnected() {
+    return this._connected;
+  }
+
+  /** The `hush://contact/…` link others open to add this user (also the QR code's text). */
+  contactLink() {
+    return this.wasm.contactLink();
+  }
+
+  // ---- Events and connection -------------------------------------------------------------------
+
+  /** Registers a listener for every event; returns a function that removes it. */
+  onEvent(listener) {
+    this._listeners.add(listener);
+    return () => this._listeners.delete(listener);
+  }
+
+  /** Connects to the relay and keeps reconnecting (with backoff) until `disconnect()`. */
+  connect() {
+    this._wanted = true;
+    if (this._socket) return;
+    this._open();
+    this._tickTimer ??= setInterval(() => this._tick(), TICK_MS);
+  }
+
+  /** Closes the connection. Sends the relay did not take stay queued for the next `connect()`. */
+  disconnect() {
+    this._wanted = false;
+    clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = null;
+    clearInterval(this._tickTimer);
+    this._tickTimer = null;
+    const socket = this._socket;
+    this._socket = null;
+    if (socket) {
+      socket.onclose = socket.onmessage = socket.onerror = null;
+      socket.close();
+      this._closed();
+    }
+  }
+
+  _open() {
+    this._emit({ type: "connection", state: "connecting" });
+    let socket;
+    try {
+      socket = new this._WebSocket(this.relayUrl);
+    } catch (e) {
+      this._scheduleReconnect();
+      return;
+    }
+    socket.binaryType = "arraybuffer";
+    this._socket = socket;
+    socket.onmessage = (m) => {
+      if (typeof m.data === "string") return;
+      this._frame(new Uint8Array(m.data));
+    };
+    socket.onclose = () => {
+      if (this._socket !== socket) return;
+      this._socket = null;
+      this._closed();
+      this._scheduleReconnect();
+    };
+    socket.onerror = () => {}; // onclose follows
+  }
+
+  _closed() {
+    this.wasm.onDisconnected();
+    for (const [, waiter] of this._tokenWaiters) waiter.reject(new HushTransportError("Network", "disconnected"));
+    this._tokenWaiters.clear();
+    if (this._connected) {
+      this._connected = false;
+      this._emit({ type: "connection", state: "disconnected" });
+    }
+  }
+
+  _scheduleReconnect() {
+    if (!this._wanted || this._reconnectTimer) return;
+    const delay = this._backoff * (0.5 + Math.random() / 2);
+    this._backoff = Math.min(this._backoff * 2, BACKOFF_MAX_MS);
+    this._reconnectTimer = setTimeout(() => {
+      this._reconnectTimer = null;
+      if (this._wanted && !this._socket) this._open();
+    }, delay);
+  }
+
+  _frame(bytes) {
+    let events;
+    try {
+      events = this.wasm.handleFrame(bytes);
+    } catch (e) {
+      // A frame the state machine refused (malformed): drop the connection and start over.
+      this._flush();
+      this._socket?.close();
+      return;
+    }
+    this._flush();
+    if (!this._connected && this.wasm.isConnected) {
+      this._connected = true;
+      this._backoff = BACKOFF_MIN_MS;
+      this._emit({ type: "connection", state: "connected" });
+    }
+    for (const e of events) this._emit(e);
+  }
+
+  _tick() {
+    try {
+      const events = this.wasm.tick();
+      this._flush();
+      for (const e of events) this._emit(e);
+    } catch (e) {
+      console.warn("hush: tick failed", e);
+    }
+  }
+
+  /** Sends what the state machine queued. Without an open socket nothing is in flight. */
+  _flush() {
+    const frames = this.wasm.takeOutgoing();
+    if (frames.length === 0) return;
+    const socket = this._socket;
+    if (socket && socket.readyState === 1) {
+      for (const f of frames) socket.send(f);
+    } else {
+      // Forget the requests (the outbox keeps the sends; they go after the next connect).
+      this.wasm.onDisconnected();
+    }
+  }
+
+  _emit(e) {
+    if (e.type === "uploadToken") {
+      const waiter = this._tokenWaiters.get(e.request);
+      if (waiter) {
+        this._tokenWaiters.delete(e.request);
+        if (e.token) waiter.resolve(e.token);
+        else waiter.reject(new HushTransportError("Refused", "the relay refused an upload token"));
+        return;
+      }
+    }
+    for (const l of this._listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        console.error("hush: event listener failed", err);
+      }
+    }
+  }
+
+  /** Runs an action of the state machine, then sends what it queued. */
+  _act(f) {
+    try {
+      return f(this.wasm);
+    } finally {
+      this._flush();
+    }
+  }
+
+  // ---- Contacts ------------------------------------------------------------------------------
+
+  /** Adds the user behind a contact link; returns their user id. */
+  addContact(link) {
+    return this._act((w) => w.addContact(link));
+  }
+  /** Accepts a message request. */
+  acceptContact(userId) {
+    return this._act((w) => w.acceptContact(userId));
+  }
+  /** Blocks a user. */
+  block(userId) {
+    return this._act((w) => w.block(userId));
+  }
+  /** Every contact. */
+  contacts() {
+    return this.wasm.contacts();
+  }
+  /** The safety number with a contact: `{ digits, qr }`. */
+  safetyNumber(userId) {
+    return this.wasm.safetyNumber(userId);
+  }
+  /** Marks a contact verified if `scannedQr` matches their safety number's QR payload. */
+  verify(userId, scannedQr) {
+    return this._act((w) => w.verify(userId, scannedQr));
+  }
+  /** The conversation id of the 1:1 chat with a user. */
+  directConversation(userId) {
+    return this.wasm.directConversation(userId);
+  }
+
+  // ---- Messages ------------------------------------------------------------------------------
+
+  /** Sends a text; returns its message id. */
+  sendText(conversation, text) {
+    return this._act((w) => w.sendText(conversation, text));
+  }
+  /** Replaces the text of one of this user's messages. */
+  edit(conversation, messageId, text) {
+    return this._act((w) => w.edit(conversation, messageId, text));
+  }
+  /** Deletes one of this user's messages for everyone. */
+  delete(conversation, messageId) {
+    return this._act((w) => w.delete(conversation, messageId));
+  }
+  /** Adds (or, with `remove`, withdraws) a reaction. */
+  react(conversation, messageId, emoji, remove = false) {
+    return this._act((w) => w.react(conversation, messageId, emoji, remove));
+  }
+  /** Marks a conversation read (sends read receipts). */
+  markRead(conversation) {
+    return this._act((w) => w.markRead(conversation));
+  }
+  /** Tells the conversation this user is typing (or stopped). */
+  setTyping(conversation, typing) {
+    return this._act((w) => w.setTyping(conversation, typing));
+  }
+  /** Sets the disappearing-message timer (seconds, 0 = off). */
+  setDisappearing(conversation, seconds) {
+    return this._act((w) => w.setDisappearing(conversation, seconds));
+  }
+
+  /** Encrypts, uploads and sends an attachment; resolves to its message id. */
+  async sendAttachment(conversation, bytes, mime, fileName) {
+    const token = await this._uploadToken();
+    const { blob, handle } = this.wasm.encryptAttachment(bytes);
+    let id;
+    try {
+      const res = await this._fetch(this.blobUrl, {
+        method: "PUT",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/octet-stream" },
+        body: blob,
+      });
+      if (!res.ok) throw new HushTransportError("Http", `upload failed: HTTP ${res.status}`);
+      ({ id } = await res.json());
+      if (typeof id !== "string") throw new HushTransportError("Http", "upload answer without an id");
+    } catch (e) {
+      this.wasm.discardAttachment(handle);
+      throw e;
+    }
+    return this._act((w) => w.sendAttachment(conversation, handle, id, mime, fileName ?? undefined));
+  }
+
+  /** Downloads and decrypts the attachment of a message; resolves to its bytes. */
+  async downloadAttachment(conversation, messageId) {
+    const id = this.wasm.attachmentBlobId(conversation, messageId);
+    const res = await this._fetch(`${this.blobUrl}/${id}`);
+    if (!res.ok) throw new HushTransportError("Http", `download failed: HTTP ${res.status}`);
+    const blob = new Uint8Array(await res.arrayBuffer());
+    return this.wasm.decryptAttachment(conversation, messageId, blob);
+  }
+
+  _uploadToken() {
+    if (!this._connected) return Promise.reject(new HushTransportError("Network", "not connected"));
+    return new Promise((resolve, reject) => {
+      const request = this._act((w) => w.requestUploadToken());
+      const timer = setTimeout(() => {
+        this._tokenWaiters.delete(request);
+        reject(new HushTransportError("Timeout", "no upload token from the relay"));
+      }, UPLOAD_TOKEN_TIMEOUT_MS);
+      this._tokenWaiters.set(request, {
+        resolve: (t) => (clearTimeout(timer), resolve(t)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+    });
+  }
+
+  // ---- Groups --------------------------------------------------------------------------------
+
+  /** Creates a group with these members (user ids); returns its conversation id. */
+  createGroup(name, members) {
+    return this._act((w) => w.createGroup(name, members));
+  }
+  /** Adds members to a group (admins only). */
+  addMembers(conversation, members) {
+    return this._act((w) => w.addMembers(conversation, members));
+  }
+  /** Removes a member (admins only). */
+  removeMember(conversation, userId) {
+    return this._act((w) => w.removeMember(conversation, userId));
+  }
+  /** Leaves a group. */
+  leaveGroup(conversation) {
+    return this._act((w) => w.leaveGroup(conversation));
+  }
+  /** Renames a group (admins only). */
+  renameGroup(conversation, name) {
+    return this._act((w) => w.renameGroup(conversation, name));
+  }
+
+  // ---- Reading -------------------------------------------------------------------------------
+
+  /** The chat list, most recent first. */
+  conversations() {
+    return this.wasm.conversations();
+  }
+  /** A page of history, newest first, older than `before` (a previous page's `next`). */
+  history(conversation, before = undefined, limit = 50) {
+    return this.wasm.history(conversation, before ?? undefined, limit);
+  }
+  /** One message, or undefined. */
+  message(conversation, messageId) {
+    return this.wasm.message(conversation, messageId);
+  }
+  /** Messages containing every word of `query`. */
+  search(query) {
+    return this.wasm.search(query);
+  }
+}

@@ -1,0 +1,834 @@
+//! `WasmClient`: hush-core's sans-IO [`Client`] for JavaScript.
+//!
+//! The same API as the native `HushClient` (hush-ffi), in camelCase, with the same hex-string ids:
+//! a user id is the hex user key, a conversation id the hex of [`ConversationId::to_bytes`], a
+//! message id the hex client message id. This object owns no socket: the JavaScript wrapper
+//! (`js/hush-client.js`) moves the bytes over the browser WebSocket.
+//!
+//! - Every binary message from the relay goes to [`handleFrame`](WasmClient::handle_frame) (the
+//!   first one, the relay's challenge, too: the client answers it itself); after every call
+//!   [`takeOutgoing`](WasmClient::take_outgoing) gives the frames to send.
+//! - [`onDisconnected`](WasmClient::on_disconnected) when the socket closes,
+//!   [`tick`](WasmClient::tick) every few seconds.
+//! - Attachments: [`encryptAttachment`](WasmClient::encrypt_attachment) gives the blob to upload
+//!   (with a token from [`requestUploadToken`](WasmClient::request_upload_token)) and a handle;
+//!   [`sendAttachment`](WasmClient::send_attachment) sends the pointer once the relay named the blob.
+//!
+//! Events and records are plain JavaScript objects (their TypeScript types are below); errors are
+//! `HushError`s: JavaScript `Error`s whose `name` is `"HushError"` and whose `code` names the cause.
+
+use std::collections::HashMap;
+
+use hush_core::attachment::{self, AttachmentEncryption};
+use hush_core::content::{AttachmentPointer, ContentBody, MessageId, ReceiptKind};
+use hush_core::group::{GroupEvent, GroupId};
+use hush_core::store::{ContactState, ConversationId, HistoryCursor, MessageStatus, StoredMessage};
+use hush_core::{Client, ClientConfig, ContactLink, Event, SigningPublicKey, Store, Unlock};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
+
+use crate::error::HushError;
+
+/// The largest attachment encrypted or decrypted (plaintext bytes).
+const MAX_ATTACHMENT_BYTES: u64 = hush_core::limits::DEFAULT_MAX_ATTACHMENT_BYTES;
+
+/// The most search results returned.
+const MAX_SEARCH_RESULTS: usize = 100;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** Where an outgoing message stands; "received" for incoming ones. */
+export type HushMessageStatus = "sending" | "sent" | "delivered" | "read" | "failed" | "received";
+
+/** An attachment a message points to. */
+export interface HushAttachment { mime: string; size: number; fileName?: string }
+
+/** One reaction on a message. */
+export interface HushReaction { user: string; emoji: string }
+
+/** A message of the history. */
+export interface HushMessage {
+  conversation: string; id: string; sender: string; outgoing: boolean;
+  sentAtMs: number; receivedAtMs: number;
+  text?: string; attachment?: HushAttachment;
+  status: HushMessageStatus; edited: boolean; deleted: boolean;
+  reactions: HushReaction[]; expiresAtMs?: number;
+}
+
+/** A page of history, newest first; `next` is the cursor of the next (older) page. */
+export interface HushHistoryPage { messages: HushMessage[]; next?: string }
+
+/** A conversation of the chat list. */
+export interface HushConversation {
+  id: string; isGroup: boolean; peer: string; name: string;
+  lastActivityMs: number; unread: number; disappearingSecs: number;
+}
+
+/** A contact. */
+export interface HushContact { userId: string; name: string; state: "requested" | "accepted" | "blocked"; verified: boolean }
+
+/** A safety number: 60 digits in groups of five, and the QR payload to scan. */
+export interface HushSafetyNumber { digits: string; qr: Uint8Array }
+
+/** An encrypted attachment waiting for upload. */
+export interface HushEncryptedAttachment { blob: Uint8Array; handle: number }
+
+/** Something that happened. */
+export type HushEvent =
+  | { type: "message"; message: HushMessage }
+  | { type: "messageRequest"; message: HushMessage }
+  | { type: "edited"; conversation: string; messageId: string }
+  | { type: "deleted"; conversation: string; messageId: string }
+  | { type: "reaction"; conversation: string; messageId: string; from: string; emoji: string; removed: boolean }
+  | { type: "receipt"; conversation: string; messageIds: string[]; from: string; read: boolean }
+  | { type: "typing"; conversation: string; from: string; started: boolean }
+  | { type: "presence"; user?: string; online: boolean }
+  | { type: "groupJoined"; conversation: string; name: string }
+  | { type: "groupChanged"; conversation: string; changes: string[] }
+  | { type: "identityChanged"; user: string }
+  | { type: "disappearingTimer"; conversation: string; seconds: number }
+  | { type: "messageStatus"; conversation: string; messageId: string; status: HushMessageStatus }
+  | { type: "undecryptable"; from?: string }
+  | { type: "uploadToken"; request: number; token?: string }
+  | { type: "expired"; count: number }
+  | { type: "connection"; state: "connected" | "disconnected" | "connecting" };
+
+"#;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsAttachment {
+    mime: String,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsReaction {
+    user: String,
+    emoji: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsMessage {
+    conversation: String,
+    id: String,
+    sender: String,
+    outgoing: bool,
+    sent_at_ms: u64,
+    received_at_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attachment: Option<JsAttachment>,
+    status: &'static str,
+    edited: bool,
+    deleted: bool,
+    reactions: Vec<JsReaction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct JsHistoryPage {
+    messages: Vec<JsMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsConversation {
+    id: String,
+    is_group: bool,
+    peer: String,
+    name: String,
+    last_activity_ms: u64,
+    unread: u32,
+    disappearing_secs: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsContact {
+    user_id: String,
+    name: String,
+    state: &'static str,
+    verified: bool,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+enum JsEvent {
+    Message {
+        message: JsMessage,
+    },
+    MessageRequest {
+        message: JsMessage,
+    },
+    Edited {
+        conversation: String,
+        message_id: String,
+    },
+    Deleted {
+        conversation: String,
+        message_id: String,
+    },
+    Reaction {
+        conversation: String,
+        message_id: String,
+        from: String,
+        emoji: String,
+        removed: bool,
+    },
+    Receipt {
+        conversation: String,
+        message_ids: Vec<String>,
+        from: String,
+        read: bool,
+    },
+    Typing {
+        conversation: String,
+        from: String,
+        started: bool,
+    },
+    Presence {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        online: bool,
+    },
+    GroupJoined {
+        conversation: String,
+        name: String,
+    },
+    GroupChanged {
+        conversation: String,
+        changes: Vec<String>,
+    },
+    IdentityChanged {
+        user: String,
+    },
+    DisappearingTimer {
+        conversation: String,
+        seconds: u32,
+    },
+    MessageStatus {
+        conversation: String,
+        message_id: String,
+        status: &'static str,
+    },
+    Undecryptable {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+    },
+    UploadToken {
+        request: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    Expired {
+        count: u64,
+    },
+}
+
+fn js_error(code: &'static str, message: &str) -> HushError {
+    HushError::new(code, message)
+}
+
+fn bad_input(message: &str) -> HushError {
+    js_error("BadInput", message)
+}
+
+fn core_error(e: hush_core::Error) -> HushError {
+    HushError::from(e)
+}
+
+/// Setting a property of a fresh object does not fail; if it did, say so as an internal error.
+fn set(target: &js_sys::Object, key: &str, value: &JsValue) -> Result<(), HushError> {
+    js_sys::Reflect::set(target, &JsValue::from_str(key), value)
+        .map(|_| ())
+        .map_err(|_| js_error("Internal", "cannot build the result object"))
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, HushError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| js_error("Internal", &e.to_string()))
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+fn user_hex(u: &SigningPublicKey) -> String {
+    hex(u.as_bytes())
+}
+
+fn conversation_hex(c: &ConversationId) -> String {
+    hex(&c.to_bytes())
+}
+
+fn parse_conversation(id: &str) -> Result<ConversationId, HushError> {
+    let bytes = hex::decode(id).map_err(|_| bad_input("conversation id is not hex"))?;
+    ConversationId::from_bytes(&bytes).map_err(core_error)
+}
+
+fn parse_user(id: &str) -> Result<SigningPublicKey, HushError> {
+    let bytes = hex::decode(id).map_err(|_| bad_input("user id is not hex"))?;
+    SigningPublicKey::from_slice(&bytes, "user id").map_err(core_error)
+}
+
+fn parse_users(ids: &[String]) -> Result<Vec<SigningPublicKey>, HushError> {
+    ids.iter().map(|u| parse_user(u)).collect()
+}
+
+fn parse_message_id(id: &str) -> Result<MessageId, HushError> {
+    let bytes = hex::decode(id).map_err(|_| bad_input("message id is not hex"))?;
+    bytes.try_into().map_err(|_| bad_input("message id is not 16 bytes"))
+}
+
+fn group_id(conversation: &str) -> Result<GroupId, HushError> {
+    match parse_conversation(conversation)? {
+        ConversationId::Group(g) => Ok(g),
+        ConversationId::Direct(_) => Err(bad_input("not a group conversation")),
+    }
+}
+
+fn status(s: MessageStatus) -> &'static str {
+    match s {
+        MessageStatus::Sending => "sending",
+        MessageStatus::Sent => "sent",
+        MessageStatus::Delivered => "delivered",
+        MessageStatus::Read => "read",
+        MessageStatus::Failed => "failed",
+        MessageStatus::Received => "received",
+    }
+}
+
+fn message(m: &StoredMessage, me: &SigningPublicKey) -> JsMessage {
+    let body = m.content().ok().flatten().map(|c| c.body);
+    let (text, attachment) = match body {
+        Some(ContentBody::Text(t)) => (Some(t), None),
+        Some(ContentBody::Attachment(a)) => {
+            (None, Some(JsAttachment { mime: a.mime, size: a.encryption.size, file_name: a.file_name }))
+        }
+        _ => (None, None),
+    };
+    JsMessage {
+        conversation: conversation_hex(&m.conversation),
+        id: hex(&m.id),
+        sender: user_hex(&m.sender),
+        outgoing: m.sender == *me,
+        sent_at_ms: m.sent_at_ms,
+        received_at_ms: m.received_at_ms,
+        text,
+        attachment,
+        status: status(m.status),
+        edited: m.edited,
+        deleted: m.deleted,
+        reactions: m.reactions.iter().map(|(u, e)| JsReaction { user: user_hex(u), emoji: e.clone() }).collect(),
+        expires_at_ms: m.expires_at_ms,
+    }
+}
+
+fn group_change(e: &GroupEvent) -> String {
+    match e {
+        GroupEvent::MemberAdded(u) => format!("added {}", user_hex(u)),
+        GroupEvent::MemberRemoved(u) => format!("removed {}", user_hex(u)),
+        GroupEvent::AdminAdded(u) => format!("admin {}", user_hex(u)),
+        GroupEvent::Renamed(name) => format!("renamed {name}"),
+        GroupEvent::ChangeRejected { author, reason } => format!("rejected {} {reason:?}", user_hex(author)),
+    }
+}
+
+fn event(e: Event, me: &SigningPublicKey) -> Option<JsEvent> {
+    Some(match e {
+        Event::Message(m) => JsEvent::Message { message: message(&m, me) },
+        Event::MessageRequest(m) => JsEvent::MessageRequest { message: message(&m, me) },
+        Event::Edited { conversation, id } => {
+            JsEvent::Edited { conversation: conversation_hex(&conversation), message_id: hex(&id) }
+        }
+        Event::Deleted { conversation, id } => {
+            JsEvent::Deleted { conversation: conversation_hex(&conversation), message_id: hex(&id) }
+        }
+        Event::Reaction { conversation, target, from, emoji, removed } => JsEvent::Reaction {
+            conversation: conversation_hex(&conversation),
+            message_id: hex(&target),
+            from: user_hex(&from),
+            emoji,
+            removed,
+        },
+        Event::Receipt { conversation, kind, targets, from } => JsEvent::Receipt {
+            conversation: conversation_hex(&conversation),
+            message_ids: targets.iter().map(|t| hex(t)).collect(),
+            from: user_hex(&from),
+            read: kind == ReceiptKind::Read,
+        },
+        Event::Typing { conversation, from, started } => {
+            JsEvent::Typing { conversation: conversation_hex(&conversation), from: user_hex(&from), started }
+        }
+        Event::Presence { user, online, .. } => JsEvent::Presence { user: user.as_ref().map(user_hex), online },
+        Event::GroupJoined { group, name } => {
+            JsEvent::GroupJoined { conversation: conversation_hex(&ConversationId::Group(group)), name }
+        }
+        Event::GroupChanged { group, events } => JsEvent::GroupChanged {
+            conversation: conversation_hex(&ConversationId::Group(group)),
+            changes: events.iter().map(group_change).collect(),
+        },
+        Event::IdentityChanged { user } => JsEvent::IdentityChanged { user: user_hex(&user) },
+        Event::DisappearingTimer { conversation, seconds, .. } => {
+            JsEvent::DisappearingTimer { conversation: conversation_hex(&conversation), seconds }
+        }
+        Event::MessageStatus { conversation, id, status: s } => JsEvent::MessageStatus {
+            conversation: conversation_hex(&conversation),
+            message_id: hex(&id),
+            status: status(s),
+        },
+        Event::Undecryptable { from } => JsEvent::Undecryptable { from: from.as_ref().map(user_hex) },
+        Event::UploadToken { request, token } => JsEvent::UploadToken { request, token },
+        Event::Expired { count } => JsEvent::Expired { count: count as u64 },
+        _ => return None,
+    })
+}
+
+/// The hush client state machine for JavaScript. See the [module docs](self).
+#[wasm_bindgen]
+pub struct WasmClient {
+    client: Client,
+    relay_url: String,
+    /// Encrypted attachments waiting for their upload, by handle.
+    uploads: HashMap<u32, AttachmentEncryption>,
+    next_upload: u32,
+}
+
+impl WasmClient {
+    fn events(&self, events: Vec<Event>) -> Result<JsValue, HushError> {
+        let me = self.client.user_key();
+        let events: Vec<JsEvent> = events.into_iter().filter_map(|e| event(e, &me)).collect();
+        to_js(&events)
+    }
+
+    fn pointer(&mut self, conversation: &str, message_id: &str) -> Result<AttachmentPointer, HushError> {
+        let (conv, id) = (parse_conversation(conversation)?, parse_message_id(message_id)?);
+        let m = self
+            .client
+            .message(&conv, &id)
+            .map_err(core_error)?
+            .ok_or_else(|| js_error("NotFound", "no such message"))?;
+        match m.content().map_err(core_error)? {
+            Some(hush_core::Content { body: ContentBody::Attachment(pointer), .. }) => Ok(pointer),
+            _ => Err(bad_input("the message has no attachment")),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl WasmClient {
+    /// Creates a new account on `relayUrl` (the relay's WebSocket URL, e.g. `ws://host:8080/v1/ws`),
+    /// named `displayName` in its contact link. The store lives in memory.
+    pub fn create(
+        #[wasm_bindgen(js_name = relayUrl)] relay_url: String,
+        #[wasm_bindgen(js_name = displayName)] display_name: String,
+    ) -> Result<WasmClient, HushError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, key.as_mut_slice())
+            .map_err(|_| js_error("Internal", "no random number generator"))?;
+        let store = Store::open_in_memory(Unlock::Key(key)).map_err(core_error)?;
+        let config = ClientConfig::new(relay_url.clone(), display_name);
+        let client = Client::create(store, config, now_ms()).map_err(core_error)?;
+        Ok(Self { client, relay_url, uploads: HashMap::new(), next_upload: 1 })
+    }
+
+    /// The relay's WebSocket URL.
+    #[wasm_bindgen(getter, js_name = relayUrl)]
+    pub fn relay_url(&self) -> String {
+        self.relay_url.clone()
+    }
+
+    /// This user's id (their user key, hex).
+    #[wasm_bindgen(getter, js_name = userId)]
+    pub fn user_id(&self) -> String {
+        user_hex(&self.client.user_key())
+    }
+
+    /// This device's id (its device key, hex).
+    #[wasm_bindgen(getter, js_name = deviceId)]
+    pub fn device_id(&self) -> String {
+        user_hex(&self.client.device_key())
+    }
+
+    /// The `hush://contact/…` link others open to add this user (also the QR code's text).
+    #[wasm_bindgen(js_name = contactLink)]
+    pub fn contact_link(&self) -> String {
+        self.client.contact_link().to_url()
+    }
+
+    // ---- Transport ---------------------------------------------------------------------------
+
+    /// One binary message from the relay; returns the events it caused.
+    #[wasm_bindgen(js_name = handleFrame, unchecked_return_type = "HushEvent[]")]
+    pub fn handle_frame(&mut self, frame: &[u8]) -> Result<JsValue, HushError> {
+        let events = self.client.handle_incoming(frame, now_ms()).map_err(core_error)?;
+        self.events(events)
+    }
+
+    /// The frames to send to the relay, in order.
+    #[wasm_bindgen(js_name = takeOutgoing, unchecked_return_type = "Uint8Array[]")]
+    pub fn take_outgoing(&mut self) -> js_sys::Array {
+        self.client.take_outgoing_bytes().into_iter().map(|f| JsValue::from(js_sys::Uint8Array::from(&f[..]))).collect()
+    }
+
+    /// Whether the relay accepted this device on the current connection.
+    #[wasm_bindgen(getter, js_name = isConnected)]
+    pub fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    /// The socket closed.
+    #[wasm_bindgen(js_name = onDisconnected)]
+    pub fn on_disconnected(&mut self) {
+        self.client.on_disconnected();
+    }
+
+    /// Timers: disappearing messages, send retries. Call every few seconds.
+    #[wasm_bindgen(unchecked_return_type = "HushEvent[]")]
+    pub fn tick(&mut self) -> Result<JsValue, HushError> {
+        let events = self.client.tick(now_ms()).map_err(core_error)?;
+        self.events(events)
+    }
+
+    /// Asks the relay for a blob upload token; it arrives as an `uploadToken` event with this id.
+    #[wasm_bindgen(js_name = requestUploadToken)]
+    pub fn request_upload_token(&mut self) -> Result<f64, HushError> {
+        self.client.request_upload_token().map(|id| id as f64).map_err(core_error)
+    }
+
+    // ---- Contacts ----------------------------------------------------------------------------
+
+    /// Adds the user behind a contact link; returns their user id.
+    #[wasm_bindgen(js_name = addContact)]
+    pub fn add_contact(&mut self, link: &str) -> Result<String, HushError> {
+        let link = ContactLink::from_url(link).map_err(core_error)?;
+        self.client.add_contact(&link, now_ms()).map(|c| user_hex(&c.user_key)).map_err(core_error)
+    }
+
+    /// Accepts a message request.
+    #[wasm_bindgen(js_name = acceptContact)]
+    pub fn accept_contact(&mut self, #[wasm_bindgen(js_name = userId)] user_id: &str) -> Result<(), HushError> {
+        let user = parse_user(user_id)?;
+        self.client.accept_contact(&user).map(|_| ()).map_err(core_error)
+    }
+
+    /// Blocks a user: their messages are dropped from now on.
+    pub fn block(&mut self, #[wasm_bindgen(js_name = userId)] user_id: &str) -> Result<(), HushError> {
+        let user = parse_user(user_id)?;
+        self.client.block(&user).map(|_| ()).map_err(core_error)
+    }
+
+    /// Every contact.
+    #[wasm_bindgen(unchecked_return_type = "HushContact[]")]
+    pub fn contacts(&mut self) -> Result<JsValue, HushError> {
+        let contacts = self.client.contacts().map_err(core_error)?;
+        let contacts: Vec<JsContact> = contacts
+            .into_iter()
+            .map(|c| JsContact {
+                user_id: user_hex(&c.user_key),
+                name: c.display_name,
+                state: match c.state {
+                    ContactState::Requested => "requested",
+                    ContactState::Accepted => "accepted",
+                    ContactState::Blocked => "blocked",
+                },
+                verified: c.verified,
+            })
+            .collect();
+        to_js(&contacts)
+    }
+
+    /// The safety number with a contact.
+    #[wasm_bindgen(js_name = safetyNumber, unchecked_return_type = "HushSafetyNumber")]
+    pub fn safety_number(&mut self, #[wasm_bindgen(js_name = userId)] user_id: &str) -> Result<JsValue, HushError> {
+        let user = parse_user(user_id)?;
+        let n = self.client.safety_number(&user).map_err(core_error)?;
+        let out = js_sys::Object::new();
+        let qr = js_sys::Uint8Array::from(&n.qr_payload()[..]);
+        set(&out, "digits", &n.display().into())?;
+        set(&out, "qr", &qr)?;
+        Ok(out.into())
+    }
+
+    /// Marks a contact verified if `scannedQr` (their QR payload) matches; `false` otherwise.
+    pub fn verify(
+        &mut self,
+        #[wasm_bindgen(js_name = userId)] user_id: &str,
+        #[wasm_bindgen(js_name = scannedQr)] scanned_qr: &[u8],
+    ) -> Result<bool, HushError> {
+        let user = parse_user(user_id)?;
+        self.client.verify(&user, scanned_qr).map_err(core_error)
+    }
+
+    /// The conversation id of the 1:1 chat with a user.
+    #[wasm_bindgen(js_name = directConversation)]
+    pub fn direct_conversation(&self, #[wasm_bindgen(js_name = userId)] user_id: &str) -> Result<String, HushError> {
+        Ok(conversation_hex(&ConversationId::Direct(parse_user(user_id)?)))
+    }
+
+    // ---- Messages ----------------------------------------------------------------------------
+
+    /// Sends a text; returns the message id.
+    #[wasm_bindgen(js_name = sendText)]
+    pub fn send_text(&mut self, conversation: &str, text: &str) -> Result<String, HushError> {
+        let conv = parse_conversation(conversation)?;
+        self.client.send_text(&conv, text, now_ms()).map(|id| hex(&id)).map_err(core_error)
+    }
+
+    /// Replaces the text of one of this user's messages.
+    pub fn edit(
+        &mut self,
+        conversation: &str,
+        #[wasm_bindgen(js_name = messageId)] message_id: &str,
+        text: &str,
+    ) -> Result<(), HushError> {
+        let (conv, id) = (parse_conversation(conversation)?, parse_message_id(message_id)?);
+        self.client.edit(&conv, &id, text, now_ms()).map_err(core_error)
+    }
+
+    /// Deletes one of this user's messages for everyone.
+    pub fn delete(
+        &mut self,
+        conversation: &str,
+        #[wasm_bindgen(js_name = messageId)] message_id: &str,
+    ) -> Result<(), HushError> {
+        let (conv, id) = (parse_conversation(conversation)?, parse_message_id(message_id)?);
+        self.client.delete(&conv, &id, now_ms()).map_err(core_error)
+    }
+
+    /// Adds (or, with `remove`, withdraws) a reaction.
+    pub fn react(
+        &mut self,
+        conversation: &str,
+        #[wasm_bindgen(js_name = messageId)] message_id: &str,
+        emoji: &str,
+        remove: bool,
+    ) -> Result<(), HushError> {
+        let (conv, id) = (parse_conversation(conversation)?, parse_message_id(message_id)?);
+        self.client.react(&conv, &id, emoji, remove, now_ms()).map_err(core_error)
+    }
+
+    /// Marks a conversation read (sends read receipts).
+    #[wasm_bindgen(js_name = markRead)]
+    pub fn mark_read(&mut self, conversation: &str) -> Result<(), HushError> {
+        let conv = parse_conversation(conversation)?;
+        self.client.mark_read(&conv, now_ms()).map_err(core_error)
+    }
+
+    /// Tells the conversation this user is typing (or stopped).
+    #[wasm_bindgen(js_name = setTyping)]
+    pub fn set_typing(&mut self, conversation: &str, typing: bool) -> Result<(), HushError> {
+        let conv = parse_conversation(conversation)?;
+        self.client.set_typing(&conv, typing, now_ms()).map_err(core_error)
+    }
+
+    /// Sets the disappearing-message timer of a conversation (0 = off).
+    #[wasm_bindgen(js_name = setDisappearing)]
+    pub fn set_disappearing(&mut self, conversation: &str, seconds: u32) -> Result<(), HushError> {
+        let conv = parse_conversation(conversation)?;
+        self.client.set_disappearing(&conv, seconds, now_ms()).map_err(core_error)
+    }
+
+    // ---- Attachments -------------------------------------------------------------------------
+
+    /// Encrypts an attachment: returns the blob to upload (`PUT /v1/blobs`) and a handle for
+    /// [`sendAttachment`](Self::send_attachment).
+    #[wasm_bindgen(js_name = encryptAttachment, unchecked_return_type = "HushEncryptedAttachment")]
+    pub fn encrypt_attachment(&mut self, bytes: &[u8]) -> Result<JsValue, HushError> {
+        let (blob, encryption) =
+            attachment::encrypt_bytes(&mut rand_core::OsRng, bytes, MAX_ATTACHMENT_BYTES).map_err(core_error)?;
+        let handle = self.next_upload;
+        self.next_upload = self.next_upload.wrapping_add(1).max(1);
+        self.uploads.insert(handle, encryption);
+        let out = js_sys::Object::new();
+        set(&out, "blob", &js_sys::Uint8Array::from(&blob[..]))?;
+        set(&out, "handle", &handle.into())?;
+        Ok(out.into())
+    }
+
+    /// Sends the attachment of `handle`, uploaded as blob `blobId`; returns the message id.
+    #[wasm_bindgen(js_name = sendAttachment)]
+    pub fn send_attachment(
+        &mut self,
+        conversation: &str,
+        handle: u32,
+        #[wasm_bindgen(js_name = blobId)] blob_id: &str,
+        mime: &str,
+        #[wasm_bindgen(js_name = fileName)] file_name: Option<String>,
+    ) -> Result<String, HushError> {
+        let conv = parse_conversation(conversation)?;
+        let encryption = self.uploads.remove(&handle).ok_or_else(|| bad_input("unknown attachment handle"))?;
+        let pointer = AttachmentPointer {
+            blob_id: blob_id.as_bytes().to_vec(),
+            encryption,
+            mime: mime.to_owned(),
+            thumbnail: None,
+            file_name: file_name.filter(|n| !n.is_empty()),
+        };
+        self.client.send_attachment(&conv, pointer, now_ms()).map(|id| hex(&id)).map_err(core_error)
+    }
+
+    /// Forgets an encrypted attachment whose upload failed.
+    #[wasm_bindgen(js_name = discardAttachment)]
+    pub fn discard_attachment(&mut self, handle: u32) {
+        self.uploads.remove(&handle);
+    }
+
+    /// The relay's blob id of a message's attachment (for `GET /v1/blobs/{id}`).
+    #[wasm_bindgen(js_name = attachmentBlobId)]
+    pub fn attachment_blob_id(
+        &mut self,
+        conversation: &str,
+        #[wasm_bindgen(js_name = messageId)] message_id: &str,
+    ) -> Result<String, HushError> {
+        let pointer = self.pointer(conversation, message_id)?;
+        let id = String::from_utf8(pointer.blob_id).map_err(|_| bad_input("bad blob id"))?;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(bad_input("bad blob id"));
+        }
+        Ok(id)
+    }
+
+    /// Decrypts the downloaded blob of a message's attachment (checks its digest).
+    #[wasm_bindgen(js_name = decryptAttachment)]
+    pub fn decrypt_attachment(
+        &mut self,
+        conversation: &str,
+        #[wasm_bindgen(js_name = messageId)] message_id: &str,
+        blob: &[u8],
+    ) -> Result<Vec<u8>, HushError> {
+        let pointer = self.pointer(conversation, message_id)?;
+        attachment::decrypt_bytes(blob, &pointer.encryption, MAX_ATTACHMENT_BYTES).map_err(core_error)
+    }
+
+    // ---- Groups ------------------------------------------------------------------------------
+
+    /// Creates a group with these members (user ids); returns its conversation id.
+    #[wasm_bindgen(js_name = createGroup)]
+    pub fn create_group(&mut self, name: &str, members: Vec<String>) -> Result<String, HushError> {
+        let members = parse_users(&members)?;
+        self.client
+            .create_group(name, &members, now_ms())
+            .map(|g| conversation_hex(&ConversationId::Group(g)))
+            .map_err(core_error)
+    }
+
+    /// Adds members to a group (admins only).
+    #[wasm_bindgen(js_name = addMembers)]
+    pub fn add_members(&mut self, conversation: &str, members: Vec<String>) -> Result<(), HushError> {
+        let (group, members) = (group_id(conversation)?, parse_users(&members)?);
+        self.client.add_members(&group, &members, now_ms()).map_err(core_error)
+    }
+
+    /// Removes a member from a group (admins only).
+    #[wasm_bindgen(js_name = removeMember)]
+    pub fn remove_member(
+        &mut self,
+        conversation: &str,
+        #[wasm_bindgen(js_name = userId)] user_id: &str,
+    ) -> Result<(), HushError> {
+        let (group, user) = (group_id(conversation)?, parse_user(user_id)?);
+        self.client.remove_member(&group, &user, now_ms()).map_err(core_error)
+    }
+
+    /// Leaves a group.
+    #[wasm_bindgen(js_name = leaveGroup)]
+    pub fn leave_group(&mut self, conversation: &str) -> Result<(), HushError> {
+        let group = group_id(conversation)?;
+        self.client.leave_group(&group, now_ms()).map_err(core_error)
+    }
+
+    /// Renames a group (admins only).
+    #[wasm_bindgen(js_name = renameGroup)]
+    pub fn rename_group(&mut self, conversation: &str, name: &str) -> Result<(), HushError> {
+        let group = group_id(conversation)?;
+        self.client.rename_group(&group, name, now_ms()).map_err(core_error)
+    }
+
+    // ---- Reading -----------------------------------------------------------------------------
+
+    /// The chat list, most recent first.
+    #[wasm_bindgen(unchecked_return_type = "HushConversation[]")]
+    pub fn conversations(&mut self) -> Result<JsValue, HushError> {
+        let contacts = self.client.contacts().map_err(core_error)?;
+        let mut out = Vec::new();
+        for conv in self.client.conversations().map_err(core_error)? {
+            let (is_group, peer, name) = match &conv.id {
+                ConversationId::Direct(u) => {
+                    let name = contacts.iter().find(|k| k.user_key == *u).map(|k| k.display_name.clone());
+                    (false, user_hex(u), name.unwrap_or_default())
+                }
+                ConversationId::Group(g) => {
+                    let name = self.client.group(g).map_err(core_error)?.map(|g| g.roster().name.clone());
+                    (true, hex(&g.to_bytes()), name.unwrap_or_default())
+                }
+            };
+            out.push(JsConversation {
+                id: conversation_hex(&conv.id),
+                is_group,
+                peer,
+                name,
+                last_activity_ms: conv.last_activity_ms,
+                unread: conv.unread,
+                disappearing_secs: conv.disappearing_secs,
+            });
+        }
+        to_js(&out)
+    }
+
+    /// A page of history, newest first, older than `before` (the `next` of an earlier page).
+    #[wasm_bindgen(unchecked_return_type = "HushHistoryPage")]
+    pub fn history(&mut self, conversation: &str, before: Option<String>, limit: u32) -> Result<JsValue, HushError> {
+        let conv = parse_conversation(conversation)?;
+        let before = match before {
+            Some(b) => {
+                let bytes = hex::decode(b).map_err(|_| bad_input("cursor is not hex"))?;
+                Some(HistoryCursor::from_bytes(&bytes).map_err(core_error)?)
+            }
+            None => None,
+        };
+        let (page, next) = self.client.history(&conv, before, limit as usize).map_err(core_error)?;
+        let me = self.client.user_key();
+        to_js(&JsHistoryPage {
+            messages: page.iter().map(|m| message(m, &me)).collect(),
+            next: next.map(|n| hex(&n.to_bytes())),
+        })
+    }
+
+    /// One message, or `undefined`.
+    #[wasm_bindgen(unchecked_return_type = "HushMessage | undefined")]
+    pub fn message(
+        &mut self,
+        conversation: &str,
+        #[wasm_bindgen(js_name = messageId)] message_id: &str,
+    ) -> Result<JsValue, HushError> {
+        let (conv, id) = (parse_conversation(conversation)?, parse_message_id(message_id)?);
+        let me = self.client.user_key();
+        match self.client.message(&conv, &id).map_err(core_error)? {
+            Some(m) => to_js(&message(&m, &me)),
+            None => Ok(JsValue::UNDEFINED),
+        }
+    }
+
+    /// Messages containing every word of `query` (through the blind index).
+    #[wasm_bindgen(unchecked_return_type = "HushMessage[]")]
+    pub fn search(&mut self, query: &str) -> Result<JsValue, HushError> {
+        let me = self.client.user_key();
+        let found = self.client.search(query, MAX_SEARCH_RESULTS).map_err(core_error)?;
+        to_js(&found.iter().map(|m| message(m, &me)).collect::<Vec<_>>())
+    }
+}
