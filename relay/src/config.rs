@@ -80,6 +80,13 @@ pub struct Config {
     /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `hush_relay=debug`.
     #[arg(long, env = "HUSH_RELAY_LOG", default_value = "info")]
     pub log: String,
+    /// Do not serve the demo web chat at `/`.
+    #[arg(long, env = "HUSH_RELAY_NO_WEB", default_value_t = false)]
+    pub no_web: bool,
+    /// The built demo web chat to serve at `/` (`scripts/web.sh build`). Default: `wasm/web` of the
+    /// source tree the relay was built from, when it was built.
+    #[arg(long, env = "HUSH_RELAY_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -108,6 +115,8 @@ impl Config {
             push_allow_private: false,
             push_ca_cert: None,
             log: "info".into(),
+            no_web: false,
+            web_dir: None,
         }
     }
 }

@@ -35,8 +35,9 @@ mod rate_limit;
 mod requests;
 mod server;
 mod state;
-pub mod tls;
 pub mod storage;
+pub mod tls;
+pub mod webchat;
 
 pub use config::Config;
 pub use error::{RelayError, RequestError, StorageError};

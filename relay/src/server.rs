@@ -152,6 +152,7 @@ pub async fn start_with(
     let app = router(state.clone());
     let s = state.clone();
     tracing::info!(%addr, "hush-relay listening");
+    crate::webchat::announce(&state.config, addr);
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(s.shutdown.clone().cancelled_owned())
@@ -168,13 +169,17 @@ pub async fn start_with(
 }
 
 fn router(state: Arc<RelayState>) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/v1/ws", get(websocket))
         .route("/v1/blobs", put(blobs::put_blob))
         .route("/v1/blobs/{id}", get(blobs::get_blob))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state.clone());
+    match crate::webchat::web_dir(&state.config) {
+        Some(dir) => app.fallback_service(crate::webchat::router(dir)),
+        None => app,
+    }
 }
 
 async fn websocket(
