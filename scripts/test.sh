@@ -7,6 +7,7 @@
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings
 #   test         cargo test --workspace            (unit, integration and doc tests; the relay on SQLite)
 #   wasm         scripts/wasm.sh test              (store on wasm32 in Node and headless Chromium; hush-wasm Node tests)
+#   web          scripts/web.sh test               (demo web chat: relay + two headless Chromium contexts, playwright-core)
 #   relay-pg     the relay's tests again on a throw-away local PostgreSQL (two instances share it)
 #   bench-build  cargo bench -p hush-core --no-run (benches compile; they are not run)
 #   fuzz-smoke   scripts/fuzz.sh smoke             (each fuzz target for FUZZ_SECONDS, default 20)
@@ -67,6 +68,7 @@ step fmt fmt_check
 step clippy cargo clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
 step test cargo test "${LOCKED[@]}" --workspace
 step wasm "$ROOT/scripts/wasm.sh" test
+step web "$ROOT/scripts/web.sh" test
 # The relay's whole suite on PostgreSQL: a throw-away cluster on a free loopback port, stopped on exit.
 relay_postgres() {
     local bin

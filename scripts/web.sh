@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The demo web chat (wasm/web) and its browser test.
+#
+#   scripts/web.sh build [--release]   builds the hush-wasm module (scripts/wasm.sh build) and puts it with
+#                                      the HushClient wrapper (wasm/js) into wasm/web (pkg/web/, js/), which
+#                                      the relay serves at `/`
+#   scripts/web.sh test                the `web` step of scripts/test.sh: build, then wasm/tests/web/chat.spec.mjs
+#                                      (playwright-core driving two headless Chromium contexts through a real relay)
+#   scripts/web.sh run [relay flags]   build --release, then run the relay with the demo (prints the URL)
+#
+# Needs what scripts/wasm.sh needs, plus chromium (Debian's, /usr/bin/chromium) and npm for the test's
+# dependencies (`npm ci` in wasm/tests/web). CI=true: a missing browser fails instead of skipping.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+CI_MODE=0
+LOCKED=()
+if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
+    CI_MODE=1
+    LOCKED=(--locked)
+fi
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+WEB="$ROOT/wasm/web"
+PKG_OUT="$TARGET_DIR/web-pkg"
+
+log() { echo "web.sh: $*"; }
+die() {
+    echo "web.sh: $*" >&2
+    exit 1
+}
+
+# build [--release]: the module into $PKG_OUT (not wasm/pkg, which scripts/wasm.sh owns), then staged.
+build() {
+    "$ROOT/scripts/wasm.sh" build "$@" --out "$PKG_OUT"
+    rm -rf "$WEB/js" "$WEB/pkg"
+    mkdir -p "$WEB/pkg"
+    cp -r "$ROOT/wasm/js" "$WEB/js"
+    cp -r "$PKG_OUT/web" "$WEB/pkg/web"
+    log "demo web chat staged in $WEB ($(stat -c %s "$WEB/pkg/web/hush_wasm_bg.wasm") bytes of wasm)"
+}
+
+chat_test() {
+    if ! command -v chromium >/dev/null; then
+        ((CI_MODE)) && die "chromium is needed in CI (apt-get install chromium)"
+        log "browser test skipped: chromium missing (apt-get install chromium)"
+        return 0
+    fi
+    command -v npm >/dev/null || die "npm is missing (apt-get install npm)"
+    build
+    cargo build "${LOCKED[@]}" -p hush-relay --bin hush-relay
+    (cd "$ROOT/wasm/tests/web" && { [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund; })
+    HUSH_RELAY_BIN="$TARGET_DIR/debug/hush-relay" HUSH_WEB_DIR="$WEB" node "$ROOT/wasm/tests/web/chat.spec.mjs"
+}
+
+case "${1:-}" in
+    build)
+        shift
+        build "$@"
+        ;;
+    test)
+        chat_test
+        ;;
+    run)
+        shift
+        build --release
+        exec cargo run "${LOCKED[@]}" --release -p hush-relay -- --web-dir "$WEB" "$@"
+        ;;
+    *)
+        sed -n '2,13p' "${BASH_SOURCE[0]}"
+        exit 2
+        ;;
+esac
