@@ -2,7 +2,8 @@
 // headless Chromium contexts (Alice and Bob) driven by playwright-core. They register, Bob adds
 // Alice's link, they chat both ways, Alice types, reacts and reads, Bob sends a file; each must see
 // the other's messages in order with no duplicates, the reaction, the read receipt, the typing
-// indicator, the file's exact bytes, and the same safety number.
+// indicator, the file's exact bytes, and the same safety number; then Bob makes a group with Alice
+// and both write in it.
 //
 //   HUSH_RELAY_BIN=target/debug/hush-relay HUSH_WEB_DIR=wasm/web node wasm/tests/web/chat.spec.mjs
 //
@@ -194,6 +195,21 @@ async function main() {
     // No duplicates, nothing else: the final histories.
     assert.equal((await bodies(alice)).length, expected.length + 1);
     assert.deepEqual((await bodies(bob)).slice(0, expected.length), expected);
+
+    // A group: Bob creates it with Alice; both write in it.
+    await bob.locator("#new-group summary").click();
+    await bob.getByTestId("group-name").fill("Friends");
+    await bob.locator("#group-members input").check();
+    await bob.getByTestId("create-group").click();
+    await bob.waitForFunction(() => document.getElementById("chat-title").textContent.includes("Friends"), null, WAIT);
+    await send(bob, "hello group");
+    const group = alice.locator('[data-testid="conversation"]', { hasText: "Friends" });
+    await group.waitFor(WAIT);
+    await group.click();
+    await waitForBodies(alice, ["hello group"]);
+    await send(alice, "hi all");
+    await waitForBodies(bob, ["hello group", "hi all"]);
+    await waitForBodies(alice, ["hello group", "hi all"]);
     console.log(`web chat test passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } finally {
     await browser.close();
