@@ -13,6 +13,8 @@
 
 import init, { WasmClient } from "../pkg/web/hush_wasm.js";
 
+export { HushError, WasmClient } from "../pkg/web/hush_wasm.js";
+
 /** How often the state machine's timers run (ms). */
 const TICK_MS = 5000;
 /** Reconnect backoff: first delay, cap (ms). */
