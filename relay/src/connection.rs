@@ -1,15 +1,10 @@
 //! One device's WebSocket: the challenge, auth, one request at a time, and delivery of queued
 //! messages (on connect and when new mail is committed), presence and online-only frames.
-//!
-//! Requests are answered in turn, except acks: an ack's delete is committed in the background (so the
-//! next frame is read while it waits for the group commit) and its answer is written once it is
-//! committed. Acked ids are remembered until the mailbox no longer holds them, so a message whose
-//! delete is not committed yet is not delivered again.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -22,13 +17,10 @@ use crate::auth::{self, fingerprint};
 use crate::error::RequestError;
 use crate::frame;
 use crate::hub::ConnHandle;
-use crate::limits::{AUTH_TIMEOUT, DELIVERY_WINDOW, LIVE_QUEUE, MAX_ACK_IDS, MAX_PRESENCE_SUBSCRIPTIONS};
+use crate::limits::{AUTH_TIMEOUT, DELIVERY_WINDOW, LIVE_QUEUE, MAX_PRESENCE_SUBSCRIPTIONS};
 use crate::requests;
 use crate::state::{RelayState, now_ms, now_secs};
 use crate::storage::DeviceId;
-
-/// Acks of one socket whose commits may wait at once; past that, acks are answered in turn.
-const MAX_BACKGROUND_ACKS: usize = 64;
 
 /// Whether the socket stays open after a frame.
 enum Flow {
@@ -48,12 +40,6 @@ struct Connection {
     watched: HashSet<DeviceId>,
     /// Queued messages written to this socket and not acked yet.
     in_flight: HashSet<u64>,
-    /// Acked ids the mailbox may still hold (their delete is being committed): never delivered again.
-    acked: HashSet<u64>,
-    /// Answers of background acks, written when their delete committed.
-    replies_tx: mpsc::Sender<ServerFrame>,
-    /// Acks being committed in the background.
-    background_acks: Arc<AtomicUsize>,
     /// Whether the last mailbox read filled the delivery window (more may wait behind it).
     window_full: bool,
 }
@@ -63,7 +49,6 @@ pub async fn run(state: Arc<RelayState>, mut socket: WebSocket, ip: IpAddr) {
     state.metrics.connections.inc();
     state.metrics.connections_total.inc();
     let (live_tx, mut live_rx) = mpsc::channel(LIVE_QUEUE);
-    let (replies_tx, mut replies_rx) = mpsc::channel(MAX_BACKGROUND_ACKS);
     let challenge = auth::new_challenge(&state.config.origin, now_secs());
     let mut conn = Connection {
         id: state.next_conn.fetch_add(1, Ordering::Relaxed),
@@ -75,13 +60,10 @@ pub async fn run(state: Arc<RelayState>, mut socket: WebSocket, ip: IpAddr) {
         live_tx,
         watched: HashSet::new(),
         in_flight: HashSet::new(),
-        acked: HashSet::new(),
-        replies_tx,
-        background_acks: Arc::new(AtomicUsize::new(0)),
         window_full: false,
     };
     if conn.send(&mut socket, frame::server(0, Resp::Challenge(challenge))).await.is_ok() {
-        conn.serve(&mut socket, &mut live_rx, &mut replies_rx).await;
+        conn.serve(&mut socket, &mut live_rx).await;
     }
     if let Some(device) = conn.device {
         if state.hub.disconnect(device, conn.id, &conn.watched) {
@@ -94,12 +76,7 @@ pub async fn run(state: Arc<RelayState>, mut socket: WebSocket, ip: IpAddr) {
 }
 
 impl Connection {
-    async fn serve(
-        &mut self,
-        socket: &mut WebSocket,
-        live_rx: &mut mpsc::Receiver<ServerFrame>,
-        replies_rx: &mut mpsc::Receiver<ServerFrame>,
-    ) {
+    async fn serve(&mut self, socket: &mut WebSocket, live_rx: &mut mpsc::Receiver<ServerFrame>) {
         let mut idle_deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
         let shutdown = self.state.shutdown.clone();
         loop {
@@ -138,11 +115,6 @@ impl Connection {
                 }
                 () = wake.notified(), if authed => {
                     if self.deliver_pending(socket).await.is_err() {
-                        return;
-                    }
-                }
-                Some(frame) = replies_rx.recv() => {
-                    if self.send(socket, frame).await.is_err() {
                         return;
                     }
                 }
@@ -187,19 +159,14 @@ impl Connection {
             Req::SubscribePresence(sub) => self.require_auth().and_then(|_| self.subscribe(sub)),
             Req::Ack(ack) => match self.require_auth() {
                 Ok(device) => {
-                    if ack.ids.len() <= MAX_ACK_IDS {
-                        for id in &ack.ids {
-                            self.in_flight.remove(id);
-                            self.acked.insert(*id);
-                        }
-                    }
-                    if self.background_acks.load(Ordering::Relaxed) < MAX_BACKGROUND_ACKS {
-                        self.ack_in_background(device, request_id, ack);
-                        return Ok(Flow::Continue);
-                    }
+                    ack.ids.iter().for_each(|id| {
+                        self.in_flight.remove(id);
+                    });
                     let result = requests::ack(&self.state, device, ack).await;
-                    // More mail may wait behind the window that just opened.
-                    self.wake.notify_one();
+                    if self.window_full {
+                        // More mail may wait behind the window that just opened.
+                        self.wake.notify_one();
+                    }
                     result
                 }
                 Err(e) => Err(e),
@@ -216,27 +183,6 @@ impl Connection {
             }
             Err(e) => self.refuse(socket, request_id, &e).await,
         }
-    }
-
-    /// Commits an ack's delete in the background; its answer follows the commit.
-    fn ack_in_background(&self, device: DeviceId, request_id: u64, ack: hush_core::wire::relay::Ack) {
-        let (state, wake, replies, count) =
-            (self.state.clone(), self.wake.clone(), self.replies_tx.clone(), self.background_acks.clone());
-        count.fetch_add(1, Ordering::Relaxed);
-        // On the relay's task tracker, so that shutdown waits for the commit.
-        self.state.tracker.spawn(async move {
-            let answer = match requests::ack(&state, device, ack).await {
-                Ok(body) => frame::server(request_id, body),
-                Err(e) => {
-                    state.metrics.reject(e.reason());
-                    frame::error(request_id, &e)
-                }
-            };
-            count.fetch_sub(1, Ordering::Relaxed);
-            // More mail may wait behind the window that just opened.
-            wake.notify_one();
-            let _ = replies.send(answer).await;
-        });
     }
 
     fn require_auth(&self) -> Result<DeviceId, RequestError> {
@@ -331,9 +277,8 @@ impl Connection {
         // Ids no longer queued were acked or expired.
         let queued: HashSet<u64> = rows.iter().map(|m| m.id).collect();
         self.in_flight.retain(|id| queued.contains(id));
-        self.acked.retain(|id| queued.contains(id));
         for m in rows {
-            if self.acked.contains(&m.id) || !self.in_flight.insert(m.id) {
+            if !self.in_flight.insert(m.id) {
                 continue;
             }
             let received_at = m.received_at_ms;

@@ -61,8 +61,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE blobs (id BLOB PRIMARY KEY, size INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;",
 ];
 
-/// Reader connections kept open.
+/// Reader connections opened at start.
 const READERS: usize = 2;
+
+/// Most reader connections kept open: reads past this many at once open (and close) their own.
+const MAX_IDLE_READERS: usize = 16;
 
 /// Most write jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -264,7 +267,7 @@ impl SqliteStorage {
             };
             let out = f(&conn);
             let mut pool = lock(&inner.readers);
-            if pool.len() < READERS {
+            if pool.len() < MAX_IDLE_READERS {
                 pool.push(conn);
             }
             out
