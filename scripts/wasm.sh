@@ -6,9 +6,10 @@
 #                                    1. hush-core's tests/wasm_*.rs on wasm32 in Node (wasm-bindgen-test-runner)
 #                                    2. the same in headless Chromium (chromium + chromium-driver)
 #                                    3. the hush-wasm package (dev build) and its Node tests (wasm/test/)
-#   scripts/wasm.sh build [--release] [--no-store] [--features F]
-#                                    builds wasm/pkg/{web,node} with wasm-bindgen (--target web and nodejs);
-#                                    --release uses the wasm-release profile and wasm-opt -Oz when installed
+#   scripts/wasm.sh build [--release | --profile P] [--no-store] [--features F] [--out DIR]
+#                                    builds wasm/pkg/{web,node} (or DIR/{web,node}) with wasm-bindgen (--target
+#                                    web and nodejs); --release uses the wasm-release profile and wasm-opt -Oz
+#                                    when installed and its output still loads
 #   scripts/wasm.sh size             release builds without and with the store: raw and gzipped sizes
 #   scripts/wasm.sh bench            size, then encrypt+decrypt throughput in wasm (Node) vs native
 #
@@ -29,6 +30,7 @@ if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
 fi
 TARGET=wasm32-unknown-unknown
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+WASM_OPT_USED=0
 PKG="$ROOT/wasm/pkg"
 
 log() { echo "wasm.sh: $*"; }
@@ -83,6 +85,7 @@ build() {
     while (($#)); do
         case "$1" in
             --release) profile=wasm-release release=1 ;;
+            --profile) profile="$2" release=1 && shift ;;
             --no-store) default=(--no-default-features) ;;
             --features) features=(--features "$2") && shift ;;
             --out) out="$2" && shift ;;
@@ -101,19 +104,36 @@ build() {
     echo '{ "type": "module" }' >"$out/web/package.json"
     echo '{ "type": "commonjs" }' >"$out/node/package.json"
     if ((release)); then
-        if command -v wasm-opt >/dev/null; then
-            local f
-            for f in "$out/web/hush_wasm_bg.wasm" "$out/node/hush_wasm_bg.wasm"; do
-                # Rust's wasm32 target emits these post-MVP features by default.
-                wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-                    --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
-                    -o "$f.opt" "$f" && mv "$f.opt" "$f"
-            done
-        else
-            log "wasm-opt not found (apt-get install binaryen): release build left unoptimised by wasm-opt"
-        fi
+        optimise "$out"
     fi
     log "built $out/{web,node} ($profile$( ((${#default[@]})) && echo ', without the store'))"
+}
+
+# optimise DIR: wasm-opt -Oz on DIR/{web,node}, kept only if the result still loads and runs in Node:
+# old binaryen releases (Debian bookworm's 108) break wasm-bindgen's externref table.
+optimise() {
+    local out="$1" f
+    if ! command -v wasm-opt >/dev/null; then
+        log "wasm-opt not found (apt-get install binaryen): release build left unoptimised by wasm-opt"
+        return 0
+    fi
+    for f in "$out/web/hush_wasm_bg.wasm" "$out/node/hush_wasm_bg.wasm"; do
+        # Rust's wasm32 target emits these post-MVP features by default.
+        wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+            --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+            -o "$f.opt" "$f"
+        mv "$f" "$f.orig" && mv "$f.opt" "$f"
+    done
+    if node -e 'require(process.argv[1]).version()' "$out/node/hush_wasm.js" >/dev/null 2>&1; then
+        rm -f "$out/web/hush_wasm_bg.wasm.orig" "$out/node/hush_wasm_bg.wasm.orig"
+        WASM_OPT_USED=1
+    else
+        log "the module that $(wasm-opt --version) produced does not load; keeping the unoptimised one"
+        for f in "$out/web/hush_wasm_bg.wasm" "$out/node/hush_wasm_bg.wasm"; do
+            mv "$f.orig" "$f"
+        done
+        WASM_OPT_USED=0
+    fi
 }
 
 package_tests() {
@@ -135,7 +155,7 @@ size() {
     p="$(size_of "$tmp/protocol/web/hush_wasm_bg.wasm")"
     f="$(size_of "$tmp/full/web/hush_wasm_bg.wasm")"
     echo
-    echo "| hush-wasm module (release, wasm-release profile$(command -v wasm-opt >/dev/null && echo ', wasm-opt -Oz')) | raw | gzip -9 |"
+    echo "| hush-wasm module (release, wasm-release profile$( ((WASM_OPT_USED)) && echo ', wasm-opt -Oz')) | raw | gzip -9 |"
     echo "|---|---|---|"
     read -r raw gz <<<"$p"
     printf '| without SQLite (protocol exports, --no-default-features) | %d KB | %d KB |\n' $((raw / 1024)) $((gz / 1024))
@@ -149,9 +169,14 @@ bench() {
     local tmp
     tmp="$(mktemp -d)"
     build --release --features bench --out "$tmp/bench"
+    build --profile release --features bench --out "$tmp/bench-o3"
     echo
     log "encrypt + decrypt of 100-byte messages on an established session"
+    log "wasm, the shipped wasm-release profile (opt-level z):"
     node "$ROOT/wasm/bench/session.mjs" "$tmp/bench/node/hush_wasm.js"
+    log "wasm, the release profile (opt-level 3):"
+    node "$ROOT/wasm/bench/session.mjs" "$tmp/bench-o3/node/hush_wasm.js"
+    log "native, release profile:"
     cargo run "${LOCKED[@]}" --release -q -p hush-wasm --features bench --example session_native
     rm -rf "$tmp"
 }
@@ -179,7 +204,7 @@ case "${1:-}" in
         bench
         ;;
     *)
-        sed -n '2,18p' "${BASH_SOURCE[0]}"
+        sed -n '2,20p' "${BASH_SOURCE[0]}"
         exit 2
         ;;
 esac
