@@ -15,7 +15,7 @@
 #
 # Needs: the wasm32-unknown-unknown target, clang, wasm-bindgen-cli at the Cargo.lock version of
 # wasm-bindgen (wasm-bindgen-test-runner comes with it), node; chromium + chromium-driver for step 2;
-# binaryen (wasm-opt) optional for release builds. `.ci/run` installs them.
+# binaryen (wasm-opt) optional, for release builds. `.ci/run` installs all but binaryen.
 # CI=true: every step is mandatory (a missing browser fails instead of being skipped) and cargo is --locked.
 set -euo pipefail
 
@@ -63,7 +63,7 @@ core_tests() {
     for f in core/tests/wasm_*.rs; do
         tests+=(--test "$(basename "$f" .rs)")
     done
-    cargo test "${LOCKED[@]}" -p hush-core --target "$TARGET" "${tests[@]}" "$@"
+    cargo test "${LOCKED[@]}" -p hush-core --target "$TARGET" "${tests[@]}"
 }
 
 browser_tests() {
