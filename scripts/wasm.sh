@@ -9,7 +9,7 @@
 #   scripts/wasm.sh build [--release | --profile P] [--no-store] [--features F] [--out DIR]
 #                                    builds wasm/pkg/{web,node} (or DIR/{web,node}) with wasm-bindgen (--target
 #                                    web and nodejs); --release uses the wasm-release profile and wasm-opt -Oz
-#                                    when installed and its output still loads
+#                                    when installed and its output still loads (--profile P: no wasm-opt)
 #   scripts/wasm.sh size             release builds without and with the store: raw and gzipped sizes
 #   scripts/wasm.sh bench            size, then encrypt+decrypt throughput in wasm (Node) vs native
 #
@@ -85,7 +85,7 @@ build() {
     while (($#)); do
         case "$1" in
             --release) profile=wasm-release release=1 ;;
-            --profile) profile="$2" release=1 && shift ;;
+            --profile) profile="$2" && shift ;;
             --no-store) default=(--no-default-features) ;;
             --features) features=(--features "$2") && shift ;;
             --out) out="$2" && shift ;;
@@ -97,43 +97,41 @@ build() {
     local dir="$profile"
     [[ "$profile" == dev ]] && dir=debug
     local wasm="$TARGET_DIR/$TARGET/$dir/hush_wasm.wasm"
-    rm -rf "$out/web" "$out/node"
-    wasm-bindgen --target web --out-dir "$out/web" "$wasm"
-    wasm-bindgen --target nodejs --out-dir "$out/node" "$wasm"
-    # The root package.json has no "type": say which module system each build uses.
-    echo '{ "type": "module" }' >"$out/web/package.json"
-    echo '{ "type": "commonjs" }' >"$out/node/package.json"
-    if ((release)); then
-        optimise "$out"
+    WASM_OPT_USED=0
+    if ((release)) && command -v wasm-opt >/dev/null; then
+        # wasm-opt before wasm-bindgen: Debian bookworm's binaryen 108 breaks wasm-bindgen's
+        # externref table when run after it. Kept only if the result still loads and runs in Node.
+        local optdir
+        optdir="$(mktemp -d)"
+        # Rust's wasm32 target emits these post-MVP features by default.
+        wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+            --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+            -o "$optdir/hush_wasm.wasm" "$wasm"
+        bindgen "$optdir/hush_wasm.wasm" "$out"
+        if node -e 'require(process.argv[1]).version()' "$out/node/hush_wasm.js" >/dev/null 2>&1; then
+            WASM_OPT_USED=1
+        else
+            log "the module that $(wasm-opt --version) produced does not load; keeping the unoptimised one"
+            bindgen "$wasm" "$out"
+        fi
+        rm -rf "$optdir"
+    else
+        if ((release)); then
+            log "wasm-opt not found (apt-get install binaryen): release build not optimised by wasm-opt"
+        fi
+        bindgen "$wasm" "$out"
     fi
     log "built $out/{web,node} ($profile$( ((${#default[@]})) && echo ', without the store'))"
 }
 
-# optimise DIR: wasm-opt -Oz on DIR/{web,node}, kept only if the result still loads and runs in Node:
-# old binaryen releases (Debian bookworm's 108) break wasm-bindgen's externref table.
-optimise() {
-    local out="$1" f
-    if ! command -v wasm-opt >/dev/null; then
-        log "wasm-opt not found (apt-get install binaryen): release build left unoptimised by wasm-opt"
-        return 0
-    fi
-    for f in "$out/web/hush_wasm_bg.wasm" "$out/node/hush_wasm_bg.wasm"; do
-        # Rust's wasm32 target emits these post-MVP features by default.
-        wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-            --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
-            -o "$f.opt" "$f"
-        mv "$f" "$f.orig" && mv "$f.opt" "$f"
-    done
-    if node -e 'require(process.argv[1]).version()' "$out/node/hush_wasm.js" >/dev/null 2>&1; then
-        rm -f "$out/web/hush_wasm_bg.wasm.orig" "$out/node/hush_wasm_bg.wasm.orig"
-        WASM_OPT_USED=1
-    else
-        log "the module that $(wasm-opt --version) produced does not load; keeping the unoptimised one"
-        for f in "$out/web/hush_wasm_bg.wasm" "$out/node/hush_wasm_bg.wasm"; do
-            mv "$f.orig" "$f"
-        done
-        WASM_OPT_USED=0
-    fi
+# bindgen WASM DIR: the web and Node builds of WASM into DIR/{web,node}.
+bindgen() {
+    rm -rf "$2/web" "$2/node"
+    wasm-bindgen --target web --out-dir "$2/web" "$1"
+    wasm-bindgen --target nodejs --out-dir "$2/node" "$1"
+    # Say which module system each build uses (the package itself is "type": "module").
+    echo '{ "type": "module" }' >"$2/web/package.json"
+    echo '{ "type": "commonjs" }' >"$2/node/package.json"
 }
 
 package_tests() {
