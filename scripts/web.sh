@@ -4,8 +4,10 @@
 #   scripts/web.sh build [--release]   builds the hush-wasm module (scripts/wasm.sh build) and puts it with
 #                                      the HushClient wrapper (wasm/js) into wasm/web (pkg/web/, js/), which
 #                                      the relay serves at `/`
-#   scripts/web.sh test                the `web` step of scripts/test.sh: build, then wasm/tests/web/chat.spec.mjs
-#                                      (playwright-core driving two headless Chromium contexts through a real relay)
+#   scripts/web.sh test                the `web` step of scripts/test.sh: build, then wasm/tests/web/client.test.mjs
+#                                      (two HushClients in Node, `ws` as WebSocket, through a real relay) and
+#                                      chat.spec.mjs (playwright-core driving two headless Chromium contexts
+#                                      through a real relay serving the demo)
 #   scripts/web.sh run [relay flags]   build --release, then run the relay with the demo (prints the URL)
 #
 # Needs what scripts/wasm.sh needs, plus chromium (Debian's, /usr/bin/chromium) and npm for the test's
@@ -50,8 +52,10 @@ chat_test() {
     command -v npm >/dev/null || die "npm is missing (apt-get install npm)"
     build
     cargo build "${LOCKED[@]}" -p hush-relay --bin hush-relay
-    (cd "$ROOT/wasm/tests/web" && { [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund; })
-    HUSH_RELAY_BIN="$TARGET_DIR/debug/hush-relay" HUSH_WEB_DIR="$WEB" node "$ROOT/wasm/tests/web/chat.spec.mjs"
+    (cd "$ROOT/wasm/tests/web" && { [[ node_modules/.package-lock.json -nt package-lock.json ]] || npm ci --no-audit --no-fund; })
+    export HUSH_RELAY_BIN="$TARGET_DIR/debug/hush-relay" HUSH_WEB_DIR="$WEB"
+    node --test "$ROOT/wasm/tests/web/client.test.mjs"
+    node "$ROOT/wasm/tests/web/chat.spec.mjs"
 }
 
 case "${1:-}" in
@@ -68,7 +72,7 @@ case "${1:-}" in
         exec cargo run "${LOCKED[@]}" --release -p hush-relay -- --web-dir "$WEB" "$@"
         ;;
     *)
-        sed -n '2,13p' "${BASH_SOURCE[0]}"
+        sed -n '2,15p' "${BASH_SOURCE[0]}"
         exit 2
         ;;
 esac

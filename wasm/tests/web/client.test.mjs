@@ -1,0 +1,133 @@
+// The HushClient wrapper in Node (node:test): two clients, Alice and Bob, through a real relay, with
+// the `ws` package as their WebSocket and Node's fetch for attachments. Uses the staged web build
+// (scripts/web.sh build puts it in wasm/web).
+//
+//   HUSH_RELAY_BIN=target/debug/hush-relay HUSH_WEB_DIR=wasm/web node --test wasm/tests/web/client.test.mjs
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+
+const RELAY = process.env.HUSH_RELAY_BIN ?? "target/debug/hush-relay";
+const WEB_DIR = resolve(process.env.HUSH_WEB_DIR ?? "wasm/web");
+const { HushClient, HushError, initHush } = await import(join(WEB_DIR, "js/hush-client.js"));
+
+let relay;
+let dataDir;
+let relayUrl;
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => done(port));
+    });
+  });
+}
+
+/** Resolves with the first event matching `pred` (rejects after 20 s). */
+function nextEvent(client, pred) {
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => (off(), fail(new Error("no such event within 20 s"))), 20_000);
+    const off = client.onEvent((e) => {
+      if (pred(e)) {
+        clearTimeout(timer);
+        off();
+        done(e);
+      }
+    });
+  });
+}
+
+async function connected(name) {
+  const client = await HushClient.create(relayUrl, name, { WebSocket });
+  const up = nextEvent(client, (e) => e.type === "connection" && e.state === "connected");
+  client.connect();
+  await up;
+  return client;
+}
+
+before(async () => {
+  await initHush(readFileSync(join(WEB_DIR, "pkg/web/hush_wasm_bg.wasm")));
+  const port = await freePort();
+  dataDir = mkdtempSync(join(tmpdir(), "hush-client-test-"));
+  relayUrl = `ws://127.0.0.1:${port}/v1/ws`;
+  relay = spawn(RELAY, ["--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, "--no-web", "--log", "warn"], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+    } catch {
+      if (i > 300) throw new Error("the relay did not start");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
+
+after(() => {
+  relay?.kill("SIGTERM");
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("two clients chat and share a file through the relay", async () => {
+  const alice = await connected("Alice");
+  const bob = await connected("Bob");
+  try {
+    assert.match(alice.userId, /^[0-9a-f]{64}$/);
+    assert.ok(alice.contactLink().startsWith("hush://"));
+
+    const aliceId = bob.addContact(alice.contactLink());
+    assert.equal(aliceId, alice.userId);
+    const chat = bob.directConversation(aliceId);
+    const request = nextEvent(alice, (e) => e.type === "messageRequest");
+    const hiId = bob.sendText(chat, "hi Alice");
+    const { message } = await request;
+    assert.equal(message.text, "hi Alice");
+    assert.equal(message.id, hiId);
+    assert.equal(message.sender, bob.userId);
+    assert.equal(message.outgoing, false);
+
+    alice.acceptContact(bob.userId);
+    const back = alice.directConversation(bob.userId);
+    assert.equal(message.conversation, back);
+    const reply = nextEvent(bob, (e) => e.type === "message");
+    alice.sendText(back, "hi Bob");
+    assert.equal((await reply).message.text, "hi Bob");
+
+    // Read receipt for Alice's message once Bob reads.
+    const receipt = nextEvent(alice, (e) => e.type === "receipt" && e.read);
+    bob.markRead(chat);
+    assert.equal((await receipt).from, bob.userId);
+
+    // A file: encrypted, uploaded, sent; downloaded and decrypted on the other side.
+    const bytes = new Uint8Array(70_000).map((_, i) => (i * 31) % 251);
+    const got = nextEvent(alice, (e) => e.type === "message" && e.message.attachment);
+    const fileId = await bob.sendAttachment(chat, bytes, "application/octet-stream", "data.bin");
+    const { message: m } = await got;
+    assert.equal(m.id, fileId);
+    assert.deepEqual(m.attachment, { mime: "application/octet-stream", size: 70_000, fileName: "data.bin" });
+    assert.deepEqual(await alice.downloadAttachment(back, fileId), bytes);
+
+    // History: oldest last, each message once.
+    const page = alice.history(back);
+    assert.deepEqual(
+      page.messages.map((x) => x.text ?? x.attachment?.fileName),
+      ["data.bin", "hi Bob", "hi Alice"],
+    );
+
+    // Typed errors.
+    assert.throws(() => alice.sendText("zz", "x"), (e) => e instanceof HushError && e.code === "BadInput");
+    assert.throws(() => alice.addContact("hush://nonsense"), (e) => e instanceof Error && typeof e.code === "string");
+  } finally {
+    alice.disconnect();
+    bob.disconnect();
+  }
+});
