@@ -80,16 +80,16 @@ export type HushEvent =
   | { type: "messageRequest"; message: HushMessage }
   | { type: "edited"; conversation: string; messageId: string }
   | { type: "deleted"; conversation: string; messageId: string }
-  | { type: "reaction"; conversation: string; messageId: string; from: string; emoji: string; removed: boolean }
-  | { type: "receipt"; conversation: string; messageIds: string[]; from: string; read: boolean }
-  | { type: "typing"; conversation: string; from: string; started: boolean }
+  | { type: "reaction"; conversation: string; messageId: string; sender: string; emoji: string; removed: boolean }
+  | { type: "receipt"; conversation: string; messageIds: string[]; sender: string; read: boolean }
+  | { type: "typing"; conversation: string; sender: string; started: boolean }
   | { type: "presence"; user?: string; online: boolean }
   | { type: "groupJoined"; conversation: string; name: string }
   | { type: "groupChanged"; conversation: string; changes: string[] }
   | { type: "identityChanged"; user: string }
   | { type: "disappearingTimer"; conversation: string; seconds: number }
   | { type: "messageStatus"; conversation: string; messageId: string; status: HushMessageStatus }
-  | { type: "undecryptable"; from?: string }
+  | { type: "undecryptable"; sender?: string }
   | { type: "uploadToken"; request: number; token?: string }
   | { type: "expired"; count: number }
   | { type: "connection"; state: "connected" | "disconnected" | "connecting" };
@@ -180,19 +180,19 @@ enum JsEvent {
     Reaction {
         conversation: String,
         message_id: String,
-        from: String,
+        sender: String,
         emoji: String,
         removed: bool,
     },
     Receipt {
         conversation: String,
         message_ids: Vec<String>,
-        from: String,
+        sender: String,
         read: bool,
     },
     Typing {
         conversation: String,
-        from: String,
+        sender: String,
         started: bool,
     },
     Presence {
@@ -222,7 +222,7 @@ enum JsEvent {
     },
     Undecryptable {
         #[serde(skip_serializing_if = "Option::is_none")]
-        from: Option<String>,
+        sender: Option<String>,
     },
     UploadToken {
         request: u64,
@@ -361,18 +361,18 @@ fn event(e: Event, me: &SigningPublicKey) -> Option<JsEvent> {
         Event::Reaction { conversation, target, from, emoji, removed } => JsEvent::Reaction {
             conversation: conversation_hex(&conversation),
             message_id: hex(&target),
-            from: user_hex(&from),
+            sender: user_hex(&from),
             emoji,
             removed,
         },
         Event::Receipt { conversation, kind, targets, from } => JsEvent::Receipt {
             conversation: conversation_hex(&conversation),
             message_ids: targets.iter().map(|t| hex(t)).collect(),
-            from: user_hex(&from),
+            sender: user_hex(&from),
             read: kind == ReceiptKind::Read,
         },
         Event::Typing { conversation, from, started } => {
-            JsEvent::Typing { conversation: conversation_hex(&conversation), from: user_hex(&from), started }
+            JsEvent::Typing { conversation: conversation_hex(&conversation), sender: user_hex(&from), started }
         }
         Event::Presence { user, online, .. } => JsEvent::Presence { user: user.as_ref().map(user_hex), online },
         Event::GroupJoined { group, name } => {
@@ -391,7 +391,7 @@ fn event(e: Event, me: &SigningPublicKey) -> Option<JsEvent> {
             message_id: hex(&id),
             status: status(s),
         },
-        Event::Undecryptable { from } => JsEvent::Undecryptable { from: from.as_ref().map(user_hex) },
+        Event::Undecryptable { from } => JsEvent::Undecryptable { sender: from.as_ref().map(user_hex) },
         Event::UploadToken { request, token } => JsEvent::UploadToken { request, token },
         Event::Expired { count } => JsEvent::Expired { count: count as u64 },
         _ => return None,

@@ -287,11 +287,11 @@ function onEvent(e) {
     case "typing": {
       let who = typing.get(e.conversation);
       if (!who) typing.set(e.conversation, (who = new Map()));
-      clearTimeout(who.get(e.from));
+      clearTimeout(who.get(e.sender));
       if (e.started) {
-        who.set(e.from, setTimeout(() => (who.delete(e.from), renderTyping()), TYPING_SHOW_MS));
+        who.set(e.sender, setTimeout(() => (who.delete(e.sender), renderTyping()), TYPING_SHOW_MS));
       } else {
-        who.delete(e.from);
+        who.delete(e.sender);
       }
       renderTyping();
       return;

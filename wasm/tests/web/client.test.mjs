@@ -105,7 +105,7 @@ test("two clients chat and share a file through the relay", async () => {
     // Read receipt for Alice's message once Bob reads.
     const receipt = nextEvent(alice, (e) => e.type === "receipt" && e.read);
     bob.markRead(chat);
-    assert.equal((await receipt).from, bob.userId);
+    assert.equal((await receipt).sender, bob.userId);
 
     // A file: encrypted, uploaded, sent; downloaded and decrypted on the other side.
     const bytes = new Uint8Array(70_000).map((_, i) => (i * 31) % 251);
