@@ -1,13 +1,25 @@
-//! One device's WebSocket: the challenge, auth, one request at a time, and delivery of queued
-//! messages (on connect and when new mail is committed), presence and online-only frames.
+//! One device's WebSocket: the challenge, auth, requests, and delivery of queued messages (on
+//! connect and when new mail is committed), presence and online-only frames.
+//!
+//! Pipelining: when the backend queues writes in call order ([`Storage::submits_in_order`], SQLite),
+//! sends and acks do not wait for their commit before the next request is read. Each one's write is
+//! queued as it arrives (so a socket's writes are applied in arrival order) and its answer is written
+//! once its own commit is done, answers in request order. At most [`MAX_PIPELINED`] are in flight; any
+//! other request first waits for every answer before it (so it sees their writes), then runs alone.
+//!
+//! [`Storage::submits_in_order`]: crate::storage::Storage::submits_in_order
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use hush_core::wire::relay::{
     Challenge, Envelope, ServerFrame, SubscribePresence, client_frame::Body as Req, server_frame::Body as Resp,
 };
@@ -21,6 +33,20 @@ use crate::limits::{AUTH_TIMEOUT, DELIVERY_WINDOW, LIVE_QUEUE, MAX_PRESENCE_SUBS
 use crate::requests;
 use crate::state::{RelayState, now_ms, now_secs};
 use crate::storage::DeviceId;
+
+/// Most sends and acks of one socket in flight (queued writes not yet answered); the socket is not
+/// read while this many wait.
+pub const MAX_PIPELINED: usize = 32;
+
+/// A pipelined request's answer, ready once its write committed.
+struct Answered {
+    request_id: u64,
+    result: Result<Resp, RequestError>,
+    /// For an ack: the ids it acknowledged, out of flight once it committed.
+    acked: Option<Vec<u64>>,
+}
+
+type Answer = Pin<Box<dyn Future<Output = Answered> + Send>>;
 
 /// Whether the socket stays open after a frame.
 enum Flow {
@@ -42,6 +68,8 @@ struct Connection {
     in_flight: HashSet<u64>,
     /// Whether the last mailbox read filled the delivery window (more may wait behind it).
     window_full: bool,
+    /// Pipelined requests not answered yet, in arrival order.
+    answers: FuturesOrdered<Answer>,
 }
 
 /// Serves one upgraded socket until it closes or the relay shuts down.
@@ -61,6 +89,7 @@ pub async fn run(state: Arc<RelayState>, mut socket: WebSocket, ip: IpAddr) {
         watched: HashSet::new(),
         in_flight: HashSet::new(),
         window_full: false,
+        answers: FuturesOrdered::new(),
     };
     if conn.send(&mut socket, frame::server(0, Resp::Challenge(challenge))).await.is_ok() {
         conn.serve(&mut socket, &mut live_rx).await;
@@ -81,17 +110,26 @@ impl Connection {
         let shutdown = self.state.shutdown.clone();
         loop {
             let authed = self.device.is_some();
+            let answering = !self.answers.is_empty();
+            let room = self.answers.len() < MAX_PIPELINED;
             let wake = self.wake.clone();
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
+                    // Writes already queued commit regardless; their senders get the answers.
+                    let _ = self.drain(socket).await;
                     let close = CloseFrame { code: 1001, reason: "relay shutting down".into() };
                     let _ = socket.send(Message::Close(Some(close))).await;
                     return;
                 }
                 // Only unauthenticated sockets (sealed senders) time out when silent.
                 () = tokio::time::sleep_until(idle_deadline), if !authed => return,
-                msg = socket.recv() => {
+                Some(answer) = self.answers.next(), if answering => {
+                    if self.finish(socket, answer).await.is_err() {
+                        return;
+                    }
+                }
+                msg = socket.recv(), if room => {
                     idle_deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
                     let flow = match msg {
                         Some(Ok(Message::Binary(bytes))) => self.on_frame(socket, &bytes).await,
@@ -128,15 +166,44 @@ impl Connection {
     }
 
     /// Writes a frame; `Err` when the socket is gone.
-    async fn send(&self, socket: &mut WebSocket, frame: ServerFrame) -> Result<(), ()> {
+    async fn send(&mut self, socket: &mut WebSocket, frame: ServerFrame) -> Result<(), ()> {
         self.state.metrics.frames_out.get_or_create(&[("type", frame::server_type(&frame))]).inc();
         socket.send(Message::Binary(frame::encode(&frame).into())).await.map_err(|_| ())
     }
 
-    async fn refuse(&self, socket: &mut WebSocket, request_id: u64, error: &RequestError) -> Result<Flow, ()> {
+    async fn refuse(&mut self, socket: &mut WebSocket, request_id: u64, error: &RequestError) -> Result<Flow, ()> {
         self.state.metrics.reject(error.reason());
         self.send(socket, frame::error(request_id, error)).await?;
         Ok(Flow::Continue)
+    }
+
+    /// Writes the answers of every pipelined request, in order.
+    async fn drain(&mut self, socket: &mut WebSocket) -> Result<(), ()> {
+        while let Some(answer) = self.answers.next().await {
+            self.finish(socket, answer).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a pipelined request's answer; an ack's ids leave flight now that their deletes committed.
+    async fn finish(&mut self, socket: &mut WebSocket, answer: Answered) -> Result<(), ()> {
+        if let Some(ids) = answer.acked {
+            ids.iter().for_each(|id| {
+                self.in_flight.remove(id);
+            });
+            if self.window_full {
+                // More mail may wait behind the window that just opened.
+                self.wake.notify_one();
+            }
+        }
+        match answer.result {
+            Ok(body) => self.send(socket, frame::server(answer.request_id, body)).await,
+            Err(e) => self.refuse(socket, answer.request_id, &e).await.map(|_| ()),
+        }
+    }
+
+    fn pipeline(&mut self, request_id: u64, pending: requests::Pending, acked: Option<Vec<u64>>) {
+        self.answers.push_back(Box::pin(async move { Answered { request_id, result: pending.await, acked } }));
     }
 
     async fn on_frame(&mut self, socket: &mut WebSocket, bytes: &[u8]) -> Result<Flow, ()> {
@@ -144,6 +211,7 @@ impl Connection {
             Ok(decoded) => decoded,
             Err((request_id, e)) => {
                 self.state.metrics.frames_in.get_or_create(&[("type", "invalid")]).inc();
+                self.drain(socket).await?;
                 return self.refuse(socket, request_id, &e).await;
             }
         };
@@ -151,8 +219,34 @@ impl Connection {
         let limited =
             !self.state.ip_limits.check(&self.ip) || self.device.is_some_and(|d| !self.state.device_limits.check(&d));
         if limited {
+            self.drain(socket).await?;
             return self.refuse(socket, request_id, &RequestError::RateLimited).await;
         }
+        if let Some(device) = self.device.filter(|_| self.state.storage.submits_in_order()) {
+            match body {
+                Req::Send(m) => {
+                    let pending = requests::submit_send(&self.state, device, m);
+                    self.pipeline(request_id, pending, None);
+                    return Ok(Flow::Continue);
+                }
+                Req::Ack(m) => {
+                    let ids = m.ids.clone();
+                    let pending = requests::submit_ack(&self.state, device, m);
+                    self.pipeline(request_id, pending, Some(ids));
+                    return Ok(Flow::Continue);
+                }
+                other => {
+                    // Anything else sees the writes of the requests before it, and runs alone.
+                    self.drain(socket).await?;
+                    return self.dispatch(socket, request_id, other).await;
+                }
+            }
+        }
+        self.dispatch(socket, request_id, body).await
+    }
+
+    /// Runs one request to its answer before the next is read.
+    async fn dispatch(&mut self, socket: &mut WebSocket, request_id: u64, body: Req) -> Result<Flow, ()> {
         let result = match body {
             Req::Auth(response) => return self.authenticate(socket, request_id, &response).await,
             Req::SealedSend(send) => requests::sealed_send(&self.state, send).await,
@@ -228,7 +322,7 @@ impl Connection {
         Ok(Flow::Continue)
     }
 
-    async fn check_registration(&self, device: DeviceId, presented: &str) -> Result<(), RequestError> {
+    async fn check_registration(&mut self, device: DeviceId, presented: &str) -> Result<(), RequestError> {
         let Some(secret) = &self.state.config.registration_secret else { return Ok(()) };
         if self.state.storage.is_registered(device).await.map_err(RequestError::from)? {
             return Ok(());

@@ -1,6 +1,8 @@
 //! The operations of relay.proto, each checked before it touches storage: signatures verified with
 //! hush-core's types, sizes bounded, and nothing logged but short key fingerprints.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -195,7 +197,59 @@ pub(crate) fn live_envelope(sender: Option<DeviceId>, payload: Vec<u8>) -> hush_
     )
 }
 
+/// A request whose storage write is already queued; resolves to its answer once that write committed.
+pub type Pending = Pin<Box<dyn Future<Output = Result<Resp>> + std::marker::Send + 'static>>;
+
 async fn send(state: &Arc<RelayState>, device: DeviceId, m: Send) -> Result<Resp> {
+    submit_send(state, device, m).await
+}
+
+/// Checks a send and queues its messages now (see [`Storage::submits_in_order`]); the returned future
+/// answers once they committed, then hands out the online-only ones and wakes the recipients.
+///
+/// [`Storage::submits_in_order`]: crate::storage::Storage::submits_in_order
+pub fn submit_send(state: &Arc<RelayState>, device: DeviceId, m: Send) -> Pending {
+    let (stored, live) = match check_send(device, &m) {
+        Ok(checked) => checked,
+        Err(e) => return Box::pin(std::future::ready(Err(e))),
+    };
+    let recipients: Vec<DeviceId> = stored.iter().map(|s| s.recipient).collect();
+    let write = (!stored.is_empty())
+        .then(|| (Instant::now(), state.storage.clone().submit_enqueue(stored, state.quota(), now_ms())));
+    let state = state.clone();
+    Box::pin(async move {
+        let mut ids = match write {
+            None => Vec::new(),
+            Some((started, write)) => {
+                let ids = write.await.map_err(|e| match e {
+                    // Indices count stored messages only; report the request's own index.
+                    StorageError::QuotaExceeded { index } => RequestError::QuotaExceeded(request_index(&m, index)),
+                    other => other.into(),
+                })?;
+                observe_commit(&state, started);
+                ids
+            }
+        }
+        .into_iter();
+        let mut result = Vec::with_capacity(m.messages.len());
+        let mut live_iter = live.into_iter();
+        for o in m.messages {
+            if o.online_only {
+                if let Some(r) = live_iter.next() {
+                    state.deliver_live(r, Some(device), o.payload).await;
+                }
+                result.push(0);
+            } else {
+                result.push(ids.next().unwrap_or(0));
+            }
+        }
+        state.mail_committed(recipients);
+        Ok(Resp::SendResult(SendResult { message_ids: result }))
+    })
+}
+
+/// A send's messages to store and the recipients of its online-only ones, after the checks.
+fn check_send(device: DeviceId, m: &Send) -> Result<(Vec<NewMessage>, Vec<DeviceId>)> {
     if m.messages.is_empty() {
         return Err(RequestError::Malformed("send (no messages)"));
     }
@@ -219,34 +273,7 @@ async fn send(state: &Arc<RelayState>, device: DeviceId, m: Send) -> Result<Resp
             stored.push(NewMessage { recipient, sender: Some(device), payload: o.payload.clone() });
         }
     }
-    let recipients: Vec<DeviceId> = stored.iter().map(|s| s.recipient).collect();
-    let mut ids = if stored.is_empty() {
-        Vec::new()
-    } else {
-        let started = Instant::now();
-        let ids = state.storage.enqueue(stored, state.quota(), now_ms()).await.map_err(|e| match e {
-            // Indices count stored messages only; report the request's own index.
-            StorageError::QuotaExceeded { index } => RequestError::QuotaExceeded(request_index(&m, index)),
-            other => other.into(),
-        })?;
-        observe_commit(state, started);
-        ids
-    }
-    .into_iter();
-    let mut result = Vec::with_capacity(m.messages.len());
-    let mut live_iter = live.into_iter();
-    for o in m.messages {
-        if o.online_only {
-            if let Some(r) = live_iter.next() {
-                state.deliver_live(r, Some(device), o.payload).await;
-            }
-            result.push(0);
-        } else {
-            result.push(ids.next().unwrap_or(0));
-        }
-    }
-    state.mail_committed(recipients);
-    Ok(Resp::SendResult(SendResult { message_ids: result }))
+    Ok((stored, live))
 }
 
 /// The index in the request of the `stored_index`-th stored (not online-only) message.
@@ -285,14 +312,24 @@ pub async fn sealed_send(state: &Arc<RelayState>, m: SealedSend) -> Result<Resp>
 }
 
 /// Deletes acked messages of the authenticated device.
-pub async fn ack(state: &RelayState, device: DeviceId, m: Ack) -> Result<Resp> {
+pub async fn ack(state: &Arc<RelayState>, device: DeviceId, m: Ack) -> Result<Resp> {
+    submit_ack(state, device, m).await
+}
+
+/// Checks an ack and queues its deletes now (see [`submit_send`]); the future answers once they committed.
+pub fn submit_ack(state: &Arc<RelayState>, device: DeviceId, m: Ack) -> Pending {
     if m.ids.len() > MAX_ACK_IDS {
-        return Err(RequestError::TooLarge { what: "ack", size: m.ids.len() as u64, max: MAX_ACK_IDS as u64 });
+        let e = RequestError::TooLarge { what: "ack", size: m.ids.len() as u64, max: MAX_ACK_IDS as u64 };
+        return Box::pin(std::future::ready(Err(e)));
     }
     let started = Instant::now();
-    state.storage.ack(device, m.ids).await?;
-    observe_commit(state, started);
-    Ok(ok())
+    let write = state.storage.clone().submit_ack(device, m.ids);
+    let state = state.clone();
+    Box::pin(async move {
+        write.await?;
+        observe_commit(&state, started);
+        Ok(ok())
+    })
 }
 
 async fn set_delivery_token(state: &RelayState, device: DeviceId, m: SetDeliveryToken) -> Result<Resp> {

@@ -8,6 +8,10 @@
 pub mod postgres;
 pub mod sqlite;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::error::StorageError;
@@ -17,6 +21,10 @@ pub type DeviceId = [u8; 32];
 
 /// Storage results.
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// A write already handed to the backend, resolving when it committed (see
+/// [`Storage::submits_in_order`]).
+pub type Submitted<T> = Pin<Box<dyn Future<Output = StorageResult<T>> + Send + 'static>>;
 
 /// Prekeys a device publishes, already verified against its device key. Each key is kept as its
 /// encoded `hush.wire` protobuf, so the relay hands out exactly the bytes the device signed.
@@ -131,6 +139,25 @@ pub trait Storage: Send + Sync + 'static {
     /// recipient must be registered ([`StorageError::UnknownRecipient`]) and within `quota`
     /// ([`StorageError::QuotaExceeded`]); otherwise nothing is stored.
     async fn enqueue(&self, batch: Vec<NewMessage>, quota: Quota, now_ms: u64) -> StorageResult<Vec<u64>>;
+
+    /// Whether [`submit_enqueue`](Storage::submit_enqueue) and [`submit_ack`](Storage::submit_ack)
+    /// queue their write before they return, so writes submitted one after the other are applied in
+    /// that order even when their results are awaited together. Then a socket may have several
+    /// sends and acks in flight; otherwise the relay awaits each before reading the next request.
+    fn submits_in_order(&self) -> bool {
+        false
+    }
+
+    /// [`enqueue`](Storage::enqueue), queued now when [`submits_in_order`](Storage::submits_in_order)
+    /// (the default only starts when first polled, in no guaranteed order).
+    fn submit_enqueue(self: Arc<Self>, batch: Vec<NewMessage>, quota: Quota, now_ms: u64) -> Submitted<Vec<u64>> {
+        Box::pin(async move { self.enqueue(batch, quota, now_ms).await })
+    }
+
+    /// [`ack`](Storage::ack), queued now when [`submits_in_order`](Storage::submits_in_order).
+    fn submit_ack(self: Arc<Self>, device: DeviceId, ids: Vec<u64>) -> Submitted<u64> {
+        Box::pin(async move { self.ack(device, ids).await })
+    }
 
     /// The oldest `limit` queued messages of `device`.
     async fn pending(&self, device: DeviceId, limit: u32) -> StorageResult<Vec<StoredMessage>>;

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, MutexGuard, mpsc as std_mpsc};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{BundleParts, DeviceId, Expired, NewMessage, PrekeyUpload, Quota, Storage, StorageResult, StoredMessage};
+use super::{
+    BundleParts, DeviceId, Expired, NewMessage, PrekeyUpload, Quota, Storage, StorageResult, StoredMessage, Submitted,
+};
 use crate::error::StorageError;
 use crate::limits::MAX_STORED_ONE_TIME_PREKEYS;
 
@@ -136,16 +138,74 @@ fn writer_loop(mut conn: Connection, jobs: std_mpsc::Receiver<Box<dyn WriteJob>>
 fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| e.to_string())?;
     for job in batch.iter_mut() {
-        tx.execute_batch("SAVEPOINT job").map_err(|e| e.to_string())?;
+        // Cached statements: the writer thread runs these per job, tens of thousands of times a second.
+        tx.prepare_cached("SAVEPOINT job").and_then(|mut s| s.execute([])).map_err(|e| e.to_string())?;
         let ok = job.run(&tx);
         if tx.is_autocommit() {
             // SQLite rolled the whole transaction back (disk full, I/O error): nothing of the batch stands.
             return Err("the transaction was rolled back by the database".into());
         }
-        let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-        tx.execute_batch(end).map_err(|e| e.to_string())?;
+        if !ok {
+            tx.prepare_cached("ROLLBACK TO job").and_then(|mut s| s.execute([])).map_err(|e| e.to_string())?;
+        }
+        tx.prepare_cached("RELEASE job").and_then(|mut s| s.execute([])).map_err(|e| e.to_string())?;
     }
     tx.commit().map_err(|e| e.to_string())
+}
+
+/// Queues a batch (the body of [`Storage::enqueue`], run in a writer transaction).
+fn enqueue_tx(tx: &Connection, batch: &[NewMessage], quota: Quota, now_ms: u64) -> StorageResult<Vec<u64>> {
+    let mut usage: HashMap<DeviceId, (u64, u64)> = HashMap::new();
+    let mut ids = Vec::with_capacity(batch.len());
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO messages (recipient, sender, payload, received_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+    )?;
+    for (index, m) in batch.iter().enumerate() {
+        let (count, bytes) = match usage.get(&m.recipient) {
+            Some(u) => *u,
+            None => tx
+                .prepare_cached("SELECT queued_count, queued_bytes FROM devices WHERE device_key = ?1")?
+                .query_row([&m.recipient[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .ok_or(StorageError::UnknownRecipient { index })?,
+        };
+        let (count, bytes) = (count + 1, bytes + m.payload.len() as u64);
+        if count > quota.messages || bytes > quota.bytes {
+            return Err(StorageError::QuotaExceeded { index });
+        }
+        usage.insert(m.recipient, (count, bytes));
+        let sender = m.sender.as_ref().map(|s| &s[..]);
+        let id: u64 = insert.query_row(params![&m.recipient[..], sender, m.payload, now_ms], |r| r.get(0))?;
+        ids.push(id);
+    }
+    let mut update =
+        tx.prepare_cached("UPDATE devices SET queued_count = ?2, queued_bytes = ?3 WHERE device_key = ?1")?;
+    for (device, (count, bytes)) in usage {
+        update.execute(params![&device[..], count, bytes])?;
+    }
+    Ok(ids)
+}
+
+/// Deletes acked messages (the body of [`Storage::ack`], run in a writer transaction).
+fn ack_tx(tx: &Connection, device: DeviceId, ids: Vec<u64>) -> StorageResult<u64> {
+    let d = &device[..];
+    let mut delete =
+        tx.prepare_cached("DELETE FROM messages WHERE recipient = ?1 AND id = ?2 RETURNING length(payload)")?;
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for id in ids {
+        if let Some(len) = delete.query_row(params![d, id], |r| r.get::<_, u64>(0)).optional()? {
+            count += 1;
+            bytes += len;
+        }
+    }
+    if count > 0 {
+        tx.prepare_cached(
+            "UPDATE devices SET queued_count = MAX(queued_count - ?2, 0), queued_bytes = MAX(queued_bytes - ?3, 0)
+             WHERE device_key = ?1",
+        )?
+        .execute(params![d, count, bytes])?;
+    }
+    Ok(count)
 }
 
 /// SQLite storage in one file.
@@ -246,10 +306,25 @@ impl SqliteStorage {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
     {
+        self.submit(f).await
+    }
+
+    /// Queues `f` to the writer thread now (jobs run in the order they are queued) and returns the
+    /// future of its result, ready once the transaction holding `f`'s writes committed.
+    fn submit<T, F>(&self, f: F) -> Submitted<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StorageResult<T> + Send + 'static,
+    {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Box<dyn WriteJob> = Box::new(Job { work: Some(f), result: None, reply });
-        lock(&self.inner.jobs).send(job).map_err(|_| StorageError::Task("the writer thread stopped".into()))?;
-        answer.await.map_err(|_| StorageError::Task("the writer thread dropped a write".into()))?
+        let queued = lock(&self.inner.jobs).send(job).is_ok();
+        Box::pin(async move {
+            if !queued {
+                return Err(StorageError::Task("the writer thread stopped".into()));
+            }
+            answer.await.map_err(|_| StorageError::Task("the writer thread dropped a write".into()))?
+        })
     }
 
     /// Runs `f` on a reader connection (WAL lets it read while the writer writes).
@@ -435,41 +510,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn enqueue(&self, batch: Vec<NewMessage>, quota: Quota, now_ms: u64) -> StorageResult<Vec<u64>> {
-        self.write(move |tx| {
-            let mut usage: HashMap<DeviceId, (u64, u64)> = HashMap::new();
-            let mut ids = Vec::with_capacity(batch.len());
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO messages (recipient, sender, payload, received_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
-            )?;
-            for (index, m) in batch.iter().enumerate() {
-                let (count, bytes) = match usage.get(&m.recipient) {
-                    Some(u) => *u,
-                    None => tx
-                        .query_row(
-                            "SELECT queued_count, queued_bytes FROM devices WHERE device_key = ?1",
-                            [&m.recipient[..]],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
-                        .optional()?
-                        .ok_or(StorageError::UnknownRecipient { index })?,
-                };
-                let (count, bytes) = (count + 1, bytes + m.payload.len() as u64);
-                if count > quota.messages || bytes > quota.bytes {
-                    return Err(StorageError::QuotaExceeded { index });
-                }
-                usage.insert(m.recipient, (count, bytes));
-                let sender = m.sender.as_ref().map(|s| &s[..]);
-                let id: u64 = insert.query_row(params![&m.recipient[..], sender, m.payload, now_ms], |r| r.get(0))?;
-                ids.push(id);
-            }
-            let mut update =
-                tx.prepare_cached("UPDATE devices SET queued_count = ?2, queued_bytes = ?3 WHERE device_key = ?1")?;
-            for (device, (count, bytes)) in usage {
-                update.execute(params![&device[..], count, bytes])?;
-            }
-            Ok(ids)
-        })
-        .await
+        self.write(move |tx| enqueue_tx(tx, &batch, quota, now_ms)).await
     }
 
     async fn pending(&self, device: DeviceId, limit: u32) -> StorageResult<Vec<StoredMessage>> {
@@ -492,27 +533,19 @@ impl Storage for SqliteStorage {
     }
 
     async fn ack(&self, device: DeviceId, ids: Vec<u64>) -> StorageResult<u64> {
-        self.write(move |tx| {
-            let d = &device[..];
-            let mut delete = tx
-                .prepare_cached("DELETE FROM messages WHERE recipient = ?1 AND id = ?2 RETURNING length(payload)")?;
-            let (mut count, mut bytes) = (0u64, 0u64);
-            for id in ids {
-                if let Some(len) = delete.query_row(params![d, id], |r| r.get::<_, u64>(0)).optional()? {
-                    count += 1;
-                    bytes += len;
-                }
-            }
-            if count > 0 {
-                tx.execute(
-                    "UPDATE devices SET queued_count = MAX(queued_count - ?2, 0), queued_bytes = MAX(queued_bytes - ?3, 0)
-                     WHERE device_key = ?1",
-                    params![d, count, bytes],
-                )?;
-            }
-            Ok(count)
-        })
-        .await
+        self.write(move |tx| ack_tx(tx, device, ids)).await
+    }
+
+    fn submits_in_order(&self) -> bool {
+        true
+    }
+
+    fn submit_enqueue(self: Arc<Self>, batch: Vec<NewMessage>, quota: Quota, now_ms: u64) -> Submitted<Vec<u64>> {
+        self.submit(move |tx| enqueue_tx(tx, &batch, quota, now_ms))
+    }
+
+    fn submit_ack(self: Arc<Self>, device: DeviceId, ids: Vec<u64>) -> Submitted<u64> {
+        self.submit(move |tx| ack_tx(tx, device, ids))
     }
 
     async fn set_delivery_token_hash(&self, device: DeviceId, hash: Option<[u8; 32]>, now: u64) -> StorageResult<()> {

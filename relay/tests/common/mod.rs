@@ -283,6 +283,11 @@ impl Client {
         assert_error(&resp, code);
     }
 
+    /// Whether no pushed frame is kept unread.
+    pub fn pushed_is_empty(&self) -> bool {
+        self.pushed.is_empty()
+    }
+
     /// The next pushed frame (envelope or presence).
     pub async fn next_push(&mut self) -> ServerFrame {
         if let Some(f) = self.pushed.pop_front() {
