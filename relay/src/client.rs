@@ -239,7 +239,8 @@ async fn connect(config: &ClientConfig, identity: &DeviceIdentity) -> Result<Soc
     } else {
         None
     };
-    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(config.url.as_str(), None, false, connector)
+    // `true`: no Nagle (small frames would wait for the relay's delayed ACK).
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(config.url.as_str(), None, true, connector)
         .await
         .map_err(|e| {
             tracing::debug!(error = %e, "connecting to the relay failed");

@@ -154,6 +154,11 @@ pub async fn start_with(
     tracing::info!(%addr, "hush-relay listening");
     crate::webchat::announce(&state.config, addr);
     let task = tokio::spawn(async move {
+        // No Nagle: frames are small and latency-bound; with it, a small write waits for the
+        // peer's delayed ACK (40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(s.shutdown.clone().cancelled_owned())
             .await;
