@@ -8,6 +8,8 @@
 #   test         cargo test --workspace            (unit, integration and doc tests; the relay on SQLite)
 #   wasm         scripts/wasm.sh test              (store on wasm32 in Node and headless Chromium; hush-wasm Node tests)
 #   web          scripts/web.sh test               (demo web chat: relay + two headless Chromium contexts, playwright-core)
+#   bindings     scripts/bindings.sh               (uniffi: Python pytest, Kotlin mvn test, Swift up-to-date check)
+#   interop      scripts/interop.sh                (Python, Kotlin and browser clients in one group through one relay)
 #   relay-pg     the relay's tests again on a throw-away local PostgreSQL (two instances share it)
 #   bench-build  cargo bench -p hush-core --no-run (benches compile; they are not run)
 #   fuzz-smoke   scripts/fuzz.sh smoke             (each fuzz target for FUZZ_SECONDS, default 20)
@@ -15,6 +17,7 @@
 # Environment:
 #   CI=true       cargo runs with --locked (Cargo.lock must be up to date) and the fuzz smoke step is
 #                 mandatory; locally it is skipped with a message when nightly or cargo-fuzz is missing.
+#                 Likewise mvn/javac and python3's venv for the bindings step.
 #   FUZZ_SECONDS  seconds per fuzz target in the smoke step.
 #   HUSH_CRASH_RUNS  SIGKILLs in the store crash-consistency test (default 50; e.g. 500 for a long run),
 #                 HUSH_CRASH_SEED replays a run (each run prints its seed).
@@ -69,6 +72,8 @@ step clippy cargo clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
 step test cargo test "${LOCKED[@]}" --workspace
 step wasm "$ROOT/scripts/wasm.sh" test
 step web "$ROOT/scripts/web.sh" test
+step bindings "$ROOT/scripts/bindings.sh"
+step interop "$ROOT/scripts/interop.sh"
 # The relay's whole suite on PostgreSQL: a throw-away cluster on a free loopback port, stopped on exit.
 relay_postgres() {
     local bin

@@ -1,9 +1,29 @@
 //! `hush-ffi`: the foreign-function interface of hush for Kotlin (JVM/Android), Swift and Python.
 //!
-//! This crate will wrap the client API of [`hush_core`] with uniffi proc-macros so that
-//! `uniffi-bindgen` can generate the Kotlin package `dev.hush` (see `ffi-kotlin/`), the Swift
-//! package `Hush` (see `ffi-swift/`) and a Python module from the compiled library.
+//! uniffi proc-macros export this crate's API; `uniffi-bindgen` (the `cli` feature's binary, run
+//! in library mode on the compiled `libhush_ffi`) generates the Kotlin package `dev.hush`
+//! (`ffi-kotlin/`), the Swift package `Hush` (`ffi-swift/`) and the Python package `hush`
+//! (`bindings/python/`). `scripts/bindings.sh` builds, generates and tests all three.
 //!
-//! It is deliberately empty for now: the exported API, its error type and the generated bindings
-//! arrive with the bindings issue, once the `hush-core` API they wrap has settled. Until then the
-//! crate only checks that it builds against `hush-core` inside the workspace.
+//! What is exported:
+//! - [`HushError`]: the one typed error of every exported call (an exception class per variant in
+//!   Kotlin, Swift and Python);
+//! - free functions that check the shared `test-vectors/` from every language
+//!   ([`compute_safety_number`], [`verify_device_list`], [`open_sealed_envelope`],
+//!   [`delivery_token_hash`]) and [`hush_version`].
+
+uniffi::setup_scaffolding!();
+
+mod client;
+mod error;
+mod vectors;
+
+pub use client::*;
+pub use error::HushError;
+pub use vectors::*;
+
+/// The version of the hush library (the `hush-ffi` crate version), e.g. `"0.1.0"`.
+#[uniffi::export]
+pub fn hush_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}

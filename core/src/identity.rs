@@ -26,6 +26,16 @@ impl DeviceIdentity {
         Self::from_parts(signing, identity)
     }
 
+    /// Restores a device identity from its two 32-byte secrets: the Ed25519 device key seed and
+    /// the X25519 identity secret (unclamped, as `test-vectors/` records them). For tools and
+    /// test-vector checks; applications keep identities in the encrypted store instead.
+    pub fn from_secret_bytes(device_signing_secret: &[u8; 32], identity_secret: &[u8; 32]) -> Self {
+        Self::from_parts(
+            SigningKeyPair::from_secret_bytes(device_signing_secret),
+            KeyPair::from_secret_bytes(*identity_secret),
+        )
+    }
+
     pub(crate) fn from_parts(signing: SigningKeyPair, identity: KeyPair) -> Self {
         let signature = Signature64(signing.sign(IDENTITY_KEY_CONTEXT, identity.public().as_bytes()));
         let keys = DeviceKeys { device_key: signing.public(), identity_key: identity.public(), signature };

@@ -1,0 +1,855 @@
+//! `HushClient`: the one client object every language sees (DESIGN.md "Client API").
+//!
+//! It wraps hush-core's state machine and, once [`connect`](HushClient::connect)ed, hush-relay's
+//! [`Messenger`] (the native WebSocket transport). Ids cross the boundary as lowercase hex strings:
+//! user ids are user keys, conversation ids are `ConversationId` bytes, message ids are client
+//! message ids. Events reach a [`HushListener`] the application registers.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use hush_core::content::{AttachmentPointer, ContentBody, ReceiptKind};
+use hush_core::group::GroupEvent;
+use hush_core::store::{
+    Argon2Params, ContactState, ConversationId, HistoryCursor, MessageStatus, StoredMessage, Unlock,
+};
+use hush_core::{Client, ClientConfig, ContactLink, Event, SigningPublicKey, Store};
+use hush_relay::client::ClientConfig as TransportConfig;
+use hush_relay::messenger::{ConnectionState, Messenger, MessengerEvent, lock};
+use zeroize::Zeroizing;
+
+use crate::error::HushError;
+
+/// One tokio runtime for every client in the process (sockets, timers, HTTP).
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("hush")
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot start the hush runtime: {e}"))
+});
+
+/// The most events kept while no listener is registered.
+const MAX_BUFFERED_EVENTS: usize = 10_000;
+
+/// Largest attachment downloaded (plaintext bytes).
+const MAX_DOWNLOAD_BYTES: u64 = hush_core::limits::DEFAULT_MAX_ATTACHMENT_BYTES;
+
+/// Receives every event of a client. Called from a background thread, one event at a time.
+#[uniffi::export(with_foreign)]
+pub trait HushListener: Send + Sync {
+    /// One event.
+    fn on_event(&self, event: HushEvent);
+}
+
+/// The state of the connection to the relay.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum HushConnectionState {
+    /// Authenticated; messages flow.
+    Connected,
+    /// Lost; reconnecting.
+    Disconnected,
+    /// The relay refused this device; the client stopped trying.
+    Refused {
+        /// What the relay said.
+        detail: String,
+    },
+}
+
+/// Where an outgoing message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum HushMessageStatus {
+    /// Waiting for the relay.
+    Sending,
+    /// The relay has it.
+    Sent,
+    /// A recipient device has it.
+    Delivered,
+    /// A recipient read it.
+    Read,
+    /// Sending gave up.
+    Failed,
+    /// An incoming message.
+    Received,
+}
+
+impl From<MessageStatus> for HushMessageStatus {
+    fn from(s: MessageStatus) -> Self {
+        match s {
+            MessageStatus::Sending => Self::Sending,
+            MessageStatus::Sent => Self::Sent,
+            MessageStatus::Delivered => Self::Delivered,
+            MessageStatus::Read => Self::Read,
+            MessageStatus::Failed => Self::Failed,
+            MessageStatus::Received => Self::Received,
+        }
+    }
+}
+
+/// An attachment a message points to (download it with `downloadAttachment`).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HushAttachment {
+    /// MIME type.
+    pub mime: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// File name, if the sender gave one.
+    pub file_name: Option<String>,
+}
+
+/// One reaction on a message.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HushReaction {
+    /// Who reacted (user id).
+    pub user: String,
+    /// The emoji.
+    pub emoji: String,
+}
+
+/// A message of the history.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HushMessage {
+    /// The conversation it is in.
+    pub conversation: String,
+    /// Its id.
+    pub id: String,
+    /// Who sent it (user id).
+    pub sender: String,
+    /// The sender's timestamp (ms).
+    pub sent_at_ms: u64,
+    /// When this device got it (ms).
+    pub received_at_ms: u64,
+    /// The text, for a text message.
+    pub text: Option<String>,
+    /// The attachment, for an attachment message.
+    pub attachment: Option<HushAttachment>,
+    /// Sending, sent, delivered, read, failed or received.
+    pub status: HushMessageStatus,
+    /// Edited by its sender.
+    pub edited: bool,
+    /// Deleted for everyone (text and attachment are gone).
+    pub deleted: bool,
+    /// Reactions, in arrival order.
+    pub reactions: Vec<HushReaction>,
+    /// When it disappears (ms), if the conversation has a timer.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// A page of history, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HushHistoryPage {
+    /// The messages.
+    pub messages: Vec<HushMessage>,
+    /// Pass as `before` for the next (older) page; `None` at the start of the conversation.
+    pub next: Option<String>,
+}
+
+/// A conversation in the chat list.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HushConversation {
+    /// Its id.
+    pub id: String,
+    /// `true` for a group chat.
+    pub is_group: bool,
+    /// The peer's user id (1:1) or the group id.
+    pub peer: String,
+    /// The contact's or the group's name.
+    pub name: String,
+    /// Last activity (ms).
+    pub last_activity_ms: u64,
+    /// Unread messages.
+    pub unread: u32,
+    /// Disappearing-message timer (s); 0 = off.
+    pub disappearing_secs: u32,
+}
+
+/// A contact.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HushContact {
+    /// Their user id.
+    pub user_id: String,
+    /// Their name.
+    pub name: String,
+    /// "requested", "accepted" or "blocked".
+    pub state: String,
+    /// Whether the safety number was verified.
+    pub verified: bool,
+}
+
+/// A safety number to compare or scan.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct HushSafetyNumber {
+    /// 60 digits, in groups of five.
+    pub digits: String,
+    /// The QR code's bytes.
+    pub qr: Vec<u8>,
+}
+
+/// Something that happened.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum HushEvent {
+    /// A new message.
+    Message {
+        /// It.
+        message: HushMessage,
+    },
+    /// A message from someone not (yet) a contact: accept or block them.
+    MessageRequest {
+        /// It.
+        message: HushMessage,
+    },
+    /// A message was edited.
+    Edited {
+        /// Where.
+        conversation: String,
+        /// Which.
+        message_id: String,
+    },
+    /// A message was deleted for everyone.
+    Deleted {
+        /// Where.
+        conversation: String,
+        /// Which.
+        message_id: String,
+    },
+    /// A reaction was added or withdrawn.
+    Reaction {
+        /// Where.
+        conversation: String,
+        /// On which message.
+        message_id: String,
+        /// Who.
+        sender: String,
+        /// The emoji.
+        emoji: String,
+        /// Withdrawn.
+        removed: bool,
+    },
+    /// Delivery or read receipt.
+    Receipt {
+        /// Where.
+        conversation: String,
+        /// The messages.
+        message_ids: Vec<String>,
+        /// Who.
+        sender: String,
+        /// `true`: read; `false`: delivered.
+        read: bool,
+    },
+    /// Someone started or stopped typing.
+    Typing {
+        /// Where.
+        conversation: String,
+        /// Who.
+        sender: String,
+        /// Started or stopped.
+        started: bool,
+    },
+    /// A contact's device went online or offline.
+    Presence {
+        /// The user, when known.
+        user: Option<String>,
+        /// Online or not.
+        online: bool,
+    },
+    /// This user joined (or created) a group.
+    GroupJoined {
+        /// The group's conversation id.
+        conversation: String,
+        /// Its name.
+        name: String,
+    },
+    /// A group changed: members added or removed, renamed, …
+    GroupChanged {
+        /// The group's conversation id.
+        conversation: String,
+        /// What changed, one line each (e.g. "added <user id>", "renamed <name>").
+        changes: Vec<String>,
+    },
+    /// A contact's identity key changed: verify or accept before sending again.
+    IdentityChanged {
+        /// Who.
+        user: String,
+    },
+    /// A conversation's disappearing timer changed.
+    DisappearingTimer {
+        /// Where.
+        conversation: String,
+        /// Seconds; 0 = off.
+        seconds: u32,
+    },
+    /// An outgoing message changed status.
+    MessageStatus {
+        /// Where.
+        conversation: String,
+        /// Which.
+        message_id: String,
+        /// Now.
+        status: HushMessageStatus,
+    },
+    /// A message could not be decrypted and was dropped.
+    Undecryptable {
+        /// The sender, when known.
+        sender: Option<String>,
+    },
+    /// Disappearing messages were removed.
+    Expired {
+        /// How many.
+        count: u64,
+    },
+    /// The connection changed.
+    Connection {
+        /// Now.
+        state: HushConnectionState,
+    },
+}
+
+fn hex(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+fn conversation_id(c: &ConversationId) -> String {
+    hex(&c.to_bytes())
+}
+
+fn parse_conversation(id: &str) -> Result<ConversationId, HushError> {
+    let bytes = hex::decode(id).map_err(|_| HushError::bad_input("conversation id is not hex"))?;
+    Ok(ConversationId::from_bytes(&bytes)?)
+}
+
+fn parse_user(id: &str) -> Result<SigningPublicKey, HushError> {
+    let bytes = hex::decode(id).map_err(|_| HushError::bad_input("user id is not hex"))?;
+    Ok(SigningPublicKey::from_slice(&bytes, "user id")?)
+}
+
+fn parse_message_id(id: &str) -> Result<hush_core::content::MessageId, HushError> {
+    let bytes = hex::decode(id).map_err(|_| HushError::bad_input("message id is not hex"))?;
+    bytes.try_into().map_err(|_| HushError::bad_input("message id is not 16 bytes"))
+}
+
+fn message(m: &StoredMessage) -> HushMessage {
+    let body = m.content().ok().flatten().map(|c| c.body);
+    let (text, attachment) = match body {
+        Some(ContentBody::Text(t)) => (Some(t), None),
+        Some(ContentBody::Attachment(a)) => {
+            (None, Some(HushAttachment { mime: a.mime, size: a.encryption.size, file_name: a.file_name }))
+        }
+        _ => (None, None),
+    };
+    HushMessage {
+        conversation: conversation_id(&m.conversation),
+        id: hex(&m.id),
+        sender: hex(m.sender.as_bytes()),
+        sent_at_ms: m.sent_at_ms,
+        received_at_ms: m.received_at_ms,
+        text,
+        attachment,
+        status: m.status.into(),
+        edited: m.edited,
+        deleted: m.deleted,
+        reactions: m
+            .reactions
+            .iter()
+            .map(|(u, e)| HushReaction { user: hex(u.as_bytes()), emoji: e.clone() })
+            .collect(),
+        expires_at_ms: m.expires_at_ms,
+    }
+}
+
+fn group_change(e: &GroupEvent) -> String {
+    match e {
+        GroupEvent::MemberAdded(u) => format!("added {}", hex(u.as_bytes())),
+        GroupEvent::MemberRemoved(u) => format!("removed {}", hex(u.as_bytes())),
+        GroupEvent::AdminAdded(u) => format!("admin {}", hex(u.as_bytes())),
+        GroupEvent::Renamed(name) => format!("renamed {name}"),
+        GroupEvent::ChangeRejected { author, reason } => format!("rejected {} {reason:?}", hex(author.as_bytes())),
+    }
+}
+
+fn event(e: MessengerEvent) -> Option<HushEvent> {
+    let e = match e {
+        MessengerEvent::Connection(state) => {
+            let state = match state {
+                ConnectionState::Connected => HushConnectionState::Connected,
+                ConnectionState::Disconnected => HushConnectionState::Disconnected,
+                ConnectionState::Refused(detail) => HushConnectionState::Refused { detail },
+            };
+            return Some(HushEvent::Connection { state });
+        }
+        MessengerEvent::Client(e) => e,
+    };
+    Some(match e {
+        Event::Message(m) => HushEvent::Message { message: message(&m) },
+        Event::MessageRequest(m) => HushEvent::MessageRequest { message: message(&m) },
+        Event::Edited { conversation, id } => {
+            HushEvent::Edited { conversation: conversation_id(&conversation), message_id: hex(&id) }
+        }
+        Event::Deleted { conversation, id } => {
+            HushEvent::Deleted { conversation: conversation_id(&conversation), message_id: hex(&id) }
+        }
+        Event::Reaction { conversation, target, from, emoji, removed } => HushEvent::Reaction {
+            conversation: conversation_id(&conversation),
+            message_id: hex(&target),
+            sender: hex(from.as_bytes()),
+            emoji,
+            removed,
+        },
+        Event::Receipt { conversation, kind, targets, from } => HushEvent::Receipt {
+            conversation: conversation_id(&conversation),
+            message_ids: targets.iter().map(|t| hex(t)).collect(),
+            sender: hex(from.as_bytes()),
+            read: kind == ReceiptKind::Read,
+        },
+        Event::Typing { conversation, from, started } => {
+            HushEvent::Typing { conversation: conversation_id(&conversation), sender: hex(from.as_bytes()), started }
+        }
+        Event::Presence { user, online, .. } => HushEvent::Presence { user: user.map(|u| hex(u.as_bytes())), online },
+        Event::GroupJoined { group, name } => {
+            HushEvent::GroupJoined { conversation: conversation_id(&ConversationId::Group(group)), name }
+        }
+        Event::GroupChanged { group, events } => HushEvent::GroupChanged {
+            conversation: conversation_id(&ConversationId::Group(group)),
+            changes: events.iter().map(group_change).collect(),
+        },
+        Event::IdentityChanged { user } => HushEvent::IdentityChanged { user: hex(user.as_bytes()) },
+        Event::DisappearingTimer { conversation, seconds, .. } => {
+            HushEvent::DisappearingTimer { conversation: conversation_id(&conversation), seconds }
+        }
+        Event::MessageStatus { conversation, id, status } => HushEvent::MessageStatus {
+            conversation: conversation_id(&conversation),
+            message_id: hex(&id),
+            status: status.into(),
+        },
+        Event::Undecryptable { from } => HushEvent::Undecryptable { sender: from.map(|u| hex(u.as_bytes())) },
+        Event::Expired { count } => HushEvent::Expired { count: count as u64 },
+        _ => return None,
+    })
+}
+
+/// Events kept until a listener is registered, and the listener.
+#[derive(Default)]
+struct Delivery {
+    listener: Option<Arc<dyn HushListener>>,
+    buffered: VecDeque<HushEvent>,
+}
+
+impl Delivery {
+    fn deliver(this: &Mutex<Self>, e: HushEvent) {
+        let listener = {
+            let mut d = this.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &d.listener {
+                Some(l) => l.clone(),
+                None => {
+                    if d.buffered.len() >= MAX_BUFFERED_EVENTS {
+                        d.buffered.pop_front();
+                    }
+                    d.buffered.push_back(e);
+                    return;
+                }
+            }
+        };
+        listener.on_event(e);
+    }
+}
+
+/// A hush account on this device: its encrypted store, and its connection when connected.
+#[derive(uniffi::Object)]
+pub struct HushClient {
+    client: Arc<Mutex<Client>>,
+    relay_url: String,
+    messenger: Mutex<Option<Messenger>>,
+    delivery: Arc<Mutex<Delivery>>,
+}
+
+fn unlock(store_key: Option<Vec<u8>>, passphrase: Option<String>) -> Result<Unlock, HushError> {
+    match (store_key, passphrase) {
+        (Some(key), None) => {
+            let key: [u8; 32] =
+                key.as_slice().try_into().map_err(|_| HushError::bad_input("the store key must be 32 bytes"))?;
+            Ok(Unlock::Key(Zeroizing::new(key)))
+        }
+        (None, Some(p)) => Ok(Unlock::Passphrase(Zeroizing::new(p), Argon2Params::default())),
+        _ => Err(HushError::bad_input("give either a 32-byte store key or a passphrase")),
+    }
+}
+
+impl HushClient {
+    fn new(client: Client, relay_url: String) -> Arc<Self> {
+        Arc::new(Self {
+            client: Arc::new(Mutex::new(client)),
+            relay_url,
+            messenger: Mutex::new(None),
+            delivery: Arc::new(Mutex::new(Delivery::default())),
+        })
+    }
+
+    /// Runs `f` on the state machine; when connected, what it queued is sent.
+    fn act<T>(&self, f: impl FnOnce(&mut Client, u64) -> hush_core::Result<T>) -> Result<T, HushError> {
+        let messenger = self.messenger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match messenger.as_ref() {
+            Some(m) => Ok(m.with_client(f)?),
+            None => Ok(f(&mut lock(&self.client), hush_relay::messenger::now_ms())?),
+        }
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl HushClient {
+    /// Creates a new account in a new store file at `store_path` (`:memory:` for a throw-away
+    /// one), unlocked by a 32-byte `store_key` (from the platform keystore) or a `passphrase`.
+    #[uniffi::constructor]
+    pub fn create(
+        store_path: String,
+        store_key: Option<Vec<u8>>,
+        passphrase: Option<String>,
+        relay_url: String,
+        display_name: String,
+    ) -> Result<Arc<Self>, HushError> {
+        let unlock = unlock(store_key, passphrase)?;
+        let store =
+            if store_path == ":memory:" { Store::open_in_memory(unlock)? } else { Store::create(&store_path, unlock)? };
+        let config = ClientConfig::new(relay_url.clone(), display_name);
+        let client = Client::create(store, config, hush_relay::messenger::now_ms())?;
+        Ok(Self::new(client, relay_url))
+    }
+
+    /// Opens the account in the store at `store_path`.
+    #[uniffi::constructor]
+    pub fn open(
+        store_path: String,
+        store_key: Option<Vec<u8>>,
+        passphrase: Option<String>,
+        relay_url: String,
+        display_name: String,
+    ) -> Result<Arc<Self>, HushError> {
+        let store = Store::open(&store_path, unlock(store_key, passphrase)?)?;
+        let client = Client::open(store, ClientConfig::new(relay_url.clone(), display_name))?;
+        Ok(Self::new(client, relay_url))
+    }
+
+    /// This user's id (their user key, hex).
+    pub fn user_id(&self) -> String {
+        hex(lock(&self.client).user_key().as_bytes())
+    }
+
+    /// This device's id (its device key, hex).
+    pub fn device_id(&self) -> String {
+        hex(lock(&self.client).device_key().as_bytes())
+    }
+
+    /// The `hush://contact/…` link others open to add this user (also the QR code's text).
+    pub fn contact_link(&self) -> String {
+        lock(&self.client).contact_link().to_url()
+    }
+
+    /// Registers the listener; events that came before are delivered to it at once.
+    pub fn set_listener(&self, listener: Arc<dyn HushListener>) {
+        let buffered = {
+            let mut d = self.delivery.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            d.listener = Some(listener.clone());
+            core::mem::take(&mut d.buffered)
+        };
+        for e in buffered {
+            listener.on_event(e);
+        }
+    }
+
+    /// Connects to the relay (and keeps reconnecting until `disconnect`).
+    pub async fn connect(&self) -> Result<(), HushError> {
+        let _guard = RUNTIME.enter();
+        let mut messenger = self.messenger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if messenger.is_some() {
+            return Ok(());
+        }
+        let (m, mut events) =
+            Messenger::start_shared(self.client.clone(), TransportConfig::new(self.relay_url.clone()));
+        let delivery = self.delivery.clone();
+        RUNTIME.spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let Some(e) = event(e) {
+                    Delivery::deliver(&delivery, e);
+                }
+            }
+        });
+        *messenger = Some(m);
+        Ok(())
+    }
+
+    /// Closes the connection. Sends not yet taken by the relay stay queued.
+    pub async fn disconnect(&self) {
+        let m = self.messenger.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(m) = m {
+            m.stop().await;
+        }
+    }
+
+    /// Adds the user behind a contact link; returns their user id.
+    pub fn add_contact(&self, link: String) -> Result<String, HushError> {
+        let link = ContactLink::from_url(&link)?;
+        self.act(|c, now| c.add_contact(&link, now)).map(|c| hex(c.user_key.as_bytes()))
+    }
+
+    /// Accepts a message request.
+    pub fn accept_contact(&self, user_id: String) -> Result<(), HushError> {
+        let user = parse_user(&user_id)?;
+        self.act(|c, _| c.accept_contact(&user)).map(|_| ())
+    }
+
+    /// Blocks a user: their messages are dropped from now on.
+    pub fn block(&self, user_id: String) -> Result<(), HushError> {
+        let user = parse_user(&user_id)?;
+        self.act(|c, _| c.block(&user)).map(|_| ())
+    }
+
+    /// Every contact.
+    pub fn contacts(&self) -> Result<Vec<HushContact>, HushError> {
+        let contacts = self.act(|c, _| c.contacts())?;
+        Ok(contacts
+            .into_iter()
+            .map(|c| HushContact {
+                user_id: hex(c.user_key.as_bytes()),
+                name: c.display_name,
+                state: match c.state {
+                    ContactState::Requested => "requested",
+                    ContactState::Accepted => "accepted",
+                    ContactState::Blocked => "blocked",
+                }
+                .into(),
+                verified: c.verified,
+            })
+            .collect())
+    }
+
+    /// The safety number with a contact.
+    pub fn safety_number(&self, user_id: String) -> Result<HushSafetyNumber, HushError> {
+        let user = parse_user(&user_id)?;
+        let n = self.act(|c, _| c.safety_number(&user))?;
+        Ok(HushSafetyNumber { digits: n.display(), qr: n.qr_payload().to_vec() })
+    }
+
+    /// Marks a contact verified if `scanned_qr` (their QR code) matches; `false` otherwise.
+    pub fn verify(&self, user_id: String, scanned_qr: Vec<u8>) -> Result<bool, HushError> {
+        let user = parse_user(&user_id)?;
+        self.act(|c, _| c.verify(&user, &scanned_qr))
+    }
+
+    /// The conversation id of the 1:1 chat with a user.
+    pub fn direct_conversation(&self, user_id: String) -> Result<String, HushError> {
+        Ok(conversation_id(&ConversationId::Direct(parse_user(&user_id)?)))
+    }
+
+    /// Sends a text; returns the message id.
+    pub fn send_text(&self, conversation: String, text: String) -> Result<String, HushError> {
+        let conv = parse_conversation(&conversation)?;
+        self.act(|c, now| c.send_text(&conv, &text, now)).map(|id| hex(&id))
+    }
+
+    /// Replaces the text of one of this user's messages.
+    pub fn edit(&self, conversation: String, message_id: String, text: String) -> Result<(), HushError> {
+        let (conv, id) = (parse_conversation(&conversation)?, parse_message_id(&message_id)?);
+        self.act(|c, now| c.edit(&conv, &id, &text, now))
+    }
+
+    /// Deletes one of this user's messages for everyone.
+    pub fn delete(&self, conversation: String, message_id: String) -> Result<(), HushError> {
+        let (conv, id) = (parse_conversation(&conversation)?, parse_message_id(&message_id)?);
+        self.act(|c, now| c.delete(&conv, &id, now))
+    }
+
+    /// Adds (or, with `remove`, withdraws) a reaction.
+    pub fn react(
+        &self,
+        conversation: String,
+        message_id: String,
+        emoji: String,
+        remove: bool,
+    ) -> Result<(), HushError> {
+        let (conv, id) = (parse_conversation(&conversation)?, parse_message_id(&message_id)?);
+        self.act(|c, now| c.react(&conv, &id, &emoji, remove, now))
+    }
+
+    /// Marks a conversation read (sends read receipts).
+    pub fn mark_read(&self, conversation: String) -> Result<(), HushError> {
+        let conv = parse_conversation(&conversation)?;
+        self.act(|c, now| c.mark_read(&conv, now))
+    }
+
+    /// Tells the conversation this user is typing (or stopped).
+    pub fn set_typing(&self, conversation: String, typing: bool) -> Result<(), HushError> {
+        let conv = parse_conversation(&conversation)?;
+        self.act(|c, now| c.set_typing(&conv, typing, now))
+    }
+
+    /// Encrypts and uploads `bytes`, then sends the attachment; returns the message id.
+    pub async fn send_attachment(
+        &self,
+        conversation: String,
+        bytes: Vec<u8>,
+        mime: String,
+        file_name: Option<String>,
+    ) -> Result<String, HushError> {
+        let conv = parse_conversation(&conversation)?;
+        let pointer = self.upload(bytes, mime, file_name).await?;
+        self.act(|c, now| c.send_attachment(&conv, pointer, now)).map(|id| hex(&id))
+    }
+
+    /// Downloads and decrypts the attachment of a message.
+    pub async fn download_attachment(&self, conversation: String, message_id: String) -> Result<Vec<u8>, HushError> {
+        let (conv, id) = (parse_conversation(&conversation)?, parse_message_id(&message_id)?);
+        let m = self.act(|c, _| c.message(&conv, &id))?.ok_or_else(|| HushError::not_found("no such message"))?;
+        let Some(hush_core::Content { body: ContentBody::Attachment(pointer), .. }) = m.content()? else {
+            return Err(HushError::bad_input("the message has no attachment"));
+        };
+        let messenger = self.messenger_handle()?;
+        let bytes = RUNTIME
+            .spawn(async move { download(messenger, pointer).await })
+            .await
+            .map_err(|_| HushError::network("download task failed"))??;
+        Ok(bytes)
+    }
+
+    /// Creates a group with these members; returns its conversation id.
+    pub fn create_group(&self, name: String, members: Vec<String>) -> Result<String, HushError> {
+        let members = members.iter().map(|m| parse_user(m)).collect::<Result<Vec<_>, _>>()?;
+        self.act(|c, now| c.create_group(&name, &members, now)).map(|g| conversation_id(&ConversationId::Group(g)))
+    }
+
+    /// Adds members to a group (admins only).
+    pub fn add_members(&self, conversation: String, members: Vec<String>) -> Result<(), HushError> {
+        let group = group_id(&conversation)?;
+        let members = members.iter().map(|m| parse_user(m)).collect::<Result<Vec<_>, _>>()?;
+        self.act(|c, now| c.add_members(&group, &members, now))
+    }
+
+    /// Removes a member from a group (admins only).
+    pub fn remove_member(&self, conversation: String, user_id: String) -> Result<(), HushError> {
+        let (group, user) = (group_id(&conversation)?, parse_user(&user_id)?);
+        self.act(|c, now| c.remove_member(&group, &user, now))
+    }
+
+    /// Leaves a group.
+    pub fn leave_group(&self, conversation: String) -> Result<(), HushError> {
+        let group = group_id(&conversation)?;
+        self.act(|c, now| c.leave_group(&group, now))
+    }
+
+    /// Renames a group (admins only).
+    pub fn rename_group(&self, conversation: String, name: String) -> Result<(), HushError> {
+        let group = group_id(&conversation)?;
+        self.act(|c, now| c.rename_group(&group, &name, now))
+    }
+
+    /// The chat list, most recent first.
+    pub fn conversations(&self) -> Result<Vec<HushConversation>, HushError> {
+        self.act(|c, _| {
+            let contacts = c.contacts()?;
+            let mut out = Vec::new();
+            for conv in c.conversations()? {
+                let (is_group, peer, name) = match &conv.id {
+                    ConversationId::Direct(u) => {
+                        let name = contacts.iter().find(|k| k.user_key == *u).map(|k| k.display_name.clone());
+                        (false, hex(u.as_bytes()), name.unwrap_or_default())
+                    }
+                    ConversationId::Group(g) => {
+                        let name = c.group(g)?.map(|g| g.roster().name.clone()).unwrap_or_default();
+                        (true, hex(&g.to_bytes()), name)
+                    }
+                };
+                out.push(HushConversation {
+                    id: conversation_id(&conv.id),
+                    is_group,
+                    peer,
+                    name,
+                    last_activity_ms: conv.last_activity_ms,
+                    unread: conv.unread,
+                    disappearing_secs: conv.disappearing_secs,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// A page of history, newest first, older than `before` (a cursor from an earlier page).
+    pub fn history(
+        &self,
+        conversation: String,
+        before: Option<String>,
+        limit: u32,
+    ) -> Result<HushHistoryPage, HushError> {
+        let conv = parse_conversation(&conversation)?;
+        let before = before
+            .map(|b| {
+                let bytes = hex::decode(b).map_err(|_| HushError::bad_input("cursor is not hex"))?;
+                Ok::<_, HushError>(HistoryCursor::from_bytes(&bytes)?)
+            })
+            .transpose()?;
+        let (page, next) = self.act(|c, _| c.history(&conv, before, limit as usize))?;
+        Ok(HushHistoryPage { messages: page.iter().map(message).collect(), next: next.map(|n| hex(&n.to_bytes())) })
+    }
+
+    /// Messages containing every word of `query` (through the blind index).
+    pub fn search(&self, query: String) -> Result<Vec<HushMessage>, HushError> {
+        Ok(self.act(|c, _| c.search(&query, 100))?.iter().map(message).collect())
+    }
+
+    /// Sets the disappearing-message timer of a conversation (0 = off).
+    pub fn set_disappearing(&self, conversation: String, seconds: u32) -> Result<(), HushError> {
+        let conv = parse_conversation(&conversation)?;
+        self.act(|c, now| c.set_disappearing(&conv, seconds, now))
+    }
+}
+
+impl HushClient {
+    async fn upload(
+        &self,
+        bytes: Vec<u8>,
+        mime: String,
+        file_name: Option<String>,
+    ) -> Result<AttachmentPointer, HushError> {
+        let messenger = self.messenger_handle()?;
+        RUNTIME
+            .spawn(async move { upload(messenger, bytes, mime, file_name).await })
+            .await
+            .map_err(|_| HushError::network("upload task failed"))?
+    }
+
+    /// A handle for blob transfers, which need the connection.
+    fn messenger_handle(&self) -> Result<hush_relay::messenger::BlobClient, HushError> {
+        let messenger = self.messenger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        messenger.as_ref().map(Messenger::blob_client).ok_or_else(|| HushError::network("not connected"))
+    }
+}
+
+async fn upload(
+    blobs: hush_relay::messenger::BlobClient,
+    bytes: Vec<u8>,
+    mime: String,
+    file_name: Option<String>,
+) -> Result<AttachmentPointer, HushError> {
+    Ok(blobs.upload_attachment(&bytes, &mime, file_name).await?)
+}
+
+async fn download(blobs: hush_relay::messenger::BlobClient, pointer: AttachmentPointer) -> Result<Vec<u8>, HushError> {
+    Ok(blobs.download_attachment(&pointer, MAX_DOWNLOAD_BYTES).await?)
+}
+
+fn group_id(conversation: &str) -> Result<hush_core::group::GroupId, HushError> {
+    match parse_conversation(conversation)? {
+        ConversationId::Group(g) => Ok(g),
+        ConversationId::Direct(_) => Err(HushError::bad_input("not a group conversation")),
+    }
+}
+
+impl From<hush_relay::messenger::MessengerError> for HushError {
+    fn from(e: hush_relay::messenger::MessengerError) -> Self {
+        use hush_relay::messenger::MessengerError as M;
+        match e {
+            M::Core(e) => e.into(),
+            M::Transport(e) => Self::network(e.to_string()),
+            M::Relay(detail) => Self::network(format!("relay refused: {detail}")),
+            M::Http(detail) => Self::network(format!("blob transfer failed: {detail}")),
+            M::Stopped => Self::network("client stopped"),
+        }
+    }
+}
