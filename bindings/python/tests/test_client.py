@@ -1,0 +1,144 @@
+"""HushClient from Python through a real relay: a message request, a reply, receipts, typed
+errors, and the example echo bot answering a message.
+
+The relay binary comes from HUSH_RELAY_BIN (scripts/bindings.sh sets it) or target/debug/hush-relay;
+the tests are skipped when it is missing (scripts/bindings.sh builds it; in CI it must be there).
+"""
+
+import asyncio
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from hush import HushClient, HushError, HushEvent, HushListener, HushMessageStatus
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+TIMEOUT = 30.0
+
+
+def relay_binary() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("HUSH_RELAY_BIN", ROOT / "target" / "debug" / "hush-relay"))
+
+
+@pytest.fixture(scope="module")
+def relay():
+    binary = relay_binary()
+    if not binary.exists():
+        if os.environ.get("CI") in ("true", "1"):
+            pytest.fail(f"no relay binary at {binary}")
+        pytest.skip(f"no relay binary at {binary} (cargo build -p hush-relay)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tempfile.mkdtemp(prefix="hush-py-")
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(binary), "--listen", f"127.0.0.1:{port}", "--data-dir", data, "--origin", base,
+                             "--no-web", "--log", "warn"])
+    deadline = time.time() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
+                break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the relay did not start")
+            time.sleep(0.1)
+    yield f"ws://127.0.0.1:{port}/v1/ws"
+    proc.terminate()
+    proc.wait(10)
+
+
+class Events(HushListener):
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.events = []
+
+    def on_event(self, event):
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def wait(self, predicate, what):
+        with self.cond:
+            if not self.cond.wait_for(lambda: any(predicate(e) for e in self.events), TIMEOUT):
+                raise AssertionError(f"no {what} in {self.events}")
+            return next(e for e in self.events if predicate(e))
+
+
+def person(relay, name):
+    client = HushClient.create(":memory:", os.urandom(32), None, relay, name)
+    events = Events()
+    client.set_listener(events)
+    asyncio.run(client.connect())
+    events.wait(lambda e: isinstance(e, HushEvent.CONNECTION), "connection")
+    return client, events
+
+
+def test_a_message_request_a_reply_and_receipts(relay):
+    alice, alice_events = person(relay, "Alice")
+    bob, bob_events = person(relay, "Bob")
+    bob_id = alice.add_contact(bob.contact_link())
+    assert bob_id == bob.user_id()
+    to_bob = alice.direct_conversation(bob_id)
+    sent = alice.send_text(to_bob, "hello from Python")
+
+    request = bob_events.wait(lambda e: isinstance(e, HushEvent.MESSAGE_REQUEST), "message request").message
+    assert (request.id, request.text, request.sender) == (sent, "hello from Python", alice.user_id())
+    assert [c.state for c in bob.contacts()] == ["requested"]
+    bob.accept_contact(alice.user_id())
+    reply = bob.send_text(request.conversation, "hi Alice")
+    got = alice_events.wait(lambda e: isinstance(e, HushEvent.MESSAGE), "reply").message
+    assert got.text == "hi Alice"
+    # Alice added Bob, so her client sent a delivery receipt; Bob's copy moves to Delivered.
+    bob_events.wait(lambda e: isinstance(e, HushEvent.RECEIPT) and reply in e.message_ids, "receipt")
+    assert bob.history(request.conversation, None, 10).messages[0].status == HushMessageStatus.DELIVERED
+    assert [m.text for m in reversed(alice.history(to_bob, None, 10).messages)] == ["hello from Python", "hi Alice"]
+    assert alice.safety_number(bob_id).digits == bob.safety_number(alice.user_id()).digits
+    asyncio.run(alice.disconnect())
+    asyncio.run(bob.disconnect())
+
+
+def test_errors_are_typed(relay):
+    client = HushClient.create(":memory:", os.urandom(32), None, relay, "Eve")
+    with pytest.raises(HushError.BadInput):
+        client.add_contact("https://example.com/not-a-hush-link")
+    with pytest.raises(HushError.BadInput):
+        client.send_text("zz", "not a conversation id")
+    with pytest.raises(HushError.BadInput):
+        HushClient.create(":memory:", b"short", None, relay, "Eve")
+    with pytest.raises(HushError.Network):
+        asyncio.run(client.send_attachment(client.direct_conversation(client.user_id()), b"x", "text/plain", None))
+
+
+def test_the_echo_bot_answers(relay, tmp_path):
+    env = dict(os.environ, HUSH_BOT_PASSPHRASE="echo bot test passphrase",
+               PYTHONPATH=os.pathsep.join(sys.path))
+    bot = subprocess.Popen(
+        [sys.executable, str(ROOT / "bindings" / "python" / "examples" / "echo_bot.py"), "--relay", relay,
+         "--store", str(tmp_path / "bot.db")],
+        stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        link = None
+        deadline = time.time() + TIMEOUT
+        while link is None and time.time() < deadline:
+            line = bot.stdout.readline()
+            if line.startswith("hush://"):
+                link = line.strip()
+        assert link, "the bot printed no contact link"
+        carol, events = person(relay, "Carol")
+        bot_id = carol.add_contact(link)
+        carol.send_text(carol.direct_conversation(bot_id), "ping")
+        answer = events.wait(lambda e: isinstance(e, HushEvent.MESSAGE), "the bot's answer").message
+        assert answer.text == "echo: ping" and answer.sender == bot_id
+        asyncio.run(carol.disconnect())
+    finally:
+        bot.terminate()
+        bot.wait(10)
