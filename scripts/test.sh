@@ -4,21 +4,24 @@
 #
 # Steps (Rust only for now; the Kotlin, Python and wasm bindings add their steps here when they land):
 #   fmt          cargo fmt --all -- --check (and the same for the fuzz crate)
-#   clippy       cargo clippy --workspace --all-targets -- -D warnings
+#   clippy       cargo clippy --workspace --all-targets -- -D warnings (also type-checks every bench;
+#                they are built and run by bench/ and `cargo bench`, not here)
 #   test         cargo test --workspace            (unit, integration and doc tests; the relay on SQLite)
 #   wasm         scripts/wasm.sh test              (store on wasm32 in Node and headless Chromium; hush-wasm Node tests)
 #   web          scripts/web.sh test               (demo web chat: relay + two headless Chromium contexts, playwright-core)
 #   bindings     scripts/bindings.sh               (uniffi: Python pytest, Kotlin mvn test, Swift up-to-date check)
 #   interop      scripts/interop.sh                (Python, Kotlin and browser clients in one group through one relay)
 #   relay-pg     the relay's tests again on a throw-away local PostgreSQL (two instances share it)
-#   bench-build  cargo bench -p hush-core --no-run (benches compile; they are not run)
 #   fuzz-smoke   scripts/fuzz.sh smoke             (each fuzz target for FUZZ_SECONDS, default 20)
 #
 # Environment:
 #   CI=true       cargo runs with --locked (Cargo.lock must be up to date) and the fuzz smoke step is
 #                 mandatory; locally it is skipped with a message when nightly or cargo-fuzz is missing.
 #                 Likewise mvn/javac and python3's venv for the bindings step.
-#   FUZZ_SECONDS  seconds per fuzz target in the smoke step.
+#                 CI also builds without incremental state and prints the free disk after every step
+#                 (a CI machine once ran out of disk), and drops the wasm32 build once the browser steps
+#                 that need it are done.
+#   FUZZ_SECONDS  seconds per fuzz target in the smoke step (default 10 in CI, 20 otherwise).
 #   HUSH_CRASH_RUNS  SIGKILLs in the store crash-consistency test (default 50; e.g. 500 for a long run),
 #                 HUSH_CRASH_SEED replays a run (each run prints its seed).
 set -euo pipefail
@@ -27,9 +30,23 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 LOCKED=()
+CI_MODE=0
 if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
+    CI_MODE=1
     LOCKED=(--locked)
+    # Incremental state is for edit-compile loops; on a one-shot run it only costs disk.
+    export CARGO_INCREMENTAL=0
+    export FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 fi
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+# disk: free space where the build goes, and how much the build takes (printed after every step).
+disk() {
+    local free used
+    free="$(df -h --output=avail "$ROOT" | tail -n 1 | tr -d ' ')"
+    used="$(du -sh "$TARGET_DIR" 2>/dev/null | cut -f1)"
+    echo "disk: ${free} free; target dir ${used:-0}"
+}
 
 RESULTS=()
 TOTAL_START=$SECONDS
@@ -59,6 +76,7 @@ step() {
         exit "$rc"
     fi
     RESULTS+=("ok    $name (${took}s)")
+    disk
 }
 
 # The fuzz crate is outside the workspace, so `--all` does not reach it.
@@ -67,6 +85,7 @@ fmt_check() {
         cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 }
 
+disk
 step fmt fmt_check
 step clippy cargo clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
 step test cargo test "${LOCKED[@]}" --workspace
@@ -74,6 +93,10 @@ step wasm "$ROOT/scripts/wasm.sh" test
 step web "$ROOT/scripts/web.sh" test
 step bindings "$ROOT/scripts/bindings.sh"
 step interop "$ROOT/scripts/interop.sh"
+# The browser steps are done with the wasm32 build (interop uses the staged wasm/web/pkg): free its disk.
+if ((CI_MODE)); then
+    rm -rf "$TARGET_DIR/wasm32-unknown-unknown"
+fi
 # The relay's whole suite on PostgreSQL: a throw-away cluster on a free loopback port, stopped on exit.
 relay_postgres() {
     local bin
@@ -108,7 +131,6 @@ relay_postgres() {
 }
 
 step relay-pg relay_postgres
-step bench-build cargo bench "${LOCKED[@]}" -p hush-core --no-run
 step fuzz-smoke "$ROOT/scripts/fuzz.sh" smoke
 
 summary "all ${#RESULTS[@]} steps passed"
