@@ -18,17 +18,8 @@
 #   CARGO_TARGET_DIR  where cargo builds (default: target/ at the repository root)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-
-CI_MODE=0
-LOCKED=()
-if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
-    CI_MODE=1
-    LOCKED=(--locked)
-fi
-
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NATIVE_DIR="$TARGET_DIR/debug"
 case "$(uname -s)" in
 Darwin) LIB_FILE=libhush_ffi.dylib ;;

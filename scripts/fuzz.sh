@@ -18,7 +18,8 @@
 # Builds use --debug-assertions so integer overflows and debug_assert!s are caught while fuzzing.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FUZZ_DIR="$ROOT/fuzz"
 TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
 # The same flags for build and run, so `run` reuses what `build` produced.
@@ -27,10 +28,6 @@ BUILD_FLAGS=(--debug-assertions)
 usage() {
     sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit "${1:-64}"
-}
-
-is_ci() {
-    [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]
 }
 
 # Prints nothing and succeeds when the tools are there; otherwise prints what is missing.
@@ -75,7 +72,7 @@ cmd_smoke() {
 
     local why
     if ! why="$(missing_tools)"; then
-        if is_ci; then
+        if ((CI_MODE)); then
             echo "fuzz.sh: error: CI=$CI and $why; fuzzing is required in CI" >&2
             exit 1
         fi

@@ -8,23 +8,9 @@
 # required; locally a missing browser or JDK drops that participant with a note.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-
-CI_MODE=0
-LOCKED=()
-if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
-    CI_MODE=1
-    LOCKED=(--locked)
-fi
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NATIVE_DIR="$TARGET_DIR/debug"
-
-log() { echo "interop.sh: $*"; }
-die() {
-    echo "interop.sh: $*" >&2
-    exit 1
-}
 
 cargo build "${LOCKED[@]}" -p hush-relay --bin hush-relay
 [[ -f "$ROOT/bindings/python/src/hush/hush_ffi.py" ]] || die "run scripts/bindings.sh first (the Python package)"

@@ -26,19 +26,13 @@
 #                 HUSH_CRASH_SEED replays a run (each run prints its seed).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-
-LOCKED=()
-CI_MODE=0
-if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
-    CI_MODE=1
-    LOCKED=(--locked)
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+if ((CI_MODE)); then
     # Incremental state is for edit-compile loops; on a one-shot run it only costs disk.
     export CARGO_INCREMENTAL=0
     export FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 fi
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 # disk: free space where the build goes, and how much the build takes (printed after every step).
 disk() {
@@ -103,7 +97,7 @@ relay_postgres() {
     bin="$(find /usr/lib/postgresql -maxdepth 3 -name initdb -path '*/bin/*' 2>/dev/null | sort -V | tail -n 1)"
     bin="${bin%/initdb}"
     if [[ -z "$bin" ]]; then
-        if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
+        if ((CI_MODE)); then
             echo "relay-pg: PostgreSQL is not installed (.ci/run installs it)" >&2
             return 1
         fi

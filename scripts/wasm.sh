@@ -19,25 +19,11 @@
 # CI=true: every step is mandatory (a missing browser fails instead of being skipped) and cargo is --locked.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-
-CI_MODE=0
-LOCKED=()
-if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
-    CI_MODE=1
-    LOCKED=(--locked)
-fi
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TARGET=wasm32-unknown-unknown
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WASM_OPT_USED=0
 PKG="$ROOT/wasm/pkg"
-
-log() { echo "wasm.sh: $*"; }
-die() {
-    echo "wasm.sh: $*" >&2
-    exit 1
-}
 
 # The wasm-bindgen version Cargo.lock pins; wasm-bindgen-cli must be exactly that version.
 lock_version() {

@@ -14,24 +14,10 @@
 # dependencies (`npm ci` in wasm/tests/web). CI=true: a missing browser fails instead of skipping.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-
-CI_MODE=0
-LOCKED=()
-if [[ "${CI:-}" == "true" || "${CI:-}" == "1" ]]; then
-    CI_MODE=1
-    LOCKED=(--locked)
-fi
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 WEB="$ROOT/wasm/web"
 PKG_OUT="$TARGET_DIR/web-pkg"
-
-log() { echo "web.sh: $*"; }
-die() {
-    echo "web.sh: $*" >&2
-    exit 1
-}
 
 # build [--release]: the module into $PKG_OUT (not wasm/pkg, which scripts/wasm.sh owns), then staged.
 build() {
