@@ -37,8 +37,8 @@ fi
 # disk: free space where the build goes, and how much the build takes (printed after every step).
 disk() {
     local free used
-    free="$(df -h --output=avail "$ROOT" | tail -n 1 | tr -d ' ')"
-    used="$(du -sh "$TARGET_DIR" 2>/dev/null | cut -f1)"
+    free="$(df -h --output=avail "$ROOT" 2>/dev/null | tail -n 1 | tr -d ' ')" || true
+    used="$(du -sh "$TARGET_DIR" 2>/dev/null | cut -f1)" || true
     echo "disk: ${free} free; target dir ${used:-0}"
 }
 
