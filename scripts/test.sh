@@ -20,7 +20,8 @@
 #                 Likewise mvn/javac and python3's venv for the bindings step.
 #                 CI also builds without incremental state and prints the free disk after every step
 #                 (a CI machine once ran out of disk), and drops the wasm32 build once the browser steps
-#                 that need it are done.
+#                 that need it are done and the whole workspace build before the fuzz smoke (which builds
+#                 its own).
 #   FUZZ_SECONDS  seconds per fuzz target in the smoke step (default 10 in CI, 20 otherwise).
 #   HUSH_CRASH_RUNS  SIGKILLs in the store crash-consistency test (default 50; e.g. 500 for a long run),
 #                 HUSH_CRASH_SEED replays a run (each run prints its seed).
@@ -125,6 +126,10 @@ relay_postgres() {
 }
 
 step relay-pg relay_postgres
+# The fuzz smoke builds in fuzz/target: nothing after this needs the workspace's build.
+if ((CI_MODE)); then
+    rm -rf "$TARGET_DIR"
+fi
 step fuzz-smoke "$ROOT/scripts/fuzz.sh" smoke
 
 summary "all ${#RESULTS[@]} steps passed"
