@@ -283,7 +283,8 @@ fn create_refuses_an_existing_database_and_open_refuses_what_is_not_a_store() {
 #[test]
 fn an_image_reopens_with_its_unlock_and_only_with_it() {
     let mut rng = common::rng(9);
-    let unlocks: [(fn() -> Unlock, fn() -> Unlock); 2] =
+    type MakeUnlock = fn() -> Unlock;
+    let unlocks: [(MakeUnlock, MakeUnlock); 2] =
         [(|| key(1), || key(2)), (|| passphrase("right one"), || passphrase("wrong one"))];
     for (right, wrong) in unlocks {
         let mut store = Store::open_in_memory(right()).unwrap();
