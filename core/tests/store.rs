@@ -277,6 +277,53 @@ fn create_refuses_an_existing_database_and_open_refuses_what_is_not_a_store() {
     );
 }
 
+/// The browser keeps a store as an image (its SQLite bytes) in IndexedDB: the image reopens with
+/// the same unlock and the same rows, a wrong unlock or bytes that are no store are typed errors,
+/// and `write_count` moves exactly when something was written.
+#[test]
+fn an_image_reopens_with_its_unlock_and_only_with_it() {
+    let mut rng = common::rng(9);
+    type MakeUnlock = fn() -> Unlock;
+    let unlocks: [(MakeUnlock, MakeUnlock); 2] =
+        [(|| key(1), || key(2)), (|| passphrase("right one"), || passphrase("wrong one"))];
+    for (right, wrong) in unlocks {
+        let mut store = Store::open_in_memory(right()).unwrap();
+        let written = store.write_count();
+        let erin = contact(&mut rng, "erin", ContactState::Accepted);
+        let tx = store.transaction().unwrap();
+        tx.put_contact(&erin).unwrap();
+        tx.commit().unwrap();
+        assert!(store.write_count() > written);
+        let image = store.image().unwrap();
+        let unchanged = store.write_count();
+        let tx = store.transaction().unwrap();
+        assert!(tx.contact(&erin.user_key).unwrap().is_some());
+        tx.commit().unwrap();
+        assert_eq!(store.write_count(), unchanged, "a read is not a write");
+        store.close().unwrap();
+
+        assert_eq!(Store::open_image(&image, wrong()).unwrap_err(), Error::WrongStoreKey);
+        let mut reopened = Store::open_image(&image, right()).unwrap();
+        assert_eq!(reopened.schema_version().unwrap(), CURRENT_SCHEMA);
+        let tx = reopened.transaction().unwrap();
+        assert_eq!(tx.contact(&erin.user_key).unwrap().unwrap().display_name, "erin");
+        tx.commit().unwrap();
+        // The image of a reopened store reopens too, and it is a store file as well.
+        let again = reopened.image().unwrap();
+        assert!(Store::open_image(&again, right()).is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.db"), &again).unwrap();
+        let mut from_file = Store::open(dir.path().join("s.db"), right()).unwrap();
+        assert!(from_file.transaction().unwrap().contact(&erin.user_key).unwrap().is_some());
+    }
+    assert_eq!(Store::open_image(&[], key(1)).unwrap_err(), Error::Malformed { what: "store image" });
+    assert!(matches!(Store::open_image(&[0x5a; 8192], key(1)), Err(Error::Database(_))));
+    assert!(matches!(
+        Store::open_image(b"SQLite format 3\0", key(1)),
+        Err(Error::Database(_) | Error::Malformed { .. })
+    ));
+}
+
 #[test]
 fn change_unlock_rewraps_and_the_old_unlock_stops_working() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 //! The encrypted store at run time on `wasm32-unknown-unknown` (rusqlite on sqlite-wasm-rs, the OS
 //! RNG through `crypto.getRandomValues`): an in-memory store keeps a session's state across
-//! transactions and the restored state decrypts new messages; history round-trips.
+//! transactions and the restored state decrypts new messages; history round-trips; a store image
+//! (what the browser keeps in IndexedDB) reopens with its passphrase only.
 //!
 //! Run by `scripts/wasm.sh test` through `wasm-bindgen-test-runner` (the wasm32 runner in
 //! `.cargo/config.toml`): in Node by default, and in headless Chromium with
@@ -178,6 +179,28 @@ fn named_store_reopens_and_refuses_a_wrong_key() {
     store.close().unwrap();
     assert!(matches!(Store::open(path, Unlock::Key(Zeroizing::new([5; 32]))), Err(Error::WrongStoreKey)));
     let mut store = Store::open(path, Unlock::Passphrase(Zeroizing::new("new passphrase".into()), FAST)).unwrap();
+    let tx = store.transaction().unwrap();
+    assert_eq!(tx.user().unwrap().expect("user stored").user_key(), user.user_key());
+    tx.commit().unwrap();
+}
+
+#[wasm_bindgen_test]
+fn an_image_reopens_with_its_passphrase_only() {
+    // What the browser keeps in IndexedDB: the store's image, reopened on the next page load.
+    let user = UserIdentity::generate(&mut OsRng);
+    let pass = || Unlock::Passphrase(Zeroizing::new("browser passphrase".into()), FAST);
+    let mut store = Store::open_in_memory(pass()).unwrap();
+    let before = store.write_count();
+    let tx = store.transaction().unwrap();
+    tx.put_user(&user).unwrap();
+    tx.commit().unwrap();
+    assert!(store.write_count() > before);
+    let image = store.image().unwrap();
+    store.close().unwrap();
+
+    let wrong = Unlock::Passphrase(Zeroizing::new("browser passphrasE".into()), FAST);
+    assert!(matches!(Store::open_image(&image, wrong), Err(Error::WrongStoreKey)));
+    let mut store = Store::open_image(&image, pass()).unwrap();
     let tx = store.transaction().unwrap();
     assert_eq!(tx.user().unwrap().expect("user stored").user_key(), user.user_key());
     tx.commit().unwrap();

@@ -21,6 +21,9 @@ export type {
   HushReaction,
 } from "../pkg/web/hush_wasm.js";
 export { HushError, WasmClient } from "../pkg/web/hush_wasm.js";
+export { HushStorageError, IndexedDbStorage, MemoryStorage } from "./hush-store.js";
+import type { HushStorage } from "./hush-store.js";
+export type { HushStorage } from "./hush-store.js";
 
 /** Loads the WebAssembly module once (`HushClient.create` calls it). */
 export function initHush(input?: RequestInfo | URL | Response | BufferSource | WebAssembly.Module): Promise<unknown>;
@@ -44,11 +47,42 @@ export interface HushClientOptions {
   fetch?: typeof fetch;
   /** Where the `.wasm` file is (see initHush). */
   wasm?: RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
+  /** Where kept stores go: IndexedDB by default (a MemoryStorage in Node, where there is none). */
+  storage?: HushStorage;
 }
+
+/** What unlocks a kept store: a 32-byte key (e.g. from a platform keystore) or a passphrase (Argon2id). */
+export type HushUnlock = Uint8Array | string;
 
 export class HushClient {
   /** Creates a new account (in memory) on the relay at `relayUrl` (its WebSocket URL). */
   static create(relayUrl: string, displayName: string, options?: HushClientOptions): Promise<HushClient>;
+  /**
+   * Creates a new account whose store is kept under `storeName` (":memory:": not kept).
+   * Throws HushStorageError "StoreExists" if that name is taken, HushError "BadInput" for a bad unlock.
+   */
+  static create(
+    storeName: string,
+    unlock: HushUnlock,
+    relayUrl: string,
+    displayName: string,
+    options?: HushClientOptions,
+  ): Promise<HushClient>;
+  /**
+   * Opens the account kept under `storeName`. Throws HushError "WrongStoreKey" for a wrong key or
+   * passphrase, HushStorageError "NotFound" when there is no such store.
+   */
+  static open(
+    storeName: string,
+    unlock: HushUnlock,
+    relayUrl: string,
+    displayName: string,
+    options?: HushClientOptions,
+  ): Promise<HushClient>;
+  /** Whether a store named `storeName` is kept. */
+  static storeExists(storeName: string, options?: HushClientOptions): Promise<boolean>;
+  /** Deletes the store named `storeName` (its account is gone for good). */
+  static deleteStore(storeName: string, options?: HushClientOptions): Promise<void>;
   constructor(wasm: WasmClient, options?: HushClientOptions);
   readonly wasm: WasmClient;
   readonly relayUrl: string;
@@ -60,6 +94,10 @@ export class HushClient {
   onEvent(listener: (event: HushEvent) => void): () => void;
   connect(): void;
   disconnect(): void;
+  /** Resolves once every change so far is saved (at once for an in-memory store). */
+  saved(): Promise<void>;
+  /** Disconnects and waits until every change is saved. */
+  close(): Promise<void>;
 
   addContact(link: string): string;
   acceptContact(userId: string): void;

@@ -5,15 +5,19 @@
 // the same hex-string ids. The WasmClient owns no socket: this wrapper moves its frames to and from
 // the relay, runs its timer, reconnects with backoff, and does the HTTP of attachments.
 //
-//   const client = await HushClient.create("wss://relay.example/v1/ws", "Alice");
+//   const client = await HushClient.create("wss://relay.example/v1/ws", "Alice"); // in memory
+//   const kept = await HushClient.create("alice", passphrase, "wss://relay.example/v1/ws", "Alice");
+//   const again = await HushClient.open("alice", passphrase, "wss://relay.example/v1/ws", "Alice");
 //   client.onEvent((e) => console.log(e));
 //   client.connect();
 //   const bob = client.addContact(link);
 //   client.sendText(client.directConversation(bob), "hi");
 
 import init, { WasmClient } from "../pkg/web/hush_wasm.js";
+import { HushStorageError, defaultHushStorage } from "./hush-store.js";
 
 export { HushError, WasmClient } from "../pkg/web/hush_wasm.js";
+export { HushStorageError, IndexedDbStorage, MemoryStorage } from "./hush-store.js";
 
 /** How often the state machine's timers run (ms). */
 const TICK_MS = 5000;
@@ -60,19 +64,78 @@ export function relayUrlFor(location) {
   return `${scheme}//${location.host}/v1/ws`;
 }
 
+/** `unlock` → the store key or passphrase arguments of WasmClient (it throws BadInput for neither). */
+function unlockArgs(unlock) {
+  if (unlock instanceof Uint8Array) return [unlock, undefined];
+  if (typeof unlock === "string") return [undefined, unlock];
+  return [undefined, undefined];
+}
+
 export class HushClient {
   /**
-   * Creates a new account (kept in memory: a reload starts a new account) on the relay at
-   * `relayUrl` (its WebSocket URL), named `displayName` in the contact link.
+   * Creates a new account on the relay at `relayUrl` (its WebSocket URL), named `displayName` in
+   * the contact link. Two forms:
+   *
+   * - `create(relayUrl, displayName, options)`: the store lives in memory (a reload starts a new
+   *   account); the form for Node and tests.
+   * - `create(storeName, unlock, relayUrl, displayName, options)`: the store is kept under
+   *   `storeName` (in IndexedDB, or `options.storage`) and `open` opens it again. `unlock` is a
+   *   32-byte `Uint8Array` key or a passphrase string (Argon2id). `storeName` ":memory:" keeps it
+   *   in memory. An existing store of that name throws HushStorageError "StoreExists".
+   *
    * `options.WebSocket` replaces the global WebSocket (e.g. the `ws` package in Node).
    */
-  static async create(relayUrl, displayName, options = {}) {
+  static async create(...args) {
+    if (typeof args[2] !== "string") {
+      const [relayUrl, displayName, options = {}] = args;
+      await initHush(options.wasm);
+      return new HushClient(WasmClient.create(relayUrl, displayName), options);
+    }
+    const [storeName, unlock, relayUrl, displayName, options = {}] = args;
     await initHush(options.wasm);
-    return new HushClient(WasmClient.create(relayUrl, displayName), options);
+    if (storeName === ":memory:") {
+      return new HushClient(WasmClient.createStore(...unlockArgs(unlock), relayUrl, displayName), options);
+    }
+    const storage = options.storage ?? defaultHushStorage();
+    if ((await storage.load(storeName)) !== undefined) {
+      throw new HushStorageError("StoreExists", `a store named ${JSON.stringify(storeName)} exists already`);
+    }
+    const wasm = WasmClient.createStore(...unlockArgs(unlock), relayUrl, displayName);
+    await storage.save(storeName, wasm.takeStoreImage());
+    return new HushClient(wasm, { ...options, storage, storeName });
+  }
+
+  /**
+   * Opens the account kept under `storeName` (see `create`), unlocked by its key or passphrase. A
+   * wrong one throws HushError "WrongStoreKey"; no store of that name, HushStorageError "NotFound".
+   */
+  static async open(storeName, unlock, relayUrl, displayName, options = {}) {
+    await initHush(options.wasm);
+    const storage = options.storage ?? defaultHushStorage();
+    const image = await storage.load(storeName);
+    if (image === undefined) {
+      throw new HushStorageError("NotFound", `no store named ${JSON.stringify(storeName)}`);
+    }
+    const wasm = WasmClient.open(image, ...unlockArgs(unlock), relayUrl, displayName);
+    return new HushClient(wasm, { ...options, storage, storeName });
+  }
+
+  /** Whether a store named `storeName` is kept (in IndexedDB, or `options.storage`). */
+  static async storeExists(storeName, options = {}) {
+    return (await (options.storage ?? defaultHushStorage()).load(storeName)) !== undefined;
+  }
+
+  /** Deletes the store named `storeName`: its account is gone for good. */
+  static async deleteStore(storeName, options = {}) {
+    await (options.storage ?? defaultHushStorage()).remove(storeName);
   }
 
   constructor(wasm, options = {}) {
     this.wasm = wasm;
+    // A kept store: images go to `storage` under `storeName`, in order, before the frames they cover.
+    this._storage = options.storeName === undefined ? null : options.storage;
+    this._storeName = options.storeName;
+    this._saving = Promise.resolve();
     this.relayUrl = wasm.relayUrl;
     this.blobUrl = `${httpBase(wasm.relayUrl)}/v1/blobs`;
     this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
@@ -214,17 +277,56 @@ export class HushClient {
     }
   }
 
-  /** Sends what the state machine queued. Without an open socket nothing is in flight. */
+  /**
+   * Sends what the state machine queued. Without an open socket nothing is in flight. With a kept
+   * store, the store's image is saved first and the frames go once it is durable: the relay deletes
+   * what the client acknowledged, and an outgoing message must be in the outbox before it leaves.
+   */
   _flush() {
     const frames = this.wasm.takeOutgoing();
-    if (frames.length === 0) return;
+    let image;
+    try {
+      image = this._storage ? this.wasm.takeStoreImage() : undefined;
+    } catch (e) {
+      // The change cannot be kept: send nothing of it (the relay delivers again after a reconnect).
+      console.error("hush: reading the store image failed", e);
+      this.wasm.onDisconnected();
+      this._socket?.close();
+      return;
+    }
+    if (frames.length === 0 && image === undefined) return;
     const socket = this._socket;
-    if (socket && socket.readyState === 1) {
-      for (const f of frames) socket.send(f);
-    } else {
+    const open = socket && socket.readyState === 1;
+    if (frames.length > 0 && !open) {
       // Forget the requests (the outbox keeps the sends; they go after the next connect).
       this.wasm.onDisconnected();
     }
+    if (!this._storage) {
+      if (open) for (const f of frames) socket.send(f);
+      return;
+    }
+    this._saving = this._saving
+      .then(async () => {
+        if (image !== undefined) await this._storage.save(this._storeName, image);
+        if (open && this._socket === socket && socket.readyState === 1) for (const f of frames) socket.send(f);
+      })
+      .catch((e) => {
+        // Not kept: send nothing of it. Closing the connection makes the relay deliver again.
+        console.error("hush: saving the store failed", e);
+        if (this._socket === socket) socket?.close();
+      });
+  }
+
+  /** Resolves once every change so far is saved (at once for an in-memory store). */
+  saved() {
+    return this._saving;
+  }
+
+  /** Disconnects and waits until every change is saved. The object is not used after this. */
+  async close() {
+    this.disconnect();
+    this._flush();
+    await this._saving;
   }
 
   _emit(e) {

@@ -406,9 +406,15 @@ pub struct WasmClient {
     /// Encrypted attachments waiting for their upload, by handle.
     uploads: HashMap<u32, AttachmentEncryption>,
     next_upload: u32,
+    /// The store's write count when its image was last taken (`takeStoreImage`).
+    saved_writes: Option<u64>,
 }
 
 impl WasmClient {
+    fn from_client(client: Client, relay_url: String) -> Self {
+        Self { client, relay_url, uploads: HashMap::new(), next_upload: 1, saved_writes: None }
+    }
+
     fn events(&self, events: Vec<Event>) -> Result<JsValue, HushError> {
         let me = self.client.user_key();
         let events: Vec<JsEvent> = events.into_iter().filter_map(|e| event(e, &me)).collect();
@@ -432,7 +438,8 @@ impl WasmClient {
 #[wasm_bindgen]
 impl WasmClient {
     /// Creates a new account on `relayUrl` (the relay's WebSocket URL, e.g. `ws://host:8080/v1/ws`),
-    /// named `displayName` in its contact link. The store lives in memory.
+    /// named `displayName` in its contact link. The store lives in memory, under a random key
+    /// nobody keeps: use [`createStore`](WasmClient::create_store) for an account that is kept.
     pub fn create(
         #[wasm_bindgen(js_name = relayUrl)] relay_url: String,
         #[wasm_bindgen(js_name = displayName)] display_name: String,
@@ -440,10 +447,58 @@ impl WasmClient {
         let mut key = Zeroizing::new([0u8; 32]);
         rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, key.as_mut_slice())
             .map_err(|_| js_error("Internal", "no random number generator"))?;
-        let store = Store::open_in_memory(Unlock::Key(key)).map_err(core_error)?;
+        Self::create_with(Unlock::Key(key), relay_url, display_name)
+    }
+
+    /// Creates a new account whose store is kept: unlocked by a 32-byte `storeKey` or by a
+    /// `passphrase` (Argon2id; give exactly one). [`takeStoreImage`](WasmClient::take_store_image)
+    /// gives the store's bytes to keep, and [`open`](WasmClient::open) opens them again.
+    #[wasm_bindgen(js_name = createStore)]
+    pub fn create_store(
+        #[wasm_bindgen(js_name = storeKey)] store_key: Option<Vec<u8>>,
+        passphrase: Option<String>,
+        #[wasm_bindgen(js_name = relayUrl)] relay_url: String,
+        #[wasm_bindgen(js_name = displayName)] display_name: String,
+    ) -> Result<WasmClient, HushError> {
+        Self::create_with(crate::store::unlock(store_key, passphrase)?, relay_url, display_name)
+    }
+
+    fn create_with(unlock: Unlock, relay_url: String, display_name: String) -> Result<WasmClient, HushError> {
+        let store = Store::open_in_memory(unlock).map_err(core_error)?;
         let config = ClientConfig::new(relay_url.clone(), display_name);
         let client = Client::create(store, config, now_ms()).map_err(core_error)?;
-        Ok(Self { client, relay_url, uploads: HashMap::new(), next_upload: 1 })
+        Ok(Self::from_client(client, relay_url))
+    }
+
+    /// Opens the account in a store image (from [`takeStoreImage`](WasmClient::take_store_image)),
+    /// unlocked by its `storeKey` or `passphrase`. A wrong one throws `WrongStoreKey`; bytes that
+    /// are no store throw `Malformed` or `Database`.
+    pub fn open(
+        image: &[u8],
+        #[wasm_bindgen(js_name = storeKey)] store_key: Option<Vec<u8>>,
+        passphrase: Option<String>,
+        #[wasm_bindgen(js_name = relayUrl)] relay_url: String,
+        #[wasm_bindgen(js_name = displayName)] display_name: String,
+    ) -> Result<WasmClient, HushError> {
+        let store = Store::open_image(image, crate::store::unlock(store_key, passphrase)?).map_err(core_error)?;
+        let client = Client::open(store, ClientConfig::new(relay_url.clone(), display_name)).map_err(core_error)?;
+        let mut this = Self::from_client(client, relay_url);
+        this.saved_writes = Some(this.client.store_mut().write_count());
+        Ok(this)
+    }
+
+    /// The store's bytes (its SQLite file, values encrypted) if it changed since the last call (or
+    /// since [`open`](WasmClient::open)), else `undefined`. Keep them before sending the frames
+    /// taken after the change: the relay deletes what the client acknowledged.
+    #[wasm_bindgen(js_name = takeStoreImage)]
+    pub fn take_store_image(&mut self) -> Result<Option<Vec<u8>>, HushError> {
+        let writes = self.client.store_mut().write_count();
+        if self.saved_writes == Some(writes) {
+            return Ok(None);
+        }
+        let image = self.client.store_mut().image().map_err(core_error)?;
+        self.saved_writes = Some(writes);
+        Ok(Some(image))
     }
 
     /// The relay's WebSocket URL.

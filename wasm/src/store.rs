@@ -1,6 +1,10 @@
 //! The encrypted store in this runtime (the `store` feature).
+//!
+//! The store is SQLite (rusqlite on sqlite-wasm-rs) in the module's memory; what keeps it across
+//! page loads is its image ([`hush_core::Store::image`]), which the JavaScript wrapper writes to
+//! IndexedDB before it sends anything the new state caused (see `js/hush-store.js`).
 
-use hush_core::{Store, Unlock};
+use hush_core::{Argon2Params, Store, Unlock};
 use rand_core::{OsRng, RngCore};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
@@ -25,4 +29,18 @@ pub fn check_store() -> Result<u32, HushError> {
         return Err(HushError::new("StoreCorrupt", "the store read back a different value"));
     }
     Ok(store.schema_version()?)
+}
+
+/// What unlocks a store: a 32-byte `storeKey` or a `passphrase` (Argon2id, default parameters);
+/// exactly one of them.
+pub(crate) fn unlock(store_key: Option<Vec<u8>>, passphrase: Option<String>) -> Result<Unlock, HushError> {
+    match (store_key.map(Zeroizing::new), passphrase.map(Zeroizing::new)) {
+        (Some(key), None) => {
+            let key: [u8; 32] =
+                key.as_slice().try_into().map_err(|_| HushError::new("BadInput", "the store key must be 32 bytes"))?;
+            Ok(Unlock::Key(Zeroizing::new(key)))
+        }
+        (None, Some(p)) => Ok(Unlock::Passphrase(p, Argon2Params::default())),
+        _ => Err(HushError::new("BadInput", "give either a 32-byte store key or a passphrase")),
+    }
 }

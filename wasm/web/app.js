@@ -10,6 +10,14 @@ const TYPING_SEND_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
 const TYPING_SHOW_MS = 6000;
 const REACTION = "👍";
+/** The account this browser keeps: its store's name in IndexedDB (see hush-store.js). */
+const STORE = "hush-demo";
+/**
+ * localStorage item naming the kept account: `{ name, key? }`, `key` (hex) only for an account
+ * created without a passphrase. That key sits beside the store it opens, so it protects nothing
+ * from someone who has this browser profile; a passphrase does (README, "The browser store").
+ */
+const ACCOUNT = "hush-demo-account";
 
 let client;
 let current = null; // the open conversation id
@@ -18,7 +26,7 @@ let typingSentAt = 0;
 let typingIdle = null;
 
 function showError(e) {
-  const where = client ? $("app-error") : $("register-error");
+  const where = client ? $("app-error") : $("unlock").hidden ? $("register-error") : $("unlock-error");
   where.textContent = e ? `${e.code ? `[${e.code}] ` : ""}${e.message ?? e}` : "";
   if (e) console.error(e);
 }
@@ -320,13 +328,24 @@ function onEvent(e) {
 
 // ---- Start --------------------------------------------------------------------------------------
 
-async function register(name) {
-  client = await HushClient.create(relayUrlFor(location), name);
+function savedAccount() {
+  try {
+    const a = JSON.parse(localStorage.getItem(ACCOUNT) ?? "null");
+    return typeof a?.name === "string" ? a : null;
+  } catch {
+    return null;
+  }
+}
+
+function show(c, name) {
+  client = c;
   client.onEvent(onEvent);
   client.connect();
   window.hush = client; // for the console and the browser test
   $("register").hidden = true;
+  $("unlock").hidden = true;
   $("app").hidden = false;
+  $("forget").hidden = false;
   $("me").textContent = `${name} · ${client.userId.slice(0, 16)}…`;
   const link = client.contactLink();
   $("link").value = link;
@@ -334,14 +353,72 @@ async function register(name) {
   renderConversations();
 }
 
-$("register-form").addEventListener("submit", guard(async (ev) => {
-  ev.preventDefault();
-  $("register-form").querySelector("button").disabled = true;
-  try {
-    await register($("name").value.trim());
-  } finally {
-    $("register-form").querySelector("button").disabled = false;
+async function register(name, passphrase) {
+  const account = { name };
+  let unlock = passphrase;
+  if (!passphrase) {
+    unlock = crypto.getRandomValues(new Uint8Array(32));
+    account.key = hex(unlock);
   }
+  // A store left without its account record cannot be opened by this page any more.
+  await HushClient.deleteStore(STORE);
+  const c = await HushClient.create(STORE, unlock, relayUrlFor(location), name);
+  localStorage.setItem(ACCOUNT, JSON.stringify(account));
+  show(c, name);
+}
+
+async function reopen(account, passphrase) {
+  const unlock = account.key ? unhex(account.key) : passphrase;
+  show(await HushClient.open(STORE, unlock, relayUrlFor(location), account.name), account.name);
+}
+
+/** Reopens the kept account (asking for its passphrase if it has one), or offers to create one. */
+async function start() {
+  const account = savedAccount();
+  if (!account || !(await HushClient.storeExists(STORE))) {
+    $("register").hidden = false;
+    return;
+  }
+  if (account.key) {
+    try {
+      await reopen(account);
+    } catch (e) {
+      $("register").hidden = false; // creating an account replaces the one that does not open
+      throw e;
+    }
+    return;
+  }
+  $("unlock-name").textContent = account.name;
+  $("unlock").hidden = false;
+  $("unlock-passphrase").focus();
+}
+
+function busy(form, f) {
+  return guard(async (ev) => {
+    ev.preventDefault();
+    form.querySelector("button").disabled = true;
+    try {
+      await f();
+    } finally {
+      form.querySelector("button").disabled = false;
+    }
+  });
+}
+
+$("register-form").addEventListener(
+  "submit",
+  busy($("register-form"), () => register($("name").value.trim(), $("passphrase").value)),
+);
+$("unlock-form").addEventListener(
+  "submit",
+  busy($("unlock-form"), () => reopen(savedAccount(), $("unlock-passphrase").value)),
+);
+$("forget").addEventListener("click", guard(async () => {
+  if (!confirm("Delete this account and its messages from this browser?")) return;
+  await client?.close();
+  await HushClient.deleteStore(STORE);
+  localStorage.removeItem(ACCOUNT);
+  location.reload();
 }));
 
 $("copy-link").addEventListener("click", guard(() => navigator.clipboard.writeText($("link").value)));
@@ -400,3 +477,5 @@ $("block").addEventListener("click", guard(() => {
 document.addEventListener("visibilitychange", guard(() => {
   markRead();
 }));
+
+guard(start)();

@@ -80,7 +80,36 @@ impl Store {
     /// migrations run after the unlock, one transaction each.
     pub fn open(path: impl AsRef<Path>, unlock: Unlock) -> Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags)?;
+        Self::unlock(Connection::open_with_flags(path, flags)?, &unlock)
+    }
+
+    /// Opens a store from an image [`Store::image`] made, into memory: for runtimes where the
+    /// application keeps the file's bytes itself (the browser keeps them in IndexedDB). The same
+    /// checks as [`Store::open`]: a wrong key or passphrase is [`Error::WrongStoreKey`], bytes that
+    /// are not a store are [`Error::Malformed`] or [`Error::Database`].
+    pub fn open_image(image: &[u8], unlock: Unlock) -> Result<Self> {
+        if image.is_empty() {
+            return Err(Error::Malformed { what: "store image" });
+        }
+        let mut conn = Connection::open_in_memory()?;
+        conn.deserialize_read_exact(rusqlite::MAIN_DB, image, image.len(), false)?;
+        Self::unlock(conn, &unlock)
+    }
+
+    /// The database file's bytes (SQLite's serialization of it), for [`Store::open_image`]. Values
+    /// in it are encrypted as in the file: it shows what the file shows (see the module docs).
+    pub fn image(&mut self) -> Result<Vec<u8>> {
+        Ok(self.conn.serialize(rusqlite::MAIN_DB)?.to_vec())
+    }
+
+    /// How many rows this connection has written since it opened (inserts, updates, deletes, those
+    /// of rolled-back transactions included): when it moved, the image changed.
+    pub fn write_count(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
+    /// The checks and unlock of an existing store on `conn`, then pending migrations.
+    fn unlock(mut conn: Connection, unlock: &Unlock) -> Result<Self> {
         configure(&conn)?;
         // Read-only until the key is proven right: nothing before this line writes.
         let version = schema::user_version(&conn)?;
@@ -90,13 +119,13 @@ impl Store {
         if version > schema::SCHEMA_VERSION {
             return Err(Error::UnsupportedVersion { what: "store schema", version });
         }
-        let cipher = WrappedKey::load(&conn)?.unwrap(&unlock)?;
+        let cipher = WrappedKey::load(&conn)?.unwrap(unlock)?;
         enable_wal(&conn)?;
         schema::migrate(&mut conn, &cipher)?;
         Ok(Self { conn, cipher })
     }
 
-    /// A fresh store in memory (tests, and the browser until a persistent VFS is installed).
+    /// A fresh store in memory (tests; in the browser, kept across reloads with [`Store::image`]).
     pub fn open_in_memory(unlock: Unlock) -> Result<Self> {
         Self::init(Connection::open_in_memory()?, &unlock)
     }

@@ -3,7 +3,9 @@
 // Alice's link, they chat both ways, Alice types, reacts and reads, Bob sends a file; each must see
 // the other's messages in order with no duplicates, the reaction, the read receipt, the typing
 // indicator, the file's exact bytes, and the same safety number; then Bob makes a group with Alice
-// and both write in it.
+// and both write in it. Last, both reload their page: the account comes back from its store in
+// IndexedDB (Alice's under a key the page kept, Bob's under a passphrase, which a wrong guess does
+// not open), with the same user id and history, and the chat goes on.
 //
 //   HUSH_RELAY_BIN=target/debug/hush-relay HUSH_WEB_DIR=wasm/web node wasm/tests/web/chat.spec.mjs
 //
@@ -58,13 +60,14 @@ async function startRelay() {
   return { base, relay, dataDir };
 }
 
-async function register(browser, base, name) {
+async function register(browser, base, name, passphrase = "") {
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[${name}] page error:`, e));
   page.on("console", (m) => m.type() === "error" && console.error(`[${name}]`, m.text()));
   await page.goto(base);
   await page.getByTestId("name").fill(name);
+  await page.getByTestId("passphrase").fill(passphrase);
   await page.getByTestId("create").click();
   await page.waitForFunction(() => document.getElementById("link").value.startsWith("hush://"), null, WAIT);
   await page.waitForSelector("#connection.online", WAIT);
@@ -112,7 +115,7 @@ async function main() {
     assert.equal((await fetch(`${base}/../Cargo.toml`)).status, 404);
 
     const alice = await register(browser, base, "Alice");
-    const bob = await register(browser, base, "Bob");
+    const bob = await register(browser, base, "Bob", "bob's long passphrase");
     const aliceLink = await alice.getByTestId("link").inputValue();
 
     // Bob adds Alice by her link and writes first.
@@ -193,7 +196,8 @@ async function main() {
     assert.equal(aliceDigits, bobDigits);
 
     // No duplicates, nothing else: the final histories.
-    assert.equal((await bodies(alice)).length, expected.length + 1);
+    const aliceDirect = await bodies(alice);
+    assert.equal(aliceDirect.length, expected.length + 1);
     assert.deepEqual((await bodies(bob)).slice(0, expected.length), expected);
 
     // A group: Bob creates it with Alice; both write in it.
@@ -210,6 +214,43 @@ async function main() {
     await send(alice, "hi all");
     await waitForBodies(bob, ["hello group", "hi all"]);
     await waitForBodies(alice, ["hello group", "hi all"]);
+
+    // Reloads. Alice's page reopens her account by itself (its key is in localStorage), with the
+    // same id and history.
+    const aliceId = await alice.evaluate(() => window.hush.userId);
+    const bobId = await bob.evaluate(() => window.hush.userId);
+    await alice.evaluate(() => window.hush.saved());
+    await alice.reload();
+    await alice.waitForSelector("#connection.online", WAIT);
+    assert.equal(await alice.evaluate(() => window.hush.userId), aliceId);
+    await alice.locator('[data-testid="conversation"]', { hasNotText: "Friends" }).click();
+    await waitForBodies(alice, aliceDirect);
+    // Bob's asks for his passphrase: a wrong one is refused with a typed error, the right one opens.
+    await bob.evaluate(() => window.hush.saved());
+    await bob.reload();
+    await bob.getByTestId("unlock-passphrase").fill("not it");
+    await bob.getByTestId("unlock").click();
+    await bob.waitForFunction(
+      () => document.getElementById("unlock-error").textContent.includes("[WrongStoreKey]"),
+      null,
+      WAIT,
+    );
+    await bob.getByTestId("unlock-passphrase").fill("bob's long passphrase");
+    await bob.getByTestId("unlock").click();
+    await bob.waitForSelector("#connection.online", WAIT);
+    assert.equal(await bob.evaluate(() => window.hush.userId), bobId);
+    await bob.locator('[data-testid="conversation"]', { hasText: "Friends" }).click();
+    await waitForBodies(bob, ["hello group", "hi all"]);
+    // The sessions came back too: the chat goes on both ways.
+    await send(alice, "back after a reload");
+    await bob.locator('[data-testid="conversation"]', { hasText: "Alice" }).click();
+    await bob.waitForFunction(
+      () => [...document.querySelectorAll('[data-testid="body"]')].some((e) => e.textContent === "back after a reload"),
+      null,
+      WAIT,
+    );
+    await send(bob, "welcome back");
+    await waitForBodies(alice, [...aliceDirect, "back after a reload", "welcome back"]);
     console.log(`web chat test passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } finally {
     await browser.close();

@@ -1,6 +1,7 @@
 // The HushClient wrapper in Node (node:test): two clients, Alice and Bob, through a real relay, with
 // the `ws` package as their WebSocket and Node's fetch for attachments. Uses the staged web build
-// (scripts/web.sh build puts it in wasm/web).
+// (scripts/web.sh build puts it in wasm/web). Node has no IndexedDB: its stores live in memory, and
+// the kept-store test below hands HushClient a MemoryStorage (the browser test uses IndexedDB).
 //
 //   HUSH_RELAY_BIN=target/debug/hush-relay HUSH_WEB_DIR=wasm/web node --test wasm/tests/web/client.test.mjs
 
@@ -15,7 +16,9 @@ import WebSocket from "ws";
 
 const RELAY = process.env.HUSH_RELAY_BIN ?? "target/debug/hush-relay";
 const WEB_DIR = resolve(process.env.HUSH_WEB_DIR ?? "wasm/web");
-const { HushClient, HushError, initHush } = await import(join(WEB_DIR, "js/hush-client.js"));
+const { HushClient, HushError, HushStorageError, MemoryStorage, initHush } = await import(
+  join(WEB_DIR, "js/hush-client.js")
+);
 
 let relay;
 let dataDir;
@@ -130,4 +133,57 @@ test("two clients chat and share a file through the relay", async () => {
     alice.disconnect();
     bob.disconnect();
   }
+});
+
+test("a kept store reopens with its key, history included, and refuses a wrong one", async () => {
+  const storage = new MemoryStorage();
+  const key = new Uint8Array(32).map((_, i) => i + 1);
+  const carol = await HushClient.create("carol", key, relayUrl, "Carol", { WebSocket, storage });
+  await assert.rejects(
+    HushClient.create("carol", key, relayUrl, "Carol", { WebSocket, storage }),
+    (e) => e instanceof HushStorageError && e.code === "StoreExists",
+  );
+  const dave = await connected("Dave");
+  let up = nextEvent(carol, (e) => e.type === "connection" && e.state === "connected");
+  carol.connect();
+  await up;
+  const carolId = carol.userId;
+  const chat = dave.directConversation(dave.addContact(carol.contactLink()));
+  const request = nextEvent(carol, (e) => e.type === "messageRequest");
+  dave.sendText(chat, "kept?");
+  const { message } = await request;
+  carol.acceptContact(dave.userId);
+  await carol.close();
+  dave.disconnect();
+
+  await assert.rejects(
+    HushClient.open("carol", new Uint8Array(32), relayUrl, "Carol", { WebSocket, storage }),
+    (e) => e instanceof HushError && e.code === "WrongStoreKey",
+  );
+  await assert.rejects(
+    HushClient.open("nobody", key, relayUrl, "Carol", { WebSocket, storage }),
+    (e) => e instanceof HushStorageError && e.code === "NotFound",
+  );
+  const again = await HushClient.open("carol", key, relayUrl, "Carol", { WebSocket, storage });
+  try {
+    assert.equal(again.userId, carolId);
+    assert.deepEqual(
+      again.history(message.conversation).messages.map((m) => m.text),
+      ["kept?"],
+    );
+    assert.equal(again.contacts().find((c) => c.userId === dave.userId)?.state, "accepted");
+    // The reopened account is the same one on the relay: it connects and receives.
+    up = nextEvent(again, (e) => e.type === "connection" && e.state === "connected");
+    again.connect();
+    await up;
+    dave.connect();
+    const next = nextEvent(again, (e) => e.type === "message");
+    dave.sendText(chat, "still here");
+    assert.equal((await next).message.text, "still here");
+  } finally {
+    await again.close();
+    dave.disconnect();
+  }
+  await HushClient.deleteStore("carol", { storage });
+  assert.equal(await HushClient.storeExists("carol", { storage }), false);
 });
