@@ -9,6 +9,8 @@
 //!    device that saw the QR code can link it), and the list must name it and be signed by the key
 //!    it received.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use prost::Message;
 use rand_core::CryptoRngCore;
 use subtle::ConstantTimeEq;
@@ -31,17 +33,36 @@ use crate::wire;
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/hush.link.rs"));
 
-    crate::wire::redacted_debug!("link": LinkApproval);
+    crate::wire::redacted_debug!("link": LinkApproval, LinkRequest);
 }
 
 const VERSION: u32 = 1;
 
-/// What a new device shows to be linked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The URI scheme and path of a link request: `hush://link/<base64url of the request's bytes>`.
+pub const LINK_URI_PREFIX: &str = "hush://link/";
+
+/// The longest link URI accepted: the prefix and base64url (no padding) of the largest request.
+pub const MAX_LINK_URI_CHARS: usize = LINK_URI_PREFIX.len() + MAX_LINK_REQUEST_BYTES.div_ceil(3) * 4;
+
+/// What a new device shows to be linked. `Debug` shows the bundle, never the link secret, which
+/// is wiped on drop.
+#[derive(Clone, PartialEq, Eq)]
 pub struct LinkRequest {
     /// The new device's bundle (verified).
     pub bundle: PrekeyBundle,
     link_secret: [u8; 16],
+}
+
+impl core::fmt::Debug for LinkRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LinkRequest").field("bundle", &self.bundle).field("link_secret", &"[redacted]").finish()
+    }
+}
+
+impl Drop for LinkRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.link_secret);
+    }
 }
 
 impl LinkRequest {
@@ -68,6 +89,25 @@ impl LinkRequest {
             bundle: PrekeyBundle::from_bytes(&p.prekey_bundle)?,
             link_secret: p.link_secret.as_slice().try_into().map_err(|_| Error::Malformed { what: "link secret" })?,
         })
+    }
+
+    /// The `hush://link/…` URI (the same bytes as [`to_bytes`](Self::to_bytes), for a QR code or
+    /// for pasting). It carries the link secret: show it only to the user.
+    pub fn to_uri(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("{LINK_URI_PREFIX}{}", URL_SAFE_NO_PAD.encode(Zeroizing::new(self.to_bytes()))))
+    }
+
+    /// Parses a `hush://link/…` URI: the prefix, at most [`MAX_LINK_URI_CHARS`], base64url without
+    /// padding, then [`from_bytes`](Self::from_bytes) (versioned, size-limited, bundle verified).
+    pub fn from_uri(uri: &str) -> Result<Self> {
+        let uri = uri.trim();
+        if uri.len() > MAX_LINK_URI_CHARS {
+            return Err(Error::TooLarge { what: "link URI", size: uri.len(), max: MAX_LINK_URI_CHARS });
+        }
+        let encoded = uri.strip_prefix(LINK_URI_PREFIX).ok_or(Error::Malformed { what: "link URI" })?;
+        let bytes =
+            Zeroizing::new(URL_SAFE_NO_PAD.decode(encoded).map_err(|_| Error::Malformed { what: "link URI" })?);
+        Self::from_bytes(&bytes)
     }
 }
 
