@@ -451,7 +451,9 @@ mod tests {
             ContentBody::SenderKeyDistribution(SecretBytes::new(b"sender key".to_vec())),
             ContentBody::SentSync {
                 conversation: vec![1; 33],
-                content: SecretBytes::new(Content::new(&mut rng(), 5, ContentBody::Text("hi".into())).to_bytes().unwrap().to_vec()),
+                content: SecretBytes::new(
+                    Content::new(&mut rng(), 5, ContentBody::Text("hi".into())).to_bytes().unwrap().to_vec(),
+                ),
             },
         ]
     }
@@ -479,6 +481,29 @@ mod tests {
             assert_eq!(decoded, content);
             assert_eq!(*decoded.to_bytes().unwrap(), *bytes);
         }
+    }
+
+    #[test]
+    fn a_sent_sync_opens_to_its_content_and_never_nests() {
+        let mut rng = rng();
+        let inner = Content::new(&mut rng, 5, ContentBody::Text("hi".into()));
+        let body = ContentBody::SentSync {
+            conversation: vec![1; 33],
+            content: SecretBytes::new(inner.to_bytes().unwrap().to_vec()),
+        };
+        let (conversation, opened) = body.sent_sync().unwrap().unwrap();
+        assert_eq!((conversation, opened), (&[1u8; 33][..], inner));
+        let outer = Content::new(&mut rng, 6, body);
+        let nested = ContentBody::SentSync {
+            conversation: vec![1; 33],
+            content: SecretBytes::new(outer.to_bytes().unwrap().to_vec()),
+        };
+        assert_eq!(nested.sent_sync().map(|_| ()), Err(Error::Malformed { what: "nested sent sync" }));
+        let garbage = ContentBody::SentSync { conversation: vec![1], content: SecretBytes::new(vec![0xff; 3]) };
+        assert!(garbage.sent_sync().is_err());
+        assert_eq!(ContentBody::Typing { started: true }.sent_sync().unwrap(), None);
+        let empty = ContentBody::SentSync { conversation: Vec::new(), content: SecretBytes::new(vec![1]) };
+        assert!(Content::new(&mut rng, 7, empty).to_bytes().is_err());
     }
 
     #[test]

@@ -105,8 +105,7 @@ impl LinkRequest {
             return Err(Error::TooLarge { what: "link URI", size: uri.len(), max: MAX_LINK_URI_CHARS });
         }
         let encoded = uri.strip_prefix(LINK_URI_PREFIX).ok_or(Error::Malformed { what: "link URI" })?;
-        let bytes =
-            Zeroizing::new(URL_SAFE_NO_PAD.decode(encoded).map_err(|_| Error::Malformed { what: "link URI" })?);
+        let bytes = Zeroizing::new(URL_SAFE_NO_PAD.decode(encoded).map_err(|_| Error::Malformed { what: "link URI" })?);
         Self::from_bytes(&bytes)
     }
 }
@@ -197,4 +196,52 @@ pub fn complete(
     device_list.device(&approver.device_key())?;
     *account = trial;
     Ok(LinkedDevice { user, device_list, contacts: approval.contacts.clone(), session })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    fn request() -> LinkRequest {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let account = Account::new(&mut rng);
+        LinkRequest::new(&mut rng, &account).unwrap()
+    }
+
+    #[test]
+    fn uris_round_trip_and_fit_the_limit() {
+        let r = request();
+        let uri = r.to_uri();
+        assert!(uri.starts_with(LINK_URI_PREFIX) && uri.len() <= MAX_LINK_URI_CHARS);
+        assert_eq!(LinkRequest::from_uri(&uri).unwrap(), r);
+        assert_eq!(LinkRequest::from_uri(&format!("  {}\n", *uri)).unwrap(), r, "surrounding space is ignored");
+    }
+
+    #[test]
+    fn bad_uris_are_typed_errors() {
+        let uri = request().to_uri();
+        let malformed = |u: &str| matches!(LinkRequest::from_uri(u), Err(Error::Malformed { .. }));
+        assert!(malformed(""));
+        assert!(malformed(&uri.replace("hush://link/", "hush://contact/")));
+        assert!(malformed(&format!("{}=", *uri)), "padding");
+        assert!(malformed(&format!("{}*", *uri)));
+        assert!(malformed(&uri[..uri.len() - 8]), "truncated");
+        assert!(malformed("hush://link/"));
+        let long = format!("{LINK_URI_PREFIX}{}", "A".repeat(MAX_LINK_URI_CHARS));
+        assert!(matches!(LinkRequest::from_uri(&long), Err(Error::TooLarge { what: "link URI", .. })));
+        let p = proto::LinkRequest { version: 9, prekey_bundle: request().bundle.to_bytes(), link_secret: vec![0; 16] };
+        let v9 = format!("{LINK_URI_PREFIX}{}", URL_SAFE_NO_PAD.encode(p.encode_to_vec()));
+        assert_eq!(LinkRequest::from_uri(&v9), Err(Error::UnsupportedVersion { what: "link request", version: 9 }));
+    }
+
+    #[test]
+    fn debug_hides_the_link_secret() {
+        let r = request();
+        let text = format!("{r:?}");
+        assert!(text.contains("[redacted]"));
+        crate::test_util::assert_no_secret(&text, &r.link_secret);
+    }
 }

@@ -49,6 +49,8 @@ export interface HushClientOptions {
 export class HushClient {
   /** Creates a new account (in memory) on the relay at `relayUrl` (its WebSocket URL). */
   static create(relayUrl: string, displayName: string, options?: HushClientOptions): Promise<HushClient>;
+  /** Creates a device that waits to be linked to an existing user (see `linkRequest`). */
+  static createForLink(relayUrl: string, displayName: string, options?: HushClientOptions): Promise<HushClient>;
   constructor(wasm: WasmClient, options?: HushClientOptions);
   readonly wasm: WasmClient;
   readonly relayUrl: string;
@@ -56,6 +58,11 @@ export class HushClient {
   readonly deviceId: string;
   readonly isConnected: boolean;
   contactLink(): string;
+  readonly isLinked: boolean;
+  /** The `hush://link/…` URI a `createForLink` device shows until it is linked. */
+  linkRequest(): string;
+  /** Approves a new device of this user; returns its device id. */
+  linkDevice(uri: string): string;
 
   onEvent(listener: (event: HushEvent) => void): () => void;
   connect(): void;

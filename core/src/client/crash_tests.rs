@@ -169,7 +169,8 @@ fn every_message_is_kept_exactly_once_across_sigkills() {
     alice.add_contact(&bob.contact_link().unwrap(), T0).unwrap();
     bob.add_contact(&alice.contact_link().unwrap(), T0).unwrap();
     relay.pump(&mut [&mut alice, &mut bob], T0);
-    let (a2b, b2a) = (ConversationId::Direct(bob.user_key().unwrap()), ConversationId::Direct(alice.user_key().unwrap()));
+    let (a2b, b2a) =
+        (ConversationId::Direct(bob.user_key().unwrap()), ConversationId::Direct(alice.user_key().unwrap()));
     relay.disconnect(&mut bob);
     drop(bob);
 

@@ -308,7 +308,8 @@ impl Client {
         let tx = self.store.transaction()?;
         if own && list.device(&this_device).is_ok() {
             // Another device linked one more device: keep the newest list as this device's own.
-            let current = tx.setting(super::SETTING_DEVICE_LIST)?.map(|b| SignedDeviceList::from_bytes(&b)).transpose()?;
+            let current =
+                tx.setting(super::SETTING_DEVICE_LIST)?.map(|b| SignedDeviceList::from_bytes(&b)).transpose()?;
             if list.check_supersedes(current.as_ref()).is_ok() {
                 tx.put_setting(super::SETTING_DEVICE_LIST, &list.to_bytes())?;
             }
@@ -572,6 +573,8 @@ fn apply_content(
 
 /// What this user sent from another device, applied as if sent here: the message in history as
 /// sent by this user (status Sent), or its edit, delete, reaction, timer or read mark.
+// The conditions write to the store and use `?`, so they cannot become match guards.
+#[allow(clippy::collapsible_match)]
 fn apply_sent_sync(
     c: &mut Ctx<'_>,
     tx: &StoreTx<'_>,

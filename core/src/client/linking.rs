@@ -94,9 +94,9 @@ impl Client {
         let new_device = request.bundle.device;
         let current = self.own_device_list()?;
         let state = Zeroizing::new(self.linked_state()?.encode_to_vec());
-        let out =
-            link::approve(&mut self.rng, &user, &self.identity, &current, &request, &state, now_ms / 1000)?;
-        let envelope = sealed_sender::seal(&mut self.rng, &me, &self.identity, &new_device, InnerKind::Session, &out.message)?;
+        let out = link::approve(&mut self.rng, &user, &self.identity, &current, &request, &state, now_ms / 1000)?;
+        let envelope =
+            sealed_sender::seal(&mut self.rng, &me, &self.identity, &new_device, InnerKind::Session, &out.message)?;
 
         let tx = self.store.transaction()?;
         let mut own = tx.peer(&me)?.unwrap_or_else(|| PeerUser::new(current));
@@ -107,7 +107,8 @@ impl Client {
         // Through the outbox, in this order: the relay learns the list, then the device its approval.
         let mut id = [0u8; crate::content::CLIENT_MESSAGE_ID_LEN];
         rand_core::RngCore::fill_bytes(&mut self.rng, &mut id);
-        let publish = Req::PublishDeviceList(relay::PublishDeviceList { signed_device_list: out.device_list.to_bytes() });
+        let publish =
+            Req::PublishDeviceList(relay::PublishDeviceList { signed_device_list: out.device_list.to_bytes() });
         let approval = Req::Send(relay::Send {
             messages: vec![relay::Outgoing {
                 recipient_device: new_device.device_key().to_bytes().to_vec(),
@@ -250,14 +251,22 @@ fn decode_linked_state(bytes: &[u8]) -> Result<LinkedState> {
         return Err(Error::TooLarge { what: "linked contacts", size: state.contacts.len(), max: MAX_LINKED_CONTACTS });
     }
     if state.display_name.len() > MAX_LINKED_TEXT_BYTES {
-        return Err(Error::TooLarge { what: "linked name", size: state.display_name.len(), max: MAX_LINKED_TEXT_BYTES });
+        return Err(Error::TooLarge {
+            what: "linked name",
+            size: state.display_name.len(),
+            max: MAX_LINKED_TEXT_BYTES,
+        });
     }
     Ok(state)
 }
 
 fn contact_from(c: &LinkedContact, default_relay: &str) -> Result<Contact> {
     if c.display_name.len() > MAX_LINKED_TEXT_BYTES || c.relay_url.len() > MAX_LINKED_TEXT_BYTES {
-        return Err(Error::TooLarge { what: "linked contact text", size: c.display_name.len().max(c.relay_url.len()), max: MAX_LINKED_TEXT_BYTES });
+        return Err(Error::TooLarge {
+            what: "linked contact text",
+            size: c.display_name.len().max(c.relay_url.len()),
+            max: MAX_LINKED_TEXT_BYTES,
+        });
     }
     Ok(Contact {
         user_key: SigningPublicKey::from_slice(&c.user_key, "linked contact")?,

@@ -33,6 +33,7 @@
 
 mod contact_link;
 mod event;
+pub mod hex_id;
 mod incoming;
 mod linking;
 mod outgoing;
@@ -327,7 +328,10 @@ impl Client {
             return Ok(());
         }
         let list = self.own_device_list()?;
-        self.push(Req::PublishDeviceList(relay::PublishDeviceList { signed_device_list: list.to_bytes() }), Pending::Setup);
+        self.push(
+            Req::PublishDeviceList(relay::PublishDeviceList { signed_device_list: list.to_bytes() }),
+            Pending::Setup,
+        );
         self.user_setup()?;
         self.flush_outbox(now_ms, true)
     }

@@ -461,12 +461,12 @@ fn is_synced(content: &[u8]) -> bool {
     matches!(
         content.body,
         ContentBody::Text(_)
-        | ContentBody::Attachment(_)
-        | ContentBody::Edit { .. }
-        | ContentBody::Delete { .. }
-        | ContentBody::Reaction { .. }
-        | ContentBody::DisappearingTimer { .. }
-        | ContentBody::Receipt { kind: crate::content::ReceiptKind::Read, .. }
+            | ContentBody::Attachment(_)
+            | ContentBody::Edit { .. }
+            | ContentBody::Delete { .. }
+            | ContentBody::Reaction { .. }
+            | ContentBody::DisappearingTimer { .. }
+            | ContentBody::Receipt { kind: crate::content::ReceiptKind::Read, .. }
     )
 }
 

@@ -67,7 +67,9 @@ fn a_first_message_from_a_stranger_is_a_request_until_accepted() {
     alice.add_contact(&bob.contact_link().unwrap(), T0).unwrap();
     let id = alice.send_text(&direct(&bob), "hi Bob, it's Alice", T0).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 1);
-    assert!(matches!(&events[1][..], [Event::MessageRequest(m)] if m.id == id && m.sender == alice.user_key().unwrap()));
+    assert!(
+        matches!(&events[1][..], [Event::MessageRequest(m)] if m.id == id && m.sender == alice.user_key().unwrap())
+    );
     // A request gets no delivery receipt; the relay took the message, so it is Sent.
     assert_eq!(alice.message(&direct(&bob), &id).unwrap().unwrap().status, MessageStatus::Sent);
     assert!(events[0].contains(&Event::MessageStatus { conversation: direct(&bob), id, status: MessageStatus::Sent }));
@@ -106,11 +108,9 @@ fn conversation_with_edits_reactions_receipts_typing_and_timer() {
     bob.set_typing(&b2a, true, T0 + 12).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 12);
     assert!(events[1].contains(&Event::Edited { conversation: b2a, id }));
-    assert!(
-        events[0]
-            .iter()
-            .any(|e| matches!(e, Event::Reaction { emoji, from, .. } if emoji == "👍" && *from == bob.user_key().unwrap()))
-    );
+    assert!(events[0].iter().any(
+        |e| matches!(e, Event::Reaction { emoji, from, .. } if emoji == "👍" && *from == bob.user_key().unwrap())
+    ));
     assert!(events[0].contains(&Event::Typing { conversation: a2b, from: bob.user_key().unwrap(), started: true }));
     assert_eq!(history_texts(&mut bob, &b2a), ["lunch at one?"]);
     assert_eq!(alice.message(&a2b, &id).unwrap().unwrap().reactions, vec![(bob.user_key().unwrap(), "👍".to_owned())]);
@@ -434,7 +434,10 @@ fn both_devices_see_each_others_sends_and_the_peers_replies() {
     let hi = page[0].id;
     alice2.react(&to_bob, &hi, "👍", false, T0 + 50).unwrap();
     relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 50);
-    assert_eq!(alice.message(&to_bob, &hi).unwrap().unwrap().reactions, vec![(alice.user_key().unwrap(), "👍".to_owned())]);
+    assert_eq!(
+        alice.message(&to_bob, &hi).unwrap().unwrap().reactions,
+        vec![(alice.user_key().unwrap(), "👍".to_owned())]
+    );
     assert_eq!(bob.message(&to_alice, &hi).unwrap().unwrap().reactions.len(), 1);
     assert_eq!(unread(&mut alice2, &to_bob), 1);
     alice.mark_read(&to_bob, T0 + 60).unwrap();
@@ -465,14 +468,14 @@ fn a_third_device_linked_by_the_second_reaches_everyone() {
     // Device A learns of the third device when it writes (its own list is refetched).
     alice3.send_text(&direct(&bob), "from C", T0 + 10).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0 + 10);
-    for i in 0..3 {
-        assert_eq!(texts(&events[i]), ["from C"], "client {i}");
+    for (i, e) in events.iter().take(3).enumerate() {
+        assert_eq!(texts(e), ["from C"], "client {i}");
     }
     assert_eq!(alice.own_device_list().unwrap().devices().len(), 3);
     alice.send_text(&direct(&bob), "from A", T0 + 20).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0 + 20);
-    for i in 1..4 {
-        assert_eq!(texts(&events[i]), ["from A"], "client {i}");
+    for (i, e) in events.iter().enumerate().skip(1) {
+        assert_eq!(texts(e), ["from A"], "client {i}");
     }
 }
 
