@@ -12,8 +12,10 @@ const SECRET_TYPES: &[&str] = &[
     ".hush.content.AttachmentPointer",
     ".hush.content.DeviceLink",
     ".hush.content.SenderKeyDistribution",
+    ".hush.content.SentSync",
     ".hush.group.SenderKeyDistribution",
     ".hush.link.LinkApproval",
+    ".hush.link.LinkRequest",
     ".hush.client",
 ];
 

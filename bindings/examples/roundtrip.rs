@@ -53,7 +53,9 @@ fn main() {
         b.connect().await.unwrap_or_else(|e| panic!("connect: {e}"));
     });
     let to_b = a
-        .direct_conversation(a.add_contact(b.contact_link()).unwrap_or_else(|e| panic!("{e}")))
+        .direct_conversation(
+            a.add_contact(b.contact_link().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}")),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     // Warm-up: sessions, and 20 messages of history.
     for i in 0..20 {

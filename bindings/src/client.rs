@@ -10,9 +10,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use hush_core::content::{AttachmentPointer, ContentBody, ReceiptKind};
 use hush_core::group::GroupEvent;
-use hush_core::store::{
-    Argon2Params, ContactState, ConversationId, HistoryCursor, MessageStatus, StoredMessage, Unlock,
-};
+use hush_core::store::{Argon2Params, ContactState, ConversationId, MessageStatus, StoredMessage, Unlock};
 use hush_core::{Client, ClientConfig, ContactLink, Event, SigningPublicKey, Store};
 use hush_relay::client::ClientConfig as TransportConfig;
 use hush_relay::messenger::{ConnectionState, Messenger, MessengerEvent, lock};
@@ -298,6 +296,16 @@ pub enum HushEvent {
         /// How many.
         count: u64,
     },
+    /// This device (made by `createForLink`) was approved: it now belongs to `user`.
+    DeviceLinked {
+        /// The user's id.
+        user: String,
+    },
+    /// A conversation was read on another device of this user.
+    ConversationRead {
+        /// Which.
+        conversation: String,
+    },
     /// The connection changed.
     Connection {
         /// Now.
@@ -305,27 +313,22 @@ pub enum HushEvent {
     },
 }
 
-fn hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
-}
+use hush_core::client::hex_id::{self, to_hex as hex};
 
 fn conversation_id(c: &ConversationId) -> String {
     hex(&c.to_bytes())
 }
 
 fn parse_conversation(id: &str) -> Result<ConversationId, HushError> {
-    let bytes = hex::decode(id).map_err(|_| HushError::bad_input("conversation id is not hex"))?;
-    Ok(ConversationId::from_bytes(&bytes)?)
+    Ok(hex_id::conversation_from_hex(id)?)
 }
 
 fn parse_user(id: &str) -> Result<SigningPublicKey, HushError> {
-    let bytes = hex::decode(id).map_err(|_| HushError::bad_input("user id is not hex"))?;
-    Ok(SigningPublicKey::from_slice(&bytes, "user id")?)
+    Ok(hex_id::user_from_hex(id)?)
 }
 
 fn parse_message_id(id: &str) -> Result<hush_core::content::MessageId, HushError> {
-    let bytes = hex::decode(id).map_err(|_| HushError::bad_input("message id is not hex"))?;
-    bytes.try_into().map_err(|_| HushError::bad_input("message id is not 16 bytes"))
+    Ok(hex_id::message_id_from_hex(id)?)
 }
 
 fn message(m: &StoredMessage) -> HushMessage {
@@ -423,6 +426,10 @@ fn event(e: MessengerEvent) -> Option<HushEvent> {
         },
         Event::Undecryptable { from } => HushEvent::Undecryptable { sender: from.map(|u| hex(u.as_bytes())) },
         Event::Expired { count } => HushEvent::Expired { count: count as u64 },
+        Event::DeviceLinked { user } => HushEvent::DeviceLinked { user: hex(user.as_bytes()) },
+        Event::ConversationRead { conversation } => {
+            HushEvent::ConversationRead { conversation: conversation_id(&conversation) }
+        }
         _ => return None,
     })
 }
@@ -528,9 +535,46 @@ impl HushClient {
         Ok(Self::new(client, relay_url))
     }
 
-    /// This user's id (their user key, hex).
-    pub fn user_id(&self) -> String {
-        hex(lock(&self.client).user_key().as_bytes())
+    /// Creates a device that waits to be linked to an existing user (store arguments as in
+    /// `create`). Show `linkRequest()` to one of the user's devices, which calls `linkDevice`, and
+    /// connect: a `DeviceLinked` event says when this device belongs to the user. Until then the
+    /// calls that need a user fail with `HushError.Protocol` ("not linked").
+    #[uniffi::constructor]
+    pub fn create_for_link(
+        store_path: String,
+        store_key: Option<Vec<u8>>,
+        passphrase: Option<String>,
+        relay_url: String,
+        display_name: String,
+    ) -> Result<Arc<Self>, HushError> {
+        let unlock = unlock(store_key, passphrase)?;
+        let store =
+            if store_path == ":memory:" { Store::open_in_memory(unlock)? } else { Store::create(&store_path, unlock)? };
+        let config = ClientConfig::new(relay_url.clone(), display_name);
+        let client = Client::create_for_link(store, config, hush_relay::messenger::now_ms())?;
+        Ok(Self::new(client, relay_url))
+    }
+
+    /// The `hush://link/…` URI a device made by `createForLink` shows (as text or a QR code) until
+    /// it is linked. It holds a secret: show it to the user only.
+    pub fn link_request(&self) -> Result<String, HushError> {
+        Ok(lock(&self.client).link_request()?.to_string())
+    }
+
+    /// Approves a new device of this user from the `hush://link/…` URI it shows; returns its
+    /// device id. A bad URI, or a device already linked, is an error that changes nothing.
+    pub fn link_device(&self, uri: String) -> Result<String, HushError> {
+        Ok(hex(self.act(|c, now| c.link_device(&uri, now))?.as_bytes()))
+    }
+
+    /// Whether this device belongs to a user (false only while a `createForLink` device waits).
+    pub fn is_linked(&self) -> bool {
+        lock(&self.client).is_linked()
+    }
+
+    /// This user's id (their user key, hex). Fails while a `createForLink` device waits.
+    pub fn user_id(&self) -> Result<String, HushError> {
+        Ok(hex(lock(&self.client).user_key()?.as_bytes()))
     }
 
     /// This device's id (its device key, hex).
@@ -539,8 +583,8 @@ impl HushClient {
     }
 
     /// The `hush://contact/…` link others open to add this user (also the QR code's text).
-    pub fn contact_link(&self) -> String {
-        lock(&self.client).contact_link().to_url()
+    pub fn contact_link(&self) -> Result<String, HushError> {
+        Ok(lock(&self.client).contact_link()?.to_url())
     }
 
     /// Registers the listener; events that came before are delivered to it at once.
@@ -778,12 +822,7 @@ impl HushClient {
         limit: u32,
     ) -> Result<HushHistoryPage, HushError> {
         let conv = parse_conversation(&conversation)?;
-        let before = before
-            .map(|b| {
-                let bytes = hex::decode(b).map_err(|_| HushError::bad_input("cursor is not hex"))?;
-                Ok::<_, HushError>(HistoryCursor::from_bytes(&bytes)?)
-            })
-            .transpose()?;
+        let before = before.map(|b| hex_id::cursor_from_hex(&b)).transpose()?;
         let (page, next) = self.act(|c, _| c.history(&conv, before, limit as usize))?;
         Ok(HushHistoryPage { messages: page.iter().map(message).collect(), next: next.map(|n| hex(&n.to_bytes())) })
     }

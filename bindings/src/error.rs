@@ -122,7 +122,9 @@ impl From<CoreError> for HushError {
             | CoreError::ClassicalRefused
             | CoreError::UnknownPrekey { .. }
             | CoreError::NoSession
-            | CoreError::NotGroupMember => Self::Protocol(message),
+            | CoreError::NotGroupMember
+            | CoreError::NotLinked
+            | CoreError::AlreadyLinked => Self::Protocol(message),
             CoreError::WrongStoreKey => Self::WrongKey(message),
             CoreError::StoreCorrupt { .. } | CoreError::StoreExists | CoreError::Database(_) | CoreError::Io(_) => {
                 Self::Storage(message)

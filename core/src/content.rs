@@ -22,12 +22,15 @@ use crate::wire;
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/hush.content.rs"));
 
-    crate::wire::redacted_debug!("content": AttachmentPointer, DeviceLink, SenderKeyDistribution);
+    crate::wire::redacted_debug!("content": AttachmentPointer, DeviceLink, SenderKeyDistribution, SentSync);
 }
 
 use proto::content::Body;
 
 const CONTENT_VERSION: u32 = 1;
+
+/// The longest conversation id a [`ContentBody::SentSync`] may name (a tag and 32 bytes today).
+const MAX_SENT_SYNC_CONVERSATION_BYTES: usize = 64;
 
 /// Length of a client message id.
 pub const CLIENT_MESSAGE_ID_LEN: usize = 16;
@@ -103,6 +106,15 @@ pub enum ContentBody {
     DeviceLink(SecretBytes),
     /// A sender-key distribution produced by the group module (secret, opaque, non-empty).
     SenderKeyDistribution(SecretBytes),
+    /// A copy of what this user sent from another of their devices ("sent sync"), for their own
+    /// devices only: where it went and the encoded [`Content`] (secret: it may hold an attachment
+    /// key; never itself a `SentSync`, which [`ContentBody::sent_sync`] checks on opening).
+    SentSync {
+        /// The [`ConversationId`](crate::store::ConversationId) bytes it was sent to.
+        conversation: Vec<u8>,
+        /// The encoded content as sent.
+        content: SecretBytes,
+    },
 }
 
 /// What a receipt acknowledges.
@@ -227,6 +239,10 @@ impl ContentBody {
             ContentBody::SenderKeyDistribution(payload) => {
                 bounded("sender key distribution", payload.as_bytes().len(), MAX_CONTENT_BYTES)
             }
+            ContentBody::SentSync { conversation, content } => {
+                bounded("sent sync conversation", conversation.len(), MAX_SENT_SYNC_CONVERSATION_BYTES)?;
+                bounded("sent sync content", content.as_bytes().len(), MAX_CONTENT_BYTES)
+            }
         }
     }
 
@@ -263,6 +279,10 @@ impl ContentBody {
             ContentBody::SenderKeyDistribution(payload) => {
                 Body::SenderKeyDistribution(proto::SenderKeyDistribution { payload: payload.as_bytes().to_vec() })
             }
+            ContentBody::SentSync { conversation, content } => Body::SentSync(proto::SentSync {
+                conversation: conversation.clone(),
+                content: content.as_bytes().to_vec(),
+            }),
         }
     }
 
@@ -298,7 +318,22 @@ impl ContentBody {
             Body::SenderKeyDistribution(mut s) => {
                 ContentBody::SenderKeyDistribution(SecretBytes::new(core::mem::take(&mut s.payload)))
             }
+            Body::SentSync(mut s) => ContentBody::SentSync {
+                conversation: core::mem::take(&mut s.conversation),
+                content: SecretBytes::new(core::mem::take(&mut s.content)),
+            },
         })
+    }
+
+    /// Opens a [`ContentBody::SentSync`]: the conversation bytes and the content inside, which must
+    /// decode and must not be another sent sync. `None` for every other body.
+    pub fn sent_sync(&self) -> Result<Option<(&[u8], Content)>> {
+        let ContentBody::SentSync { conversation, content } = self else { return Ok(None) };
+        let inner = Content::from_bytes(content.as_bytes())?;
+        if matches!(inner.body, ContentBody::SentSync { .. }) {
+            return Err(Error::Malformed { what: "nested sent sync" });
+        }
+        Ok(Some((conversation.as_slice(), inner)))
     }
 }
 
@@ -414,6 +449,12 @@ mod tests {
             ContentBody::DisappearingTimer { seconds: 86_400 },
             ContentBody::DeviceLink(SecretBytes::new(b"link payload".to_vec())),
             ContentBody::SenderKeyDistribution(SecretBytes::new(b"sender key".to_vec())),
+            ContentBody::SentSync {
+                conversation: vec![1; 33],
+                content: SecretBytes::new(
+                    Content::new(&mut rng(), 5, ContentBody::Text("hi".into())).to_bytes().unwrap().to_vec(),
+                ),
+            },
         ]
     }
 
@@ -440,6 +481,29 @@ mod tests {
             assert_eq!(decoded, content);
             assert_eq!(*decoded.to_bytes().unwrap(), *bytes);
         }
+    }
+
+    #[test]
+    fn a_sent_sync_opens_to_its_content_and_never_nests() {
+        let mut rng = rng();
+        let inner = Content::new(&mut rng, 5, ContentBody::Text("hi".into()));
+        let body = ContentBody::SentSync {
+            conversation: vec![1; 33],
+            content: SecretBytes::new(inner.to_bytes().unwrap().to_vec()),
+        };
+        let (conversation, opened) = body.sent_sync().unwrap().unwrap();
+        assert_eq!((conversation, opened), (&[1u8; 33][..], inner));
+        let outer = Content::new(&mut rng, 6, body);
+        let nested = ContentBody::SentSync {
+            conversation: vec![1; 33],
+            content: SecretBytes::new(outer.to_bytes().unwrap().to_vec()),
+        };
+        assert_eq!(nested.sent_sync().map(|_| ()), Err(Error::Malformed { what: "nested sent sync" }));
+        let garbage = ContentBody::SentSync { conversation: vec![1], content: SecretBytes::new(vec![0xff; 3]) };
+        assert!(garbage.sent_sync().is_err());
+        assert_eq!(ContentBody::Typing { started: true }.sent_sync().unwrap(), None);
+        let empty = ContentBody::SentSync { conversation: Vec::new(), content: SecretBytes::new(vec![1]) };
+        assert!(Content::new(&mut rng, 7, empty).to_bytes().is_err());
     }
 
     #[test]

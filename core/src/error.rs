@@ -124,6 +124,13 @@ pub enum Error {
     /// The peer's user key changed and the change was neither accepted nor verified yet.
     #[error("the peer's identity changed; accept or verify it first")]
     IdentityChangePending,
+    /// This device waits to be linked ([`Client::create_for_link`](crate::Client::create_for_link)):
+    /// it has no user yet, so it cannot do what needs one.
+    #[error("this device is not linked to a user yet")]
+    NotLinked,
+    /// A link request on a device that already belongs to a user.
+    #[error("this device is already linked to a user")]
+    AlreadyLinked,
     /// The key or passphrase given does not unlock this store. Nothing was written.
     #[error("wrong store key or passphrase")]
     WrongStoreKey,

@@ -9,6 +9,8 @@
 //!    device that saw the QR code can link it), and the list must name it and be signed by the key
 //!    it received.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use prost::Message;
 use rand_core::CryptoRngCore;
 use subtle::ConstantTimeEq;
@@ -31,17 +33,36 @@ use crate::wire;
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/hush.link.rs"));
 
-    crate::wire::redacted_debug!("link": LinkApproval);
+    crate::wire::redacted_debug!("link": LinkApproval, LinkRequest);
 }
 
 const VERSION: u32 = 1;
 
-/// What a new device shows to be linked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The URI scheme and path of a link request: `hush://link/<base64url of the request's bytes>`.
+pub const LINK_URI_PREFIX: &str = "hush://link/";
+
+/// The longest link URI accepted: the prefix and base64url (no padding) of the largest request.
+pub const MAX_LINK_URI_CHARS: usize = LINK_URI_PREFIX.len() + MAX_LINK_REQUEST_BYTES.div_ceil(3) * 4;
+
+/// What a new device shows to be linked. `Debug` shows the bundle, never the link secret, which
+/// is wiped on drop.
+#[derive(Clone, PartialEq, Eq)]
 pub struct LinkRequest {
     /// The new device's bundle (verified).
     pub bundle: PrekeyBundle,
     link_secret: [u8; 16],
+}
+
+impl core::fmt::Debug for LinkRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LinkRequest").field("bundle", &self.bundle).field("link_secret", &"[redacted]").finish()
+    }
+}
+
+impl Drop for LinkRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.link_secret);
+    }
 }
 
 impl LinkRequest {
@@ -68,6 +89,24 @@ impl LinkRequest {
             bundle: PrekeyBundle::from_bytes(&p.prekey_bundle)?,
             link_secret: p.link_secret.as_slice().try_into().map_err(|_| Error::Malformed { what: "link secret" })?,
         })
+    }
+
+    /// The `hush://link/…` URI (the same bytes as [`to_bytes`](Self::to_bytes), for a QR code or
+    /// for pasting). It carries the link secret: show it only to the user.
+    pub fn to_uri(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("{LINK_URI_PREFIX}{}", URL_SAFE_NO_PAD.encode(Zeroizing::new(self.to_bytes()))))
+    }
+
+    /// Parses a `hush://link/…` URI: the prefix, at most [`MAX_LINK_URI_CHARS`], base64url without
+    /// padding, then [`from_bytes`](Self::from_bytes) (versioned, size-limited, bundle verified).
+    pub fn from_uri(uri: &str) -> Result<Self> {
+        let uri = uri.trim();
+        if uri.len() > MAX_LINK_URI_CHARS {
+            return Err(Error::TooLarge { what: "link URI", size: uri.len(), max: MAX_LINK_URI_CHARS });
+        }
+        let encoded = uri.strip_prefix(LINK_URI_PREFIX).ok_or(Error::Malformed { what: "link URI" })?;
+        let bytes = Zeroizing::new(URL_SAFE_NO_PAD.decode(encoded).map_err(|_| Error::Malformed { what: "link URI" })?);
+        Self::from_bytes(&bytes)
     }
 }
 
@@ -157,4 +196,52 @@ pub fn complete(
     device_list.device(&approver.device_key())?;
     *account = trial;
     Ok(LinkedDevice { user, device_list, contacts: approval.contacts.clone(), session })
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    fn request() -> LinkRequest {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let account = Account::new(&mut rng);
+        LinkRequest::new(&mut rng, &account).unwrap()
+    }
+
+    #[test]
+    fn uris_round_trip_and_fit_the_limit() {
+        let r = request();
+        let uri = r.to_uri();
+        assert!(uri.starts_with(LINK_URI_PREFIX) && uri.len() <= MAX_LINK_URI_CHARS);
+        assert_eq!(LinkRequest::from_uri(&uri).unwrap(), r);
+        assert_eq!(LinkRequest::from_uri(&format!("  {}\n", *uri)).unwrap(), r, "surrounding space is ignored");
+    }
+
+    #[test]
+    fn bad_uris_are_typed_errors() {
+        let uri = request().to_uri();
+        let malformed = |u: &str| matches!(LinkRequest::from_uri(u), Err(Error::Malformed { .. }));
+        assert!(malformed(""));
+        assert!(malformed(&uri.replace("hush://link/", "hush://contact/")));
+        assert!(malformed(&format!("{}=", *uri)), "padding");
+        assert!(malformed(&format!("{}*", *uri)));
+        assert!(LinkRequest::from_uri(&uri[..uri.len() - 8]).is_err(), "truncated");
+        assert!(LinkRequest::from_uri("hush://link/").is_err(), "empty");
+        let long = format!("{LINK_URI_PREFIX}{}", "A".repeat(MAX_LINK_URI_CHARS));
+        assert!(matches!(LinkRequest::from_uri(&long), Err(Error::TooLarge { what: "link URI", .. })));
+        let p = proto::LinkRequest { version: 9, prekey_bundle: request().bundle.to_bytes(), link_secret: vec![0; 16] };
+        let v9 = format!("{LINK_URI_PREFIX}{}", URL_SAFE_NO_PAD.encode(p.encode_to_vec()));
+        assert_eq!(LinkRequest::from_uri(&v9), Err(Error::UnsupportedVersion { what: "link request", version: 9 }));
+    }
+
+    #[test]
+    fn debug_hides_the_link_secret() {
+        let r = request();
+        let text = format!("{r:?}");
+        assert!(text.contains("[redacted]"));
+        crate::test_util::assert_no_secret(&text, &r.link_secret);
+    }
 }

@@ -211,6 +211,13 @@ impl PeerUser {
         self.with_record(sender.to_bytes(), |r| r.decrypt(rng, account, message, config))
     }
 
+    /// Keeps a session set up outside this peer (by device linking) with one of its listed devices.
+    pub(crate) fn insert_session(&mut self, device: &SigningPublicKey, record: SessionRecord) -> Result<()> {
+        self.devices.device(device)?;
+        self.sessions.insert(device.to_bytes(), record);
+        Ok(())
+    }
+
     /// Runs `f` on the device's record. `SessionRecord` operations change nothing on error, so a
     /// record made for the occasion is kept only if `f` succeeded: a failure leaves no trace.
     fn with_record<T>(&mut self, device: [u8; 32], f: impl FnOnce(&mut SessionRecord) -> Result<T>) -> Result<T> {

@@ -36,7 +36,7 @@ pub mod relay {
 pub mod client {
     include!(concat!(env!("OUT_DIR"), "/hush.client.rs"));
 
-    super::redacted_debug!("client": ContactLink, OutboxEntry, PendingContent);
+    super::redacted_debug!("client": ContactLink, OutboxEntry, PendingContent, LinkedState, LinkedContact);
 }
 
 /// Group formats from `core/proto/group.proto` (see `group/`). A sender-key distribution carries a

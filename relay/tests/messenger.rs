@@ -33,11 +33,11 @@ impl Person {
     }
 
     fn link(&self) -> hush_core::ContactLink {
-        self.messenger.with_client(|c, _| Ok(c.contact_link())).unwrap()
+        self.messenger.with_client(|c, _| c.contact_link()).unwrap()
     }
 
     fn user(&self) -> hush_core::SigningPublicKey {
-        self.messenger.with_client(|c, _| Ok(c.user_key())).unwrap()
+        self.messenger.with_client(|c, _| c.user_key()).unwrap()
     }
 
     async fn wait(&mut self, mut want: impl FnMut(&MessengerEvent) -> bool) -> MessengerEvent {

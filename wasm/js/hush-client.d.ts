@@ -83,6 +83,8 @@ export class HushClient {
   static storeExists(storeName: string, options?: HushClientOptions): Promise<boolean>;
   /** Deletes the store named `storeName` (its account is gone for good). */
   static deleteStore(storeName: string, options?: HushClientOptions): Promise<void>;
+  /** Creates a device that waits to be linked to an existing user (see `linkRequest`). */
+  static createForLink(relayUrl: string, displayName: string, options?: HushClientOptions): Promise<HushClient>;
   constructor(wasm: WasmClient, options?: HushClientOptions);
   readonly wasm: WasmClient;
   readonly relayUrl: string;
@@ -90,6 +92,11 @@ export class HushClient {
   readonly deviceId: string;
   readonly isConnected: boolean;
   contactLink(): string;
+  readonly isLinked: boolean;
+  /** The `hush://link/…` URI a `createForLink` device shows until it is linked. */
+  linkRequest(): string;
+  /** Approves a new device of this user; returns its device id. */
+  linkDevice(uri: string): string;
 
   onEvent(listener: (event: HushEvent) => void): () => void;
   connect(): void;

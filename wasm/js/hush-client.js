@@ -130,6 +130,16 @@ export class HushClient {
     await (options.storage ?? defaultHushStorage()).remove(storeName);
   }
 
+  /**
+   * Creates a device that waits to be linked to an existing user (in memory, like `create`).
+   * Show `linkRequest()` to one of the user's devices, which calls `linkDevice(uri)`, and
+   * `connect()`: a `deviceLinked` event says when this device belongs to the user.
+   */
+  static async createForLink(relayUrl, displayName, options = {}) {
+    await initHush(options.wasm);
+    return new HushClient(WasmClient.createForLink(relayUrl, displayName), options);
+  }
+
   constructor(wasm, options = {}) {
     this.wasm = wasm;
     // A kept store: images go to `storage` under `storeName`, in order, before the frames they cover.
@@ -152,7 +162,7 @@ export class HushClient {
 
   // ---- Identity ------------------------------------------------------------------------------
 
-  /** This user's id (hex user key). */
+  /** This user's id (hex user key); throws `NotLinked` while a `createForLink` device waits. */
   get userId() {
     return this.wasm.userId;
   }
@@ -170,6 +180,23 @@ export class HushClient {
   /** The `hush://contact/…` link others open to add this user (also the QR code's text). */
   contactLink() {
     return this.wasm.contactLink();
+  }
+
+  // ---- Devices -------------------------------------------------------------------------------
+
+  /** Whether this device belongs to a user (false only while a `createForLink` device waits). */
+  get isLinked() {
+    return this.wasm.isLinked;
+  }
+
+  /** The `hush://link/…` URI a `createForLink` device shows (a secret: show it to the user only). */
+  linkRequest() {
+    return this.wasm.linkRequest();
+  }
+
+  /** Approves a new device of this user from the URI it shows; returns its device id. */
+  linkDevice(uri) {
+    return this._act((w) => w.linkDevice(uri));
   }
 
   // ---- Events and connection -------------------------------------------------------------------

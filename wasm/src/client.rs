@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use hush_core::attachment::{self, AttachmentEncryption};
 use hush_core::content::{AttachmentPointer, ContentBody, MessageId, ReceiptKind};
 use hush_core::group::{GroupEvent, GroupId};
-use hush_core::store::{ContactState, ConversationId, HistoryCursor, MessageStatus, StoredMessage};
+use hush_core::store::{ContactState, ConversationId, MessageStatus, StoredMessage};
 use hush_core::{Client, ClientConfig, ContactLink, Event, SigningPublicKey, Store, Unlock};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -92,6 +92,8 @@ export type HushEvent =
   | { type: "undecryptable"; sender?: string }
   | { type: "uploadToken"; request: number; token?: string }
   | { type: "expired"; count: number }
+  | { type: "deviceLinked"; user: string }
+  | { type: "conversationRead"; conversation: string }
   | { type: "connection"; state: "connected" | "disconnected" | "connecting" };
 
 "#;
@@ -232,6 +234,12 @@ enum JsEvent {
     Expired {
         count: u64,
     },
+    DeviceLinked {
+        user: String,
+    },
+    ConversationRead {
+        conversation: String,
+    },
 }
 
 fn js_error(code: &'static str, message: &str) -> HushError {
@@ -263,9 +271,7 @@ fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-fn hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
-}
+use hush_core::client::hex_id::{self, to_hex as hex};
 
 fn user_hex(u: &SigningPublicKey) -> String {
     hex(u.as_bytes())
@@ -276,13 +282,11 @@ fn conversation_hex(c: &ConversationId) -> String {
 }
 
 fn parse_conversation(id: &str) -> Result<ConversationId, HushError> {
-    let bytes = hex::decode(id).map_err(|_| bad_input("conversation id is not hex"))?;
-    ConversationId::from_bytes(&bytes).map_err(core_error)
+    hex_id::conversation_from_hex(id).map_err(core_error)
 }
 
 fn parse_user(id: &str) -> Result<SigningPublicKey, HushError> {
-    let bytes = hex::decode(id).map_err(|_| bad_input("user id is not hex"))?;
-    SigningPublicKey::from_slice(&bytes, "user id").map_err(core_error)
+    hex_id::user_from_hex(id).map_err(core_error)
 }
 
 fn parse_users(ids: &[String]) -> Result<Vec<SigningPublicKey>, HushError> {
@@ -290,8 +294,7 @@ fn parse_users(ids: &[String]) -> Result<Vec<SigningPublicKey>, HushError> {
 }
 
 fn parse_message_id(id: &str) -> Result<MessageId, HushError> {
-    let bytes = hex::decode(id).map_err(|_| bad_input("message id is not hex"))?;
-    bytes.try_into().map_err(|_| bad_input("message id is not 16 bytes"))
+    hex_id::message_id_from_hex(id).map_err(core_error)
 }
 
 fn group_id(conversation: &str) -> Result<GroupId, HushError> {
@@ -394,6 +397,10 @@ fn event(e: Event, me: &SigningPublicKey) -> Option<JsEvent> {
         Event::Undecryptable { from } => JsEvent::Undecryptable { sender: from.as_ref().map(user_hex) },
         Event::UploadToken { request, token } => JsEvent::UploadToken { request, token },
         Event::Expired { count } => JsEvent::Expired { count: count as u64 },
+        Event::DeviceLinked { user } => JsEvent::DeviceLinked { user: user_hex(&user) },
+        Event::ConversationRead { conversation } => {
+            JsEvent::ConversationRead { conversation: conversation_hex(&conversation) }
+        }
         _ => return None,
     })
 }
@@ -410,13 +417,27 @@ pub struct WasmClient {
     saved_writes: Option<u64>,
 }
 
+/// A random key for a store nobody keeps (in memory).
+fn random_store_key() -> Result<Zeroizing<[u8; 32]>, HushError> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, key.as_mut_slice())
+        .map_err(|_| js_error("Internal", "no random number generator"))?;
+    Ok(key)
+}
+
 impl WasmClient {
     fn from_client(client: Client, relay_url: String) -> Self {
         Self { client, relay_url, uploads: HashMap::new(), next_upload: 1, saved_writes: None }
     }
 
+    /// Whose messages are outgoing: this user's. A device waiting to be linked has no user and no
+    /// messages; its device key (never a message's sender) stands in.
+    fn me(&self) -> SigningPublicKey {
+        self.client.user_key().unwrap_or_else(|_| self.client.device_key())
+    }
+
     fn events(&self, events: Vec<Event>) -> Result<JsValue, HushError> {
-        let me = self.client.user_key();
+        let me = self.me();
         let events: Vec<JsEvent> = events.into_iter().filter_map(|e| event(e, &me)).collect();
         to_js(&events)
     }
@@ -444,10 +465,7 @@ impl WasmClient {
         #[wasm_bindgen(js_name = relayUrl)] relay_url: String,
         #[wasm_bindgen(js_name = displayName)] display_name: String,
     ) -> Result<WasmClient, HushError> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, key.as_mut_slice())
-            .map_err(|_| js_error("Internal", "no random number generator"))?;
-        Self::create_with(Unlock::Key(key), relay_url, display_name)
+        Self::create_with(Unlock::Key(random_store_key()?), relay_url, display_name)
     }
 
     /// Creates a new account whose store is kept: unlocked by a 32-byte `storeKey` or by a
@@ -507,10 +525,44 @@ impl WasmClient {
         self.relay_url.clone()
     }
 
-    /// This user's id (their user key, hex).
+    /// Creates a device that waits to be linked to an existing user (in memory, as `create`).
+    /// Show `linkRequest()` to one of the user's devices, which calls `linkDevice`; a
+    /// `deviceLinked` event says when it is done. Until then calls that need a user throw
+    /// `HushError` with code `"NotLinked"`.
+    #[wasm_bindgen(js_name = createForLink)]
+    pub fn create_for_link(
+        #[wasm_bindgen(js_name = relayUrl)] relay_url: String,
+        #[wasm_bindgen(js_name = displayName)] display_name: String,
+    ) -> Result<WasmClient, HushError> {
+        let store = Store::open_in_memory(Unlock::Key(random_store_key()?)).map_err(core_error)?;
+        let config = ClientConfig::new(relay_url.clone(), display_name);
+        let client = Client::create_for_link(store, config, now_ms()).map_err(core_error)?;
+        Ok(Self::from_client(client, relay_url))
+    }
+
+    /// The `hush://link/…` URI a `createForLink` device shows until it is linked (it holds a
+    /// secret: show it to the user only).
+    #[wasm_bindgen(js_name = linkRequest)]
+    pub fn link_request(&mut self) -> Result<String, HushError> {
+        self.client.link_request().map(|uri| uri.to_string()).map_err(core_error)
+    }
+
+    /// Approves a new device of this user from the URI it shows; returns its device id.
+    #[wasm_bindgen(js_name = linkDevice)]
+    pub fn link_device(&mut self, uri: &str) -> Result<String, HushError> {
+        self.client.link_device(uri, now_ms()).map(|d| user_hex(&d)).map_err(core_error)
+    }
+
+    /// Whether this device belongs to a user (false only while a `createForLink` device waits).
+    #[wasm_bindgen(getter, js_name = isLinked)]
+    pub fn is_linked(&self) -> bool {
+        self.client.is_linked()
+    }
+
+    /// This user's id (their user key, hex); throws `NotLinked` while a `createForLink` device waits.
     #[wasm_bindgen(getter, js_name = userId)]
-    pub fn user_id(&self) -> String {
-        user_hex(&self.client.user_key())
+    pub fn user_id(&self) -> Result<String, HushError> {
+        self.client.user_key().map(|u| user_hex(&u)).map_err(core_error)
     }
 
     /// This device's id (its device key, hex).
@@ -521,8 +573,8 @@ impl WasmClient {
 
     /// The `hush://contact/…` link others open to add this user (also the QR code's text).
     #[wasm_bindgen(js_name = contactLink)]
-    pub fn contact_link(&self) -> String {
-        self.client.contact_link().to_url()
+    pub fn contact_link(&self) -> Result<String, HushError> {
+        self.client.contact_link().map(|l| l.to_url()).map_err(core_error)
     }
 
     // ---- Transport ---------------------------------------------------------------------------
@@ -849,15 +901,9 @@ impl WasmClient {
     #[wasm_bindgen(unchecked_return_type = "HushHistoryPage")]
     pub fn history(&mut self, conversation: &str, before: Option<String>, limit: u32) -> Result<JsValue, HushError> {
         let conv = parse_conversation(conversation)?;
-        let before = match before {
-            Some(b) => {
-                let bytes = hex::decode(b).map_err(|_| bad_input("cursor is not hex"))?;
-                Some(HistoryCursor::from_bytes(&bytes).map_err(core_error)?)
-            }
-            None => None,
-        };
+        let before = before.map(|b| hex_id::cursor_from_hex(&b)).transpose().map_err(core_error)?;
         let (page, next) = self.client.history(&conv, before, limit as usize).map_err(core_error)?;
-        let me = self.client.user_key();
+        let me = self.me();
         to_js(&JsHistoryPage {
             messages: page.iter().map(|m| message(m, &me)).collect(),
             next: next.map(|n| hex(&n.to_bytes())),
@@ -872,7 +918,7 @@ impl WasmClient {
         #[wasm_bindgen(js_name = messageId)] message_id: &str,
     ) -> Result<JsValue, HushError> {
         let (conv, id) = (parse_conversation(conversation)?, parse_message_id(message_id)?);
-        let me = self.client.user_key();
+        let me = self.me();
         match self.client.message(&conv, &id).map_err(core_error)? {
             Some(m) => to_js(&message(&m, &me)),
             None => Ok(JsValue::UNDEFINED),
@@ -882,7 +928,7 @@ impl WasmClient {
     /// Messages containing every word of `query` (through the blind index).
     #[wasm_bindgen(unchecked_return_type = "HushMessage[]")]
     pub fn search(&mut self, query: &str) -> Result<JsValue, HushError> {
-        let me = self.client.user_key();
+        let me = self.me();
         let found = self.client.search(query, MAX_SEARCH_RESULTS).map_err(core_error)?;
         to_js(&found.iter().map(|m| message(m, &me)).collect::<Vec<_>>())
     }

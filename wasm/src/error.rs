@@ -82,6 +82,8 @@ pub(crate) fn code(err: &hush_core::Error) -> &'static str {
         E::GroupChangeRejected(_) => "GroupChangeRejected",
         E::UnknownSenderChain => "UnknownSenderChain",
         E::IdentityChangePending => "IdentityChangePending",
+        E::NotLinked => "NotLinked",
+        E::AlreadyLinked => "AlreadyLinked",
         E::WrongStoreKey => "WrongStoreKey",
         E::StoreCorrupt { .. } => "StoreCorrupt",
         E::StoreExists => "StoreExists",

@@ -142,3 +142,50 @@ def test_the_echo_bot_answers(relay, tmp_path):
     finally:
         bot.terminate()
         bot.wait(10)
+
+
+def test_a_second_device_is_linked_and_shares_the_history(relay):
+    alice, alice_events = person(relay, "Alice")
+    bob, bob_events = person(relay, "Bob")
+    alice.add_contact(bob.contact_link())
+    bob.add_contact(alice.contact_link())
+
+    laptop = HushClient.create_for_link(":memory:", os.urandom(32), None, relay, "Alice's laptop")
+    laptop_events = Events()
+    laptop.set_listener(laptop_events)
+    assert not laptop.is_linked()
+    with pytest.raises(HushError.Protocol):
+        laptop.user_id()
+    asyncio.run(laptop.connect())
+    laptop_events.wait(lambda e: isinstance(e, HushEvent.CONNECTION), "connection")
+    uri = laptop.link_request()
+    assert uri.startswith("hush://link/")
+    with pytest.raises(HushError.BadInput):
+        alice.link_device("hush://link/AAAA")
+    assert alice.link_device(uri) == laptop.device_id()
+    linked = laptop_events.wait(lambda e: isinstance(e, HushEvent.DEVICE_LINKED), "device linked")
+    assert linked.user == alice.user_id() == laptop.user_id()
+    with pytest.raises(HushError.Identity):
+        alice.link_device(uri)  # the same device again
+    with pytest.raises(HushError.Protocol):
+        laptop.link_request()  # already linked
+
+    def text(t):
+        return lambda e: isinstance(e, (HushEvent.MESSAGE, HushEvent.MESSAGE_REQUEST)) and e.message.text == t
+
+    chat = alice.direct_conversation(bob.user_id())
+    alice.send_text(chat, "from the phone")
+    bob_events.wait(text("from the phone"), "the phone's message at Bob")
+    synced = laptop_events.wait(text("from the phone"), "the sent sync").message
+    assert synced.sender == alice.user_id()
+    laptop.send_text(chat, "from the laptop")
+    bob_events.wait(text("from the laptop"), "the laptop's message at Bob")
+    alice_events.wait(text("from the laptop"), "the laptop's sync at the phone")
+    bob.send_text(bob.direct_conversation(alice.user_id()), "hi both")
+    alice_events.wait(text("hi both"), "Bob's reply at the phone")
+    laptop_events.wait(text("hi both"), "Bob's reply at the laptop")
+    expected = ["from the phone", "from the laptop", "hi both"]
+    for device in (alice, laptop):
+        assert [m.text for m in reversed(device.history(chat, None, 10).messages)] == expected
+    for c in (alice, bob, laptop):
+        asyncio.run(c.disconnect())

@@ -166,10 +166,11 @@ fn every_message_is_kept_exactly_once_across_sigkills() {
     relay.connect(&mut alice, T0);
     relay.connect(&mut bob, T0);
     relay.pump(&mut [&mut alice, &mut bob], T0);
-    alice.add_contact(&bob.contact_link(), T0).unwrap();
-    bob.add_contact(&alice.contact_link(), T0).unwrap();
+    alice.add_contact(&bob.contact_link().unwrap(), T0).unwrap();
+    bob.add_contact(&alice.contact_link().unwrap(), T0).unwrap();
     relay.pump(&mut [&mut alice, &mut bob], T0);
-    let (a2b, b2a) = (ConversationId::Direct(bob.user_key()), ConversationId::Direct(alice.user_key()));
+    let (a2b, b2a) =
+        (ConversationId::Direct(bob.user_key().unwrap()), ConversationId::Direct(alice.user_key().unwrap()));
     relay.disconnect(&mut bob);
     drop(bob);
 
@@ -261,7 +262,7 @@ fn every_message_is_kept_exactly_once_across_sigkills() {
     assert_eq!(history.len(), n, "messages in history (seed {seed})");
     for (i, (m, id)) in history.iter().zip(&sent).enumerate() {
         assert_eq!(m.id, *id, "message {i} (seed {seed})");
-        assert_eq!(m.sender, alice.user_key());
+        assert_eq!(m.sender, alice.user_key().unwrap());
         assert_eq!(m.content().unwrap().unwrap().body, ContentBody::Text(text_of(i)));
     }
     let conversation = bob.conversations().unwrap().into_iter().find(|c| c.id == b2a).unwrap();

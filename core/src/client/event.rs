@@ -122,6 +122,18 @@ pub enum Event {
         /// The bearer token for `PUT /v1/blobs`, or `None` if the relay refused.
         token: Option<String>,
     },
+    /// This device, created with [`Client::create_for_link`](super::Client::create_for_link), was
+    /// approved by another device of `user`: it now holds the user key, the device list and the
+    /// contacts, and works as any device of the user.
+    DeviceLinked {
+        /// The user this device now belongs to.
+        user: SigningPublicKey,
+    },
+    /// A conversation was marked read on another device of this user.
+    ConversationRead {
+        /// Which.
+        conversation: ConversationId,
+    },
     /// Messages older than their disappearing time were removed from history.
     Expired {
         /// How many.

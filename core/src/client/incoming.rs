@@ -145,7 +145,7 @@ impl Client {
     }
 
     /// Marks a relay id processed without anything else (a message dropped on purpose).
-    fn drop_envelope(&mut self, id: u64, now_ms: u64) -> Result<()> {
+    pub(super) fn drop_envelope(&mut self, id: u64, now_ms: u64) -> Result<()> {
         if id != 0 {
             let tx = self.store.transaction()?;
             tx.mark_processed(id, now_ms)?;
@@ -169,13 +169,13 @@ impl Client {
             events.push(Event::Undecryptable { from: None });
             return Ok(Outcome::Done { progress: false });
         };
-        let sender = unsealed.sender_user_key;
-        let device = unsealed.sender_device.device_key();
-        if sender == self.user_key() {
-            // Sent-message sync from this user's other devices is not supported yet.
-            self.drop_envelope(id, now_ms)?;
+        if self.user.is_none() {
+            // Waiting to be linked: the only envelope this device can use is its approval.
+            self.complete_link(id, &unsealed, now_ms, events)?;
             return Ok(Outcome::Done { progress: false });
         }
+        let sender = unsealed.sender_user_key;
+        let device = unsealed.sender_device.device_key();
 
         let tx = self.store.transaction()?;
         let contact = tx.contact(&sender)?;
@@ -299,7 +299,21 @@ impl Client {
         events: &mut Vec<Event>,
     ) -> Result<()> {
         let Ok(list) = SignedDeviceList::from_bytes(bytes) else { return Ok(()) };
+        let own = self.user.as_ref().is_some_and(|u| u.user_key() == user);
+        if own && list.user_key() != user {
+            // This user's key does not change: a list under another key is not ours.
+            return Ok(());
+        }
+        let this_device = self.device_key();
         let tx = self.store.transaction()?;
+        if own && list.device(&this_device).is_ok() {
+            // Another device linked one more device: keep the newest list as this device's own.
+            let current =
+                tx.setting(super::SETTING_DEVICE_LIST)?.map(|b| SignedDeviceList::from_bytes(&b)).transpose()?;
+            if list.check_supersedes(current.as_ref()).is_ok() {
+                tx.put_setting(super::SETTING_DEVICE_LIST, &list.to_bytes())?;
+            }
+        }
         let peer = match tx.peer(&user)? {
             Some(mut peer) => {
                 // A rollback, the same list again or a list for someone else keeps what is pinned.
@@ -419,6 +433,16 @@ fn apply_content(
     now_ms: u64,
     events: &mut Vec<Event>,
 ) -> Result<bool> {
+    if sender == c.me {
+        // From another device of this user: only sent syncs, and never through a group chain.
+        return match (via_group, content.body.sent_sync()?) {
+            (None, Some((conversation, inner))) => {
+                apply_sent_sync(c, tx, ConversationId::from_bytes(conversation)?, inner, now_ms, events)?;
+                Ok(false)
+            }
+            _ => Ok(false),
+        };
+    }
     let conversation = via_group.map_or(ConversationId::Direct(sender), ConversationId::Group);
     let accepted = contact.as_ref().is_some_and(|c| c.state == ContactState::Accepted);
     // A 1:1 message from someone who is not an accepted contact is a request.
@@ -541,8 +565,92 @@ fn apply_content(
                 return Ok(true);
             }
         }
-        // Device linking runs outside the client state machine for now.
-        ContentBody::DeviceLink(_) => {}
+        // Linking has its own path (a device waiting to be linked); sent syncs come from own devices.
+        ContentBody::DeviceLink(_) | ContentBody::SentSync { .. } => {}
     }
     Ok(false)
+}
+
+/// What this user sent from another device, applied as if sent here: the message in history as
+/// sent by this user (status Sent), or its edit, delete, reaction, timer or read mark.
+// The conditions write to the store and use `?`, so they cannot become match guards.
+#[allow(clippy::collapsible_match)]
+fn apply_sent_sync(
+    c: &mut Ctx<'_>,
+    tx: &StoreTx<'_>,
+    conversation: ConversationId,
+    content: Content,
+    now_ms: u64,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    let me = c.me;
+    match conversation {
+        ConversationId::Direct(user) if user == me => return Err(Error::Malformed { what: "sent sync to oneself" }),
+        // A group this device is not in (joined before it was linked): nothing to show it in.
+        ConversationId::Group(id) if tx.group(&id)?.is_none() => return Ok(()),
+        _ => {}
+    }
+    let mut conv = tx.conversation(&conversation)?.unwrap_or_else(|| Conversation::new(conversation));
+    match content.body.clone() {
+        ContentBody::Text(_) | ContentBody::Attachment(_) => {
+            if let ConversationId::Direct(user) = conversation
+                && tx.contact(&user)?.is_none()
+            {
+                // Written to from another device: a contact there, so one here.
+                tx.put_contact(&Contact {
+                    user_key: user,
+                    display_name: String::new(),
+                    state: ContactState::Accepted,
+                    verified: false,
+                    relay_url: c.config.relay_url.clone(),
+                    delivery_token: None,
+                })?;
+            }
+            let mut message = StoredMessage::from_content(conversation, me, &content, now_ms, MessageStatus::Sent)?;
+            if conv.disappearing_secs > 0 {
+                message.expires_at_ms = Some(now_ms.saturating_add(u64::from(conv.disappearing_secs) * 1000));
+            }
+            if tx.insert_message(&message)? {
+                conv.last_activity_ms = conv.last_activity_ms.max(now_ms);
+                tx.put_conversation(&conv)?;
+                events.push(Event::Message(message));
+            }
+        }
+        ContentBody::Edit { target, text } => {
+            if tx.message(&conversation, &target)?.is_some_and(|m| m.sender == me)
+                && tx.apply_edit(&conversation, &target, &text, content.timestamp_ms)?
+            {
+                events.push(Event::Edited { conversation, id: target });
+            }
+        }
+        ContentBody::Delete { target } => {
+            if tx.message(&conversation, &target)?.is_some_and(|m| m.sender == me)
+                && tx.apply_delete(&conversation, &target)?
+            {
+                events.push(Event::Deleted { conversation, id: target });
+            }
+        }
+        ContentBody::Reaction { target, emoji, remove } => {
+            if tx.apply_reaction(&conversation, &target, &me, &emoji, remove)? {
+                events.push(Event::Reaction { conversation, target, from: me, emoji, removed: remove });
+            }
+        }
+        ContentBody::DisappearingTimer { seconds } => {
+            if conv.disappearing_secs != seconds {
+                conv.disappearing_secs = seconds;
+                tx.put_conversation(&conv)?;
+                events.push(Event::DisappearingTimer { conversation, seconds, from: me });
+            }
+        }
+        ContentBody::Receipt { kind: crate::content::ReceiptKind::Read, .. } => {
+            // Read on another device: read here too.
+            if conv.unread > 0 {
+                conv.unread = 0;
+                tx.put_conversation(&conv)?;
+                events.push(Event::ConversationRead { conversation });
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -24,12 +24,18 @@
 //! - **Contacts.** A message from a user who is not a contact makes them a *requested* contact and
 //!   waits as a [`Event::MessageRequest`]; a blocked contact's messages are acked and dropped.
 //!
-//! Not yet: relays other than the user's own (contacts must share it), syncing sent messages to the
-//! user's other devices, signed-prekey rotation.
+//! - **Several devices per user.** A new device starts with [`Client::create_for_link`] and shows
+//!   [`Client::link_request`] (`hush://link/…`); an existing device approves it with
+//!   [`Client::link_device`] (see [`linking`](self::linking)). What one device sends also goes to
+//!   the user's other devices as a sent sync, so every device shows the same history.
+//!
+//! Not yet: relays other than the user's own (contacts must share it), signed-prekey rotation.
 
 mod contact_link;
 mod event;
+pub mod hex_id;
 mod incoming;
+mod linking;
 mod outgoing;
 
 #[cfg(test)]
@@ -62,6 +68,7 @@ use crate::wire::relay::{self as relay, ClientFrame, ServerFrame, client_frame::
 
 pub use contact_link::{CONTACT_LINK_PREFIX, ContactLink, MAX_CONTACT_LINK_BYTES};
 pub use event::Event;
+pub use linking::MAX_LINKED_CONTACTS;
 
 /// The version of the relay protocol frames carry.
 pub const RELAY_PROTOCOL_VERSION: u32 = 1;
@@ -75,6 +82,8 @@ pub const MAX_SERVER_FRAME_BYTES: usize = 1024 * 1024;
 const SETTING_DELIVERY_TOKEN: &str = "client/delivery-token";
 const SETTING_DEVICE_LIST: &str = "client/device-list";
 const SETTING_PROFILE: &str = "client/profile";
+/// Only on a device waiting to be linked: its encoded [`LinkRequest`](crate::link::LinkRequest).
+const SETTING_LINK_REQUEST: &str = "client/link-request";
 
 /// How a client behaves. [`ClientConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
@@ -127,7 +136,7 @@ macro_rules! ctx {
         $crate::client::Ctx {
             rng: &mut $client.rng,
             identity: &$client.identity,
-            me: $client.user.user_key(),
+            me: $client.user.as_ref().ok_or($crate::error::Error::NotLinked)?.user_key(),
             config: &$client.config,
         }
     };
@@ -154,10 +163,11 @@ pub struct Client {
     rng: ChaCha20Rng,
     config: ClientConfig,
     identity: DeviceIdentity,
-    user: UserIdentity,
+    /// `None` only while this device waits to be linked (then `token` is `None` too).
+    user: Option<UserIdentity>,
     /// Cached copy of the stored account; replaced only after a commit that stored a change.
     account: Account,
-    token: DeliveryToken,
+    token: Option<DeliveryToken>,
     // In memory only; rebuilt after a restart or reconnect.
     connected: bool,
     next_request_id: u64,
@@ -178,7 +188,7 @@ pub struct Client {
 impl core::fmt::Debug for Client {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")
-            .field("user_key", &self.user.user_key())
+            .field("user_key", &self.user.as_ref().map(UserIdentity::user_key))
             .field("device_key", &self.identity.device_key())
             .field("connected", &self.connected)
             .field("secrets", &"[redacted]")
@@ -190,7 +200,7 @@ impl Client {
     /// Creates a new account in an empty `store`: device and user identities, the first signed
     /// device list, prekeys and a delivery token. The relay learns of them at the first connect.
     pub fn create(mut store: Store, config: ClientConfig, now_ms: u64) -> Result<Self> {
-        let mut rng = ChaCha20Rng::from_rng(OsRng).map_err(|_| Error::Internal("random number generator"))?;
+        let mut rng = new_rng()?;
         let account = Account::new(&mut rng);
         let user = UserIdentity::generate(&mut rng);
         let list = SignedDeviceList::sign(&user, 1, &[account.device_keys()], now_ms / 1000)?;
@@ -212,14 +222,21 @@ impl Client {
 
     /// Opens the account held by `store`.
     pub fn open(mut store: Store, config: ClientConfig) -> Result<Self> {
-        let rng = ChaCha20Rng::from_rng(OsRng).map_err(|_| Error::Internal("random number generator"))?;
+        let rng = new_rng()?;
         let (account, user, token) = {
             let tx = store.transaction()?;
             let account = tx.account()?.ok_or(Error::Malformed { what: "store without an account" })?;
-            let user = tx.user()?.ok_or(Error::Malformed { what: "store without a user key" })?;
-            let token =
-                tx.setting(SETTING_DELIVERY_TOKEN)?.ok_or(Error::Malformed { what: "store without a token" })?;
-            let token = DeliveryToken::from_bytes(&token)?;
+            let (user, token) = match tx.user()? {
+                Some(user) => {
+                    let token = tx
+                        .setting(SETTING_DELIVERY_TOKEN)?
+                        .ok_or(Error::Malformed { what: "store without a token" })?;
+                    (Some(user), Some(DeliveryToken::from_bytes(&token)?))
+                }
+                // A device waiting to be linked: no user yet, only its link request.
+                None if tx.setting(SETTING_LINK_REQUEST)?.is_some() => (None, None),
+                None => return Err(Error::Malformed { what: "store without a user key" }),
+            };
             tx.commit()?;
             (account, user, token)
         };
@@ -245,9 +262,20 @@ impl Client {
         })
     }
 
-    /// This user's key (the identity contacts pin).
-    pub fn user_key(&self) -> SigningPublicKey {
-        self.user.user_key()
+    /// This user's key (the identity contacts pin). [`Error::NotLinked`] while this device waits
+    /// to be linked.
+    pub fn user_key(&self) -> Result<SigningPublicKey> {
+        Ok(self.user()?.user_key())
+    }
+
+    /// Whether this device belongs to a user: `false` only between
+    /// [`create_for_link`](Self::create_for_link) and the approval's arrival ([`Event::DeviceLinked`]).
+    pub fn is_linked(&self) -> bool {
+        self.user.is_some()
+    }
+
+    fn user(&self) -> Result<&UserIdentity> {
+        self.user.as_ref().ok_or(Error::NotLinked)
     }
 
     /// This device's key (its mailbox address on the relay).
@@ -260,14 +288,14 @@ impl Client {
         &self.identity
     }
 
-    /// The link others open to add this user.
-    pub fn contact_link(&self) -> ContactLink {
-        ContactLink {
+    /// The link others open to add this user ([`Error::NotLinked`] before a pending link completes).
+    pub fn contact_link(&self) -> Result<ContactLink> {
+        Ok(ContactLink {
             relay_url: self.config.relay_url.clone(),
-            user_key: self.user_key(),
-            delivery_token: self.token.clone(),
+            user_key: self.user_key()?,
+            delivery_token: self.token.clone().ok_or(Error::NotLinked)?,
             name_hint: self.config.display_name.clone(),
-        }
+        })
     }
 
     /// The store, for reads this API does not cover. Writes belong to the client.
@@ -286,25 +314,44 @@ impl Client {
     /// keys, check prekey counts, watch contacts' presence, send what waits in the outbox.
     pub fn on_connected(&mut self, now_ms: u64) -> Result<()> {
         self.connected = true;
-        let list = self.own_device_list()?;
         let account = &self.account;
-        let setup = vec![
-            Req::PublishPrekeys(relay::PublishPrekeys {
-                signed_prekey: Some(account.signed_prekey()?.to_proto()),
-                one_time_prekeys: Vec::new(),
-                kem_prekeys: Vec::new(),
-                last_resort_kem_prekey: Some(account.last_resort_kem_prekey()?.to_proto()),
-                device: Some(account.device_keys().to_proto()),
-            }),
-            Req::PublishDeviceList(relay::PublishDeviceList { signed_device_list: list.to_bytes() }),
-            Req::SetDeliveryToken(relay::SetDeliveryToken { token_hash: self.token.hash().to_vec() }),
-        ];
-        for body in setup {
-            self.push(body, Pending::Setup);
+        let prekeys = Req::PublishPrekeys(relay::PublishPrekeys {
+            signed_prekey: Some(account.signed_prekey()?.to_proto()),
+            one_time_prekeys: Vec::new(),
+            kem_prekeys: Vec::new(),
+            last_resort_kem_prekey: Some(account.last_resort_kem_prekey()?.to_proto()),
+            device: Some(account.device_keys().to_proto()),
+        });
+        // A device waiting to be linked only makes its mailbox exist; the approval arrives there.
+        self.push(prekeys, Pending::Setup);
+        if self.user.is_none() {
+            return Ok(());
         }
+        let list = self.own_device_list()?;
+        self.push(
+            Req::PublishDeviceList(relay::PublishDeviceList { signed_device_list: list.to_bytes() }),
+            Pending::Setup,
+        );
+        self.user_setup()?;
+        self.flush_outbox(now_ms, true)
+    }
+
+    /// What a device of a user asks the relay after connecting (and after its link completed):
+    /// its delivery token, prekey counts, contacts' presence, and the user's own device list when
+    /// the user has other devices (one may have been linked meanwhile).
+    fn user_setup(&mut self) -> Result<()> {
+        let token = self.token.as_ref().ok_or(Error::NotLinked)?;
+        let me = self.user_key()?;
+        self.push(Req::SetDeliveryToken(relay::SetDeliveryToken { token_hash: token.hash().to_vec() }), Pending::Setup);
         self.push(Req::GetPrekeyCounts(relay::GetPrekeyCounts {}), Pending::PrekeyCounts);
         self.subscribe_presence()?;
-        self.flush_outbox(now_ms, true)
+        let tx = self.store.transaction()?;
+        let own = tx.peer(&me)?;
+        tx.commit()?;
+        if own.is_some_and(|p| p.device_list().devices().len() > 1) {
+            self.request_device_list(me);
+        }
+        Ok(())
     }
 
     /// The connection dropped: requests in flight are forgotten (sends stay in the outbox and go
@@ -421,7 +468,7 @@ impl Client {
     /// Adds the user a contact link names (accepted at once: the user chose to add them), and
     /// fetches their devices. Adding a requested or blocked contact accepts them.
     pub fn add_contact(&mut self, link: &ContactLink, now_ms: u64) -> Result<Contact> {
-        if link.user_key == self.user_key() {
+        if link.user_key == self.user_key()? {
             return Err(Error::Malformed { what: "contact link names this user" });
         }
         let tx = self.store.transaction()?;
@@ -462,6 +509,9 @@ impl Client {
     }
 
     fn set_contact_state(&mut self, user: &SigningPublicKey, state: ContactState) -> Result<Contact> {
+        if *user == self.user_key()? {
+            return Err(Error::Malformed { what: "contact is this user" });
+        }
         let tx = self.store.transaction()?;
         let mut contact = tx.contact(user)?.unwrap_or_else(|| Contact {
             user_key: *user,
@@ -490,13 +540,13 @@ impl Client {
         let tx = self.store.transaction()?;
         let peer = tx.peer(user)?.ok_or(Error::NoSession)?;
         tx.commit()?;
-        Ok(peer.safety_number(&self.user_key()))
+        Ok(peer.safety_number(&self.user_key()?))
     }
 
     /// Marks `user` verified if `scanned` (their QR payload) matches the safety number; `false`
     /// (nothing changed) if it does not. Verifying also accepts a pending identity change.
     pub fn verify(&mut self, user: &SigningPublicKey, scanned: &[u8]) -> Result<bool> {
-        let me = self.user_key();
+        let me = self.user_key()?;
         let tx = self.store.transaction()?;
         let mut peer = tx.peer(user)?.ok_or(Error::NoSession)?;
         if !peer.verify(&me, scanned)? {
@@ -513,6 +563,7 @@ impl Client {
 
     /// Accepts a peer's changed identity without verifying it (as a user tapping "OK").
     pub fn accept_identity_change(&mut self, user: &SigningPublicKey, now_ms: u64) -> Result<()> {
+        self.user()?;
         let tx = self.store.transaction()?;
         let mut peer = tx.peer(user)?.ok_or(Error::NoSession)?;
         peer.accept_identity_change()?;
@@ -627,7 +678,7 @@ impl Client {
     ) -> Result<()> {
         let body = ContentBody::Reaction { target: *target, emoji: emoji.to_owned(), remove };
         let content = self.content(body, now_ms)?;
-        let me = self.user_key();
+        let me = self.user_key()?;
         let tx = self.store.transaction()?;
         if tx.message(conversation, target)?.is_none() {
             return Err(Error::Malformed { what: "reaction target" });
@@ -640,6 +691,7 @@ impl Client {
     /// Marks a conversation read and sends read receipts for its unread incoming messages (to
     /// accepted contacts only: a message request stays unacknowledged).
     pub fn mark_read(&mut self, conversation: &ConversationId, now_ms: u64) -> Result<()> {
+        self.user()?;
         let tx = self.store.transaction()?;
         let Some(mut conv) = tx.conversation(conversation)? else { return Ok(()) };
         let unread = conv.unread as usize;
@@ -671,6 +723,7 @@ impl Client {
 
     /// Sets a conversation's disappearing-message timer (0 = off) for everyone in it.
     pub fn set_disappearing(&mut self, conversation: &ConversationId, seconds: u32, now_ms: u64) -> Result<()> {
+        self.user()?;
         let tx = self.store.transaction()?;
         let mut conv = tx.conversation(conversation)?.unwrap_or_else(|| Conversation::new(*conversation));
         conv.disappearing_secs = seconds;
@@ -684,9 +737,10 @@ impl Client {
 
     /// Creates a group with this user as admin and sends the welcome to every member.
     pub fn create_group(&mut self, name: &str, members: &[SigningPublicKey], now_ms: u64) -> Result<GroupId> {
-        let me = self.user_key();
+        let me = self.user_key()?;
         let members: Vec<SigningPublicKey> = dedup(members.iter().copied().filter(|m| *m != me));
-        let (group, welcome) = Group::create(&mut self.rng, &self.user, name, &members, now_ms)?;
+        let user = self.user()?.clone();
+        let (group, welcome) = Group::create(&mut self.rng, &user, name, &members, now_ms)?;
         let id = group.id();
         let tx = self.store.transaction()?;
         tx.put_group(&group)?;
@@ -728,11 +782,12 @@ impl Client {
         added: &[SigningPublicKey],
         now_ms: u64,
     ) -> Result<()> {
-        let me = self.user_key();
+        let me = self.user_key()?;
         let tx = self.store.transaction()?;
         let mut group = tx.group(id)?.ok_or(Error::NotGroupMember)?;
         let before: Vec<SigningPublicKey> = group.members();
-        let update = group.change(&self.user, action, now_ms)?;
+        let user = self.user.as_ref().ok_or(Error::NotLinked)?;
+        let update = group.change(user, action, now_ms)?;
         tx.put_group(&group)?;
         tx.commit()?;
         let conversation = ConversationId::Group(*id);
@@ -756,7 +811,7 @@ impl Client {
     }
 
     fn check_own_message(&mut self, conversation: &ConversationId, target: &MessageId) -> Result<()> {
-        let me = self.user_key();
+        let me = self.user_key()?;
         let tx = self.store.transaction()?;
         let m = tx.message(conversation, target)?;
         tx.commit()?;
@@ -769,7 +824,7 @@ impl Client {
     /// A text or attachment: into history (Sending) and the outbox, in one transaction.
     fn send_body(&mut self, conversation: &ConversationId, body: ContentBody, now_ms: u64) -> Result<MessageId> {
         let content = self.content(body, now_ms)?;
-        let me = self.user_key();
+        let me = self.user_key()?;
         let tx = self.store.transaction()?;
         let mut conv = tx.conversation(conversation)?.ok_or(Error::Malformed { what: "unknown conversation" })?;
         if let ConversationId::Group(id) = conversation
@@ -814,6 +869,11 @@ impl Client {
         tx.commit()?;
         self.flush(now_ms)
     }
+}
+
+/// The client's CSPRNG, seeded from the OS.
+fn new_rng() -> Result<ChaCha20Rng> {
+    ChaCha20Rng::from_rng(OsRng).map_err(|_| Error::Internal("random number generator"))
 }
 
 fn dedup(users: impl Iterator<Item = SigningPublicKey>) -> Vec<SigningPublicKey> {

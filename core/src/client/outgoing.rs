@@ -71,7 +71,7 @@ fn decode_entry(bytes: &[u8]) -> Result<Stored> {
     }
 }
 
-fn frame_entry(body: Req) -> Vec<u8> {
+pub(super) fn frame_entry(body: Req) -> Vec<u8> {
     let frame = ClientFrame { version: RELAY_PROTOCOL_VERSION, request_id: 0, body: Some(body) };
     OutboxEntry { version: OUTBOX_VERSION, entry: Some(Entry::Frame(frame.encode_to_vec())) }.encode_to_vec()
 }
@@ -197,7 +197,7 @@ impl Client {
         recipients: Vec<SigningPublicKey>,
         group: bool,
     ) -> Result<Option<Vec<SigningPublicKey>>> {
-        let me = self.user_key();
+        let me = self.user_key()?;
         if !group {
             return Ok(Some(recipients.into_iter().filter(|r| *r != me).collect()));
         }
@@ -222,7 +222,10 @@ impl Client {
         let Some(users) = self.recipients_of(conversation, recipients, group)? else {
             return self.give_up(item, now_ms);
         };
-        // Ready?
+        // Ready? (The user's own other devices too, when this payload is synced to them.)
+        let me = self.user_key()?;
+        let this_device = self.device_key();
+        let syncs = is_synced(content);
         let tx = self.store.transaction()?;
         let mut missing_lists = Vec::new();
         let mut missing_bundles = Vec::new();
@@ -235,6 +238,9 @@ impl Client {
                     missing_bundles.extend(peer.devices_without_session(None).into_iter().map(|d| (*user, d)));
                 }
             }
+        }
+        if syncs && let Some(own) = tx.peer(&me)? {
+            missing_bundles.extend(own.devices_without_session(Some(&this_device)).into_iter().map(|d| (me, d)));
         }
         tx.commit()?;
         if blocked {
@@ -268,6 +274,7 @@ impl Client {
         group: bool,
         now_ms: u64,
     ) -> Result<()> {
+        let me = self.user_key()?;
         let tx = self.store.transaction()?;
         let mut peers = Vec::new();
         for user in users {
@@ -303,7 +310,46 @@ impl Client {
         for peer in &peers {
             tx.put_peer(peer)?;
         }
+        // The sent sync: the same payload, wrapped with where it went, for this user's other devices.
+        // Its requests carry their own id, so their fate never changes the message's status.
+        let mut synced = Vec::new();
+        if let Some(mut own) = tx.peer(&me)?.filter(|p| p.device_list().devices().len() > 1)
+            && is_synced(content)
+        {
+            let mut c = ctx!(self);
+            let body = ContentBody::SentSync {
+                conversation: conversation.to_bytes(),
+                content: SecretBytes::new(content.to_vec()),
+            };
+            let this_device = c.identity.device_key();
+            // A payload too large to wrap, or an own device without a session yet, means no sync
+            // rather than no send.
+            if let Ok(bytes) = Content::new(c.rng, now_ms, body).to_bytes()
+                && let Ok(messages) = own.encrypt(c.rng, &bytes, Some(&this_device))
+            {
+                for m in messages {
+                    let keys = *own.device_list().device(&m.device)?;
+                    let envelope = seal(&mut c, &keys, InnerKind::Session, &m.message)?;
+                    synced.push(Addressed { device: m.device, token: None, envelope });
+                }
+                tx.put_peer(&own)?;
+            }
+        }
         tx.outbox_remove(item.id)?;
+        if !synced.is_empty() {
+            let mut sync_id = [0u8; crate::content::CLIENT_MESSAGE_ID_LEN];
+            rand_core::RngCore::fill_bytes(&mut self.rng, &mut sync_id);
+            for request in synced {
+                tx.outbox_push(&OutboxItem {
+                    id: 0,
+                    conversation: item.conversation,
+                    message_id: sync_id,
+                    frame: frame_entry(request.into_request(false)),
+                    attempts: 0,
+                    next_attempt_ms: 0,
+                })?;
+            }
+        }
         for request in requests {
             tx.outbox_push(&OutboxItem {
                 id: 0,
@@ -405,6 +451,23 @@ impl Client {
             }
         }
     }
+}
+
+/// Whether a payload (encoded `Content`) goes to this user's other devices too: what changes the
+/// history every device shows (messages, edits, deletes, reactions, timers, read receipts), not
+/// delivery receipts, typing or group plumbing.
+fn is_synced(content: &[u8]) -> bool {
+    let Ok(content) = Content::from_bytes(content) else { return false };
+    matches!(
+        content.body,
+        ContentBody::Text(_)
+            | ContentBody::Attachment(_)
+            | ContentBody::Edit { .. }
+            | ContentBody::Delete { .. }
+            | ContentBody::Reaction { .. }
+            | ContentBody::DisappearingTimer { .. }
+            | ContentBody::Receipt { kind: crate::content::ReceiptKind::Read, .. }
+    )
 }
 
 /// 1:1-encrypts and seals `plaintext` for every device of `peer`.

@@ -14,7 +14,7 @@ pub(crate) fn new_client(name: &str) -> Client {
 }
 
 fn direct(c: &Client) -> ConversationId {
-    ConversationId::Direct(c.user_key())
+    ConversationId::Direct(c.user_key().unwrap())
 }
 
 fn texts(events: &[Event]) -> Vec<String> {
@@ -49,8 +49,8 @@ fn pair() -> (TestRelay, Client, Client) {
     relay.connect(&mut alice, T0);
     relay.connect(&mut bob, T0);
     relay.pump(&mut [&mut alice, &mut bob], T0);
-    alice.add_contact(&bob.contact_link(), T0).unwrap();
-    bob.add_contact(&alice.contact_link(), T0).unwrap();
+    alice.add_contact(&bob.contact_link().unwrap(), T0).unwrap();
+    bob.add_contact(&alice.contact_link().unwrap(), T0).unwrap();
     relay.pump(&mut [&mut alice, &mut bob], T0);
     (relay, alice, bob)
 }
@@ -64,10 +64,12 @@ fn a_first_message_from_a_stranger_is_a_request_until_accepted() {
     relay.connect(&mut bob, T0);
     relay.pump(&mut [&mut alice, &mut bob], T0);
 
-    alice.add_contact(&bob.contact_link(), T0).unwrap();
+    alice.add_contact(&bob.contact_link().unwrap(), T0).unwrap();
     let id = alice.send_text(&direct(&bob), "hi Bob, it's Alice", T0).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 1);
-    assert!(matches!(&events[1][..], [Event::MessageRequest(m)] if m.id == id && m.sender == alice.user_key()));
+    assert!(
+        matches!(&events[1][..], [Event::MessageRequest(m)] if m.id == id && m.sender == alice.user_key().unwrap())
+    );
     // A request gets no delivery receipt; the relay took the message, so it is Sent.
     assert_eq!(alice.message(&direct(&bob), &id).unwrap().unwrap().status, MessageStatus::Sent);
     assert!(events[0].contains(&Event::MessageStatus { conversation: direct(&bob), id, status: MessageStatus::Sent }));
@@ -77,7 +79,7 @@ fn a_first_message_from_a_stranger_is_a_request_until_accepted() {
     assert_eq!(relay.mailbox_len(&bob), 0, "processed messages are acked");
 
     // Typing from a requester is not shown.
-    bob.accept_contact(&alice.user_key()).unwrap();
+    bob.accept_contact(&alice.user_key().unwrap()).unwrap();
     let reply = bob.send_text(&direct(&alice), "hello Alice", T0 + 2).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 2);
     assert_eq!(texts(&events[0]), ["hello Alice"]);
@@ -106,14 +108,12 @@ fn conversation_with_edits_reactions_receipts_typing_and_timer() {
     bob.set_typing(&b2a, true, T0 + 12).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 12);
     assert!(events[1].contains(&Event::Edited { conversation: b2a, id }));
-    assert!(
-        events[0]
-            .iter()
-            .any(|e| matches!(e, Event::Reaction { emoji, from, .. } if emoji == "👍" && *from == bob.user_key()))
-    );
-    assert!(events[0].contains(&Event::Typing { conversation: a2b, from: bob.user_key(), started: true }));
+    assert!(events[0].iter().any(
+        |e| matches!(e, Event::Reaction { emoji, from, .. } if emoji == "👍" && *from == bob.user_key().unwrap())
+    ));
+    assert!(events[0].contains(&Event::Typing { conversation: a2b, from: bob.user_key().unwrap(), started: true }));
     assert_eq!(history_texts(&mut bob, &b2a), ["lunch at one?"]);
-    assert_eq!(alice.message(&a2b, &id).unwrap().unwrap().reactions, vec![(bob.user_key(), "👍".to_owned())]);
+    assert_eq!(alice.message(&a2b, &id).unwrap().unwrap().reactions, vec![(bob.user_key().unwrap(), "👍".to_owned())]);
 
     bob.mark_read(&b2a, T0 + 13).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 13);
@@ -206,7 +206,7 @@ fn messages_written_offline_wait_in_the_outbox() {
 #[test]
 fn a_blocked_contact_is_acked_and_dropped_without_events() {
     let (mut relay, mut alice, mut bob) = pair();
-    bob.block(&alice.user_key()).unwrap();
+    bob.block(&alice.user_key().unwrap()).unwrap();
     alice.send_text(&direct(&bob), "let me in", T0).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob], T0);
     assert!(events[1].is_empty(), "{:?}", events[1]);
@@ -220,9 +220,9 @@ fn groups_create_talk_add_and_remove() {
     let mut carol = new_client("Carol");
     relay.connect(&mut carol, T0);
     relay.pump(&mut [&mut carol], T0);
-    alice.add_contact(&carol.contact_link(), T0).unwrap();
+    alice.add_contact(&carol.contact_link().unwrap(), T0).unwrap();
 
-    let group = alice.create_group("trip", &[bob.user_key(), carol.user_key()], T0).unwrap();
+    let group = alice.create_group("trip", &[bob.user_key().unwrap(), carol.user_key().unwrap()], T0).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
     for e in &events[1..] {
         assert!(e.contains(&Event::GroupJoined { group, name: "trip".into() }), "{e:?}");
@@ -238,7 +238,7 @@ fn groups_create_talk_add_and_remove() {
     assert_eq!(texts(&events[0]), ["me"]);
     assert_eq!(texts(&events[1]), ["me"]);
 
-    alice.remove_member(&group, &carol.user_key(), T0 + 3).unwrap();
+    alice.remove_member(&group, &carol.user_key().unwrap(), T0 + 3).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 3);
     assert!(events[1].iter().any(|e| matches!(e, Event::GroupChanged { .. })));
     alice.send_text(&conv, "carol is out", T0 + 4).unwrap();
@@ -256,14 +256,14 @@ fn groups_create_talk_add_and_remove() {
 #[test]
 fn safety_numbers_match_and_verify() {
     let (_relay, mut alice, mut bob) = pair();
-    let a = alice.safety_number(&bob.user_key()).unwrap();
-    let b = bob.safety_number(&alice.user_key()).unwrap();
+    let a = alice.safety_number(&bob.user_key().unwrap()).unwrap();
+    let b = bob.safety_number(&alice.user_key().unwrap()).unwrap();
     assert_eq!(a.digits(), b.digits());
-    assert!(alice.verify(&bob.user_key(), &b.qr_payload()).unwrap());
+    assert!(alice.verify(&bob.user_key().unwrap(), &b.qr_payload()).unwrap());
     assert!(alice.contacts().unwrap().iter().any(|c| c.verified));
     let stranger = crate::UserIdentity::generate(&mut crate::test_util::rng(1)).user_key();
-    let wrong = SafetyNumber::new(&stranger, &alice.user_key());
-    assert!(!bob.verify(&alice.user_key(), &wrong.qr_payload()).unwrap());
+    let wrong = SafetyNumber::new(&stranger, &alice.user_key().unwrap());
+    assert!(!bob.verify(&alice.user_key().unwrap(), &wrong.qr_payload()).unwrap());
     assert!(!bob.contacts().unwrap().iter().any(|c| c.verified));
 }
 
@@ -295,16 +295,16 @@ fn state_survives_reopening_the_store() {
     relay.connect(&mut alice, T0);
     relay.connect(&mut bob, T0);
     relay.pump(&mut [&mut alice, &mut bob], T0);
-    alice.add_contact(&bob.contact_link(), T0).unwrap();
-    bob.add_contact(&alice.contact_link(), T0).unwrap();
+    alice.add_contact(&bob.contact_link().unwrap(), T0).unwrap();
+    bob.add_contact(&alice.contact_link().unwrap(), T0).unwrap();
     alice.send_text(&direct(&bob), "before", T0).unwrap();
     relay.pump(&mut [&mut alice, &mut bob], T0);
-    let bob_key = bob.user_key();
+    let bob_key = bob.user_key().unwrap();
     relay.disconnect(&mut bob);
     drop(bob);
 
     let mut bob = Client::open(Store::open(&path, key()).unwrap(), config).unwrap();
-    assert_eq!(bob.user_key(), bob_key);
+    assert_eq!(bob.user_key().unwrap(), bob_key);
     relay.connect(&mut bob, T0 + 1);
     alice.send_text(&direct(&bob), "after", T0 + 1).unwrap();
     bob.send_text(&direct(&alice), "back", T0 + 2).unwrap();
@@ -319,8 +319,8 @@ fn state_survives_reopening_the_store() {
 fn debug_shows_no_secret() {
     let c = new_client("Dora");
     let text = format!("{c:?}");
-    crate::test_util::assert_no_secret(&text, c.token.to_bytes().as_slice());
-    crate::test_util::assert_no_secret(&text, c.user.secret_bytes().as_slice());
+    crate::test_util::assert_no_secret(&text, c.token.as_ref().unwrap().to_bytes().as_slice());
+    crate::test_util::assert_no_secret(&text, c.user.as_ref().unwrap().secret_bytes().as_slice());
 }
 
 #[test]
@@ -332,4 +332,254 @@ fn upload_tokens_are_requested_through_the_client() {
     assert_eq!(events[0], vec![Event::UploadToken { request, token: None }]);
     relay.disconnect(&mut alice);
     assert!(alice.request_upload_token().is_err(), "offline");
+}
+
+// ---- Linking a second device, and what several devices of one user see ---------------------------
+
+fn unread(c: &mut Client, conversation: &ConversationId) -> u32 {
+    c.conversations().unwrap().iter().find(|c| c.id == *conversation).map_or(0, |c| c.unread)
+}
+
+fn new_pending(name: &str) -> Client {
+    let store = Store::open_in_memory(Unlock::Key(Zeroizing::new([8; 32]))).unwrap();
+    Client::create_for_link(store, ClientConfig::new("ws://relay.test/v1/ws", name), T0).unwrap()
+}
+
+/// What a refused link must leave as it was: the own device list, the own-devices peer, and
+/// nothing queued for the relay.
+fn link_state(c: &mut Client) -> (Vec<u8>, Option<Vec<u8>>, usize) {
+    let list = c.own_device_list().unwrap().to_bytes();
+    let me = c.user_key().unwrap();
+    let tx = c.store.transaction().unwrap();
+    let own = tx.peer(&me).unwrap().map(|p| p.to_bytes().to_vec());
+    let outbox = tx.outbox_due(u64::MAX).unwrap().len();
+    tx.commit().unwrap();
+    (list, own, outbox + c.take_outgoing().len())
+}
+
+/// Alice (device A) and Bob as in [`pair`], plus Alice's second device B, linked.
+fn linked_trio() -> (TestRelay, Client, Client, Client) {
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut alice2 = new_pending("Alice's laptop");
+    assert!(!alice2.is_linked());
+    assert_eq!(alice2.user_key(), Err(Error::NotLinked));
+    relay.connect(&mut alice2, T0);
+    relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0);
+    let uri = alice2.link_request().unwrap();
+    assert!(uri.starts_with(crate::link::LINK_URI_PREFIX));
+    assert_eq!(alice.link_device(&uri, T0 + 1).unwrap(), alice2.device_key());
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 1);
+    assert_eq!(events[2], vec![Event::DeviceLinked { user: alice.user_key().unwrap() }]);
+    (relay, alice, bob, alice2)
+}
+
+#[test]
+fn a_linked_device_gets_the_user_and_the_contacts() {
+    let (mut relay, mut alice, mut bob, mut alice2) = linked_trio();
+    assert!(alice2.is_linked());
+    assert_eq!(alice2.user_key().unwrap(), alice.user_key().unwrap());
+    assert_eq!(alice2.own_device_list().unwrap(), alice.own_device_list().unwrap());
+    assert_eq!(alice2.own_device_list().unwrap().devices().len(), 2);
+    let contacts = alice2.contacts().unwrap();
+    assert_eq!(contacts.len(), 1);
+    assert_eq!((contacts[0].user_key, contacts[0].state), (bob.user_key().unwrap(), ContactState::Accepted));
+    assert!(contacts[0].delivery_token.is_some());
+    // The same user and delivery token (the name hint is this device's configured name).
+    let (l1, l2) = (alice.contact_link().unwrap(), alice2.contact_link().unwrap());
+    assert_eq!((l2.user_key, l2.delivery_token), (l1.user_key, l1.delivery_token));
+    assert!(alice2.conversations().unwrap().iter().any(|c| c.id == direct(&bob)));
+    assert_eq!(alice2.link_request().map(|_| ()), Err(Error::AlreadyLinked));
+    relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 2);
+    assert_eq!(relay.mailbox_len(&alice2), 0, "the approval was acked");
+}
+
+#[test]
+fn both_devices_see_each_others_sends_and_the_peers_replies() {
+    let (mut relay, mut alice, mut bob, mut alice2) = linked_trio();
+    let to_bob = direct(&bob);
+    let to_alice = direct(&alice);
+
+    // Sent on A: Bob gets it, and B shows it as sent by Alice.
+    let from_a = alice.send_text(&to_bob, "from A", T0 + 10).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 10);
+    assert_eq!(texts(&events[1]), ["from A"]);
+    assert!(matches!(&events[2][..], [Event::Message(m)] if m.id == from_a && m.sender == alice.user_key().unwrap()));
+    let synced = alice2.message(&to_bob, &from_a).unwrap().unwrap();
+    assert_eq!((synced.sender, synced.status), (alice.user_key().unwrap(), MessageStatus::Sent));
+
+    // Sent on B: Bob learns the new device from the message itself (his pinned list is older), and
+    // A gets the sync.
+    alice2.send_text(&to_bob, "from B", T0 + 20).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 20);
+    assert_eq!(texts(&events[1]), ["from B"]);
+    assert_eq!(texts(&events[0]), ["from B"]);
+    assert!(!events[1].iter().any(|e| matches!(e, Event::Undecryptable { .. })));
+
+    // Bob now writes to both devices.
+    bob.send_text(&to_alice, "hi both", T0 + 30).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 30);
+    assert_eq!(texts(&events[0]), ["hi both"]);
+    assert_eq!(texts(&events[2]), ["hi both"]);
+
+    let expected = ["from A", "from B", "hi both"];
+    assert_eq!(history_texts(&mut alice, &to_bob), expected);
+    assert_eq!(history_texts(&mut alice2, &to_bob), expected);
+    assert_eq!(history_texts(&mut bob, &to_alice), expected);
+
+    // Edits, reactions, deletes and reading follow too.
+    alice.edit(&to_bob, &from_a, "from A, edited", T0 + 40).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 40);
+    assert!(events[2].contains(&Event::Edited { conversation: to_bob, id: from_a }));
+    let (page, _) = alice2.history(&to_bob, None, 1).unwrap();
+    let hi = page[0].id;
+    alice2.react(&to_bob, &hi, "👍", false, T0 + 50).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 50);
+    assert_eq!(
+        alice.message(&to_bob, &hi).unwrap().unwrap().reactions,
+        vec![(alice.user_key().unwrap(), "👍".to_owned())]
+    );
+    assert_eq!(bob.message(&to_alice, &hi).unwrap().unwrap().reactions.len(), 1);
+    assert_eq!(unread(&mut alice2, &to_bob), 1);
+    alice.mark_read(&to_bob, T0 + 60).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 60);
+    assert!(events[2].contains(&Event::ConversationRead { conversation: to_bob }));
+    assert_eq!(unread(&mut alice2, &to_bob), 0);
+    alice2.delete(&to_bob, &from_a, T0 + 70).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 70);
+    assert!(events[0].contains(&Event::Deleted { conversation: to_bob, id: from_a }));
+    assert!(alice.message(&to_bob, &from_a).unwrap().unwrap().deleted);
+    assert!(bob.message(&to_alice, &from_a).unwrap().unwrap().deleted);
+    for c in [&alice, &bob, &alice2] {
+        assert_eq!(relay.mailbox_len(c), 0);
+    }
+}
+
+#[test]
+fn a_third_device_linked_by_the_second_reaches_everyone() {
+    let (mut relay, mut alice, mut bob, mut alice2) = linked_trio();
+    let mut alice3 = new_pending("Alice's tablet");
+    relay.connect(&mut alice3, T0);
+    relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0);
+    let uri = alice3.link_request().unwrap();
+    alice2.link_device(&uri, T0 + 5).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0 + 5);
+    assert!(alice3.is_linked());
+    assert_eq!(alice3.own_device_list().unwrap().devices().len(), 3);
+    // Device A learns of the third device when it writes (its own list is refetched).
+    alice3.send_text(&direct(&bob), "from C", T0 + 10).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0 + 10);
+    for (i, e) in events.iter().take(3).enumerate() {
+        assert_eq!(texts(e), ["from C"], "client {i}");
+    }
+    assert_eq!(alice.own_device_list().unwrap().devices().len(), 3);
+    alice.send_text(&direct(&bob), "from A", T0 + 20).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0 + 20);
+    for (i, e) in events.iter().enumerate().skip(1) {
+        assert_eq!(texts(e), ["from A"], "client {i}");
+    }
+}
+
+#[test]
+fn bad_foreign_and_replayed_link_uris_change_nothing() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let before = link_state(&mut alice);
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+    let version_2 = {
+        let other = crate::Account::new(&mut rng);
+        let p = crate::link::proto::LinkRequest {
+            version: 2,
+            prekey_bundle: other.prekey_bundle(None, None).unwrap().to_bytes(),
+            link_secret: vec![1; 16],
+        };
+        use base64::Engine as _;
+        format!("hush://link/{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p.encode_to_vec()))
+    };
+    let own = crate::link::LinkRequest::new(&mut rng, &alice.account).unwrap().to_uri();
+    let contact = bob.contact_link().unwrap().to_url();
+    let huge = format!("hush://link/{}", "A".repeat(crate::link::MAX_LINK_URI_CHARS));
+    let cases: Vec<(&str, Error)> = vec![
+        ("", Error::Malformed { what: "link URI" }),
+        ("not a uri", Error::Malformed { what: "link URI" }),
+        (&contact, Error::Malformed { what: "link URI" }),
+        ("hush://link/!!!", Error::Malformed { what: "link URI" }),
+        ("hush://link/AAAA", Error::Malformed { what: "link request" }),
+        (&huge, Error::TooLarge { what: "link URI", size: huge.len(), max: crate::link::MAX_LINK_URI_CHARS }),
+        (&version_2, Error::UnsupportedVersion { what: "link request", version: 2 }),
+        (&own, Error::DuplicateDevice),
+    ];
+    for (uri, expected) in cases {
+        let got = alice.link_device(uri, T0 + 1).map(|_| ());
+        let got = match got {
+            Err(Error::Malformed { .. }) if matches!(expected, Error::Malformed { .. }) => Ok(()),
+            Err(e) if e == expected => Ok(()),
+            other => Err(other),
+        };
+        assert_eq!(got, Ok(()), "{uri:.40}");
+        assert_eq!(link_state(&mut alice), before, "{uri:.40}");
+    }
+
+    // A waiting device cannot approve anyone.
+    let mut pending = new_pending("P");
+    assert_eq!(pending.link_device(&own, T0).map(|_| ()), Err(Error::NotLinked));
+
+    // The same URI twice: the second time the device is already listed.
+    let mut alice2 = new_pending("Alice 2");
+    relay.connect(&mut alice2, T0);
+    relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0);
+    let uri = alice2.link_request().unwrap();
+    alice.link_device(&uri, T0 + 2).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 2);
+    assert!(alice2.is_linked());
+    let linked = link_state(&mut alice);
+    assert_eq!(alice.link_device(&uri, T0 + 3).map(|_| ()), Err(Error::DuplicateDevice));
+    assert_eq!(link_state(&mut alice), linked);
+}
+
+#[test]
+fn an_approval_for_a_request_the_device_did_not_show_is_refused() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut victim = new_pending("V");
+    relay.connect(&mut victim, T0);
+    relay.pump(&mut [&mut alice, &mut bob, &mut victim], T0);
+    // A request with the victim's bundle but another link secret (not the one the victim shows).
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+    let forged = crate::link::LinkRequest::new(&mut rng, &victim.account).unwrap().to_uri();
+    alice.link_device(&forged, T0 + 1).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut victim], T0 + 1);
+    assert_eq!(events[2], vec![Event::Undecryptable { from: None }]);
+    assert!(!victim.is_linked());
+    assert_eq!(relay.mailbox_len(&victim), 0, "dropped and acked");
+    // Its own request still works afterwards.
+    let uri = victim.link_request().unwrap();
+    assert!(crate::link::LinkRequest::from_uri(&uri).is_ok());
+    assert_eq!(victim.send_text(&direct(&bob), "x", T0).map(|_| ()), Err(Error::NotLinked));
+    assert_eq!(victim.contact_link().map(|_| ()), Err(Error::NotLinked));
+}
+
+#[test]
+fn a_waiting_device_survives_a_restart_and_links_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pending.db");
+    let key = || Unlock::Key(Zeroizing::new([5; 32]));
+    let config = ClientConfig::new("ws://relay.test/v1/ws", "Alice 2");
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut alice2 = Client::create_for_link(Store::create(&path, key()).unwrap(), config.clone(), T0).unwrap();
+    let uri = alice2.link_request().unwrap();
+    drop(alice2);
+    let mut alice2 = Client::open(Store::open(&path, key()).unwrap(), config.clone()).unwrap();
+    assert_eq!(alice2.link_request().unwrap(), uri, "the same request after a restart");
+    relay.connect(&mut alice2, T0);
+    relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0);
+    alice.link_device(&uri, T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 1);
+    assert!(alice2.is_linked());
+    drop(alice2);
+    let mut alice2 = Client::open(Store::open(&path, key()).unwrap(), config).unwrap();
+    assert_eq!(alice2.user_key().unwrap(), alice.user_key().unwrap());
+    relay.connect(&mut alice2, T0 + 2);
+    bob.send_text(&direct(&alice), "hello", T0 + 2).unwrap();
+    alice2.send_text(&direct(&bob), "back", T0 + 3).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 3);
+    assert_eq!(texts(&events[1]), ["back"]);
+    assert!(texts(&events[0]).contains(&"back".to_owned()));
 }

@@ -624,7 +624,7 @@ public protocol HushClientProtocol: AnyObject, Sendable {
     /**
      * The `hush://contact/…` link others open to add this user (also the QR code's text).
      */
-    func contactLink()  -> String
+    func contactLink() throws  -> String
     
     /**
      * Every contact.
@@ -677,9 +677,26 @@ public protocol HushClientProtocol: AnyObject, Sendable {
     func history(conversation: String, before: String?, limit: UInt32) throws  -> HushHistoryPage
     
     /**
+     * Whether this device belongs to a user (false only while a `createForLink` device waits).
+     */
+    func isLinked()  -> Bool
+    
+    /**
      * Leaves a group.
      */
     func leaveGroup(conversation: String) throws 
+    
+    /**
+     * Approves a new device of this user from the `hush://link/…` URI it shows; returns its
+     * device id. A bad URI, or a device already linked, is an error that changes nothing.
+     */
+    func linkDevice(uri: String) throws  -> String
+    
+    /**
+     * The `hush://link/…` URI a device made by `createForLink` shows (as text or a QR code) until
+     * it is linked. It holds a secret: show it to the user only.
+     */
+    func linkRequest() throws  -> String
     
     /**
      * Marks a conversation read (sends read receipts).
@@ -737,9 +754,9 @@ public protocol HushClientProtocol: AnyObject, Sendable {
     func setTyping(conversation: String, typing: Bool) throws 
     
     /**
-     * This user's id (their user key, hex).
+     * This user's id (their user key, hex). Fails while a `createForLink` device waits.
      */
-    func userId()  -> String
+    func userId() throws  -> String
     
     /**
      * Marks a contact verified if `scanned_qr` (their QR code) matches; `false` otherwise.
@@ -809,6 +826,25 @@ public static func create(storePath: String, storeKey: Data?, passphrase: String
     return try  FfiConverterTypeHushClient_lift(try rustCallWithError(FfiConverterTypeHushError_lift) {
         uniffiCallStatus in
     uniffi_hush_ffi_fn_constructor_hushclient_create(
+        FfiConverterString.lower(storePath),
+        FfiConverterOptionData.lower(storeKey),
+        FfiConverterOptionString.lower(passphrase),
+        FfiConverterString.lower(relayUrl),
+        FfiConverterString.lower(displayName),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Creates a device that waits to be linked to an existing user (store arguments as in
+     * `create`). Show `linkRequest()` to one of the user's devices, which calls `linkDevice`, and
+     * connect: a `DeviceLinked` event says when this device belongs to the user. Until then the
+     * calls that need a user fail with `HushError.Protocol` ("not linked").
+     */
+public static func createForLink(storePath: String, storeKey: Data?, passphrase: String?, relayUrl: String, displayName: String)throws  -> HushClient  {
+    return try  FfiConverterTypeHushClient_lift(try rustCallWithError(FfiConverterTypeHushError_lift) {
+        uniffiCallStatus in
+    uniffi_hush_ffi_fn_constructor_hushclient_create_for_link(
         FfiConverterString.lower(storePath),
         FfiConverterOptionData.lower(storeKey),
         FfiConverterOptionString.lower(passphrase),
@@ -908,8 +944,8 @@ open func connect()async throws   {
     /**
      * The `hush://contact/…` link others open to add this user (also the QR code's text).
      */
-open func contactLink() -> String  {
-    return try!  FfiConverterString.lift(try! rustCall() {
+open func contactLink()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeHushError_lift) {
         uniffiCallStatus in
     uniffi_hush_ffi_fn_method_hushclient_contact_link(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1062,6 +1098,18 @@ open func history(conversation: String, before: String?, limit: UInt32)throws  -
 }
     
     /**
+     * Whether this device belongs to a user (false only while a `createForLink` device waits).
+     */
+open func isLinked() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_hush_ffi_fn_method_hushclient_is_linked(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Leaves a group.
      */
 open func leaveGroup(conversation: String)throws   {try rustCallWithError(FfiConverterTypeHushError_lift) {
@@ -1071,6 +1119,33 @@ open func leaveGroup(conversation: String)throws   {try rustCallWithError(FfiCon
         FfiConverterString.lower(conversation),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Approves a new device of this user from the `hush://link/…` URI it shows; returns its
+     * device id. A bad URI, or a device already linked, is an error that changes nothing.
+     */
+open func linkDevice(uri: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeHushError_lift) {
+        uniffiCallStatus in
+    uniffi_hush_ffi_fn_method_hushclient_link_device(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(uri),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The `hush://link/…` URI a device made by `createForLink` shows (as text or a QR code) until
+     * it is linked. It holds a secret: show it to the user only.
+     */
+open func linkRequest()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeHushError_lift) {
+        uniffiCallStatus in
+    uniffi_hush_ffi_fn_method_hushclient_link_request(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1224,10 +1299,10 @@ open func setTyping(conversation: String, typing: Bool)throws   {try rustCallWit
 }
     
     /**
-     * This user's id (their user key, hex).
+     * This user's id (their user key, hex). Fails while a `createForLink` device waits.
      */
-open func userId() -> String  {
-    return try!  FfiConverterString.lift(try! rustCall() {
+open func userId()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeHushError_lift) {
         uniffiCallStatus in
     uniffi_hush_ffi_fn_method_hushclient_user_id(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -2964,6 +3039,22 @@ public enum HushEvent: Equatable, Hashable {
          */count: UInt64
     )
     /**
+     * This device (made by `createForLink`) was approved: it now belongs to `user`.
+     */
+    case deviceLinked(
+        /**
+         * The user's id.
+         */user: String
+    )
+    /**
+     * A conversation was read on another device of this user.
+     */
+    case conversationRead(
+        /**
+         * Which.
+         */conversation: String
+    )
+    /**
      * The connection changed.
      */
     case connection(
@@ -3037,7 +3128,13 @@ public struct FfiConverterTypeHushEvent: FfiConverterRustBuffer {
         case 15: return .expired(count: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 16: return .connection(state: try FfiConverterTypeHushConnectionState.read(from: &buf)
+        case 16: return .deviceLinked(user: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 17: return .conversationRead(conversation: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 18: return .connection(state: try FfiConverterTypeHushConnectionState.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3140,8 +3237,18 @@ public struct FfiConverterTypeHushEvent: FfiConverterRustBuffer {
             FfiConverterUInt64.write(count, into: &buf)
             
         
-        case let .connection(state):
+        case let .deviceLinked(user):
             writeInt(&buf, Int32(16))
+            FfiConverterString.write(user, into: &buf)
+            
+        
+        case let .conversationRead(conversation):
+            writeInt(&buf, Int32(17))
+            FfiConverterString.write(conversation, into: &buf)
+            
+        
+        case let .connection(state):
+            writeInt(&buf, Int32(18))
             FfiConverterTypeHushConnectionState.write(state, into: &buf)
             
         }
@@ -3771,7 +3878,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hush_ffi_checksum_method_hushclient_connect() != 57663) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hush_ffi_checksum_method_hushclient_contact_link() != 19429) {
+    if (uniffi_hush_ffi_checksum_method_hushclient_contact_link() != 64304) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hush_ffi_checksum_method_hushclient_contacts() != 5945) {
@@ -3804,7 +3911,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hush_ffi_checksum_method_hushclient_history() != 9097) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_hush_ffi_checksum_method_hushclient_is_linked() != 39632) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_hush_ffi_checksum_method_hushclient_leave_group() != 51142) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hush_ffi_checksum_method_hushclient_link_device() != 56263) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hush_ffi_checksum_method_hushclient_link_request() != 54905) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hush_ffi_checksum_method_hushclient_mark_read() != 16541) {
@@ -3840,7 +3956,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hush_ffi_checksum_method_hushclient_set_typing() != 19399) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hush_ffi_checksum_method_hushclient_user_id() != 61368) {
+    if (uniffi_hush_ffi_checksum_method_hushclient_user_id() != 59296) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hush_ffi_checksum_method_hushclient_verify() != 26539) {
@@ -3850,6 +3966,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hush_ffi_checksum_constructor_hushclient_create() != 7864) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hush_ffi_checksum_constructor_hushclient_create_for_link() != 59603) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hush_ffi_checksum_constructor_hushclient_open() != 28485) {

@@ -187,3 +187,48 @@ test("a kept store reopens with its key, history included, and refuses a wrong o
   await HushClient.deleteStore("carol", { storage });
   assert.equal(await HushClient.storeExists("carol", { storage }), false);
 });
+
+test("a second device is linked, and both devices show one history", async () => {
+  const alice = await connected("Alice");
+  const bob = await connected("Bob");
+  alice.addContact(bob.contactLink());
+  bob.addContact(alice.contactLink());
+
+  const laptop = await HushClient.createForLink(relayUrl, "Alice's laptop", { WebSocket });
+  assert.equal(laptop.isLinked, false);
+  assert.throws(() => laptop.userId, (e) => e instanceof HushError && e.code === "NotLinked");
+  const up = nextEvent(laptop, (e) => e.type === "connection" && e.state === "connected");
+  laptop.connect();
+  await up;
+  const uri = laptop.linkRequest();
+  assert.ok(uri.startsWith("hush://link/"));
+  assert.throws(() => alice.linkDevice("hush://link/AAAA"), (e) => e instanceof HushError && e.code === "Malformed");
+  const linked = nextEvent(laptop, (e) => e.type === "deviceLinked");
+  assert.equal(alice.linkDevice(uri), laptop.deviceId);
+  assert.equal((await linked).user, alice.userId);
+  assert.equal(laptop.userId, alice.userId);
+  assert.throws(() => alice.linkDevice(uri), (e) => e instanceof HushError && e.code === "DuplicateDevice");
+  assert.throws(() => laptop.linkRequest(), (e) => e instanceof HushError && e.code === "AlreadyLinked");
+
+  const chat = alice.directConversation(bob.userId);
+  const isText = (text) => (e) => (e.type === "message" || e.type === "messageRequest") && e.message.text === text;
+  // Sent on the phone: Bob gets it, the laptop shows it as sent by Alice.
+  let synced = nextEvent(laptop, isText("from the phone"));
+  let atBob = nextEvent(bob, isText("from the phone"));
+  alice.sendText(chat, "from the phone");
+  assert.equal((await synced).message.outgoing, true);
+  await atBob;
+  // Sent on the laptop: Bob learns the new device from the message, the phone gets the sync.
+  synced = nextEvent(alice, isText("from the laptop"));
+  atBob = nextEvent(bob, isText("from the laptop"));
+  laptop.sendText(chat, "from the laptop");
+  await Promise.all([synced, atBob]);
+  // Bob's reply reaches both devices.
+  const both = [nextEvent(alice, isText("hi both")), nextEvent(laptop, isText("hi both"))];
+  bob.sendText(bob.directConversation(alice.userId), "hi both");
+  await Promise.all(both);
+  const texts = (c) => c.history(chat).messages.map((m) => m.text).reverse();
+  assert.deepEqual(texts(laptop), ["from the phone", "from the laptop", "hi both"]);
+  assert.deepEqual(texts(alice), texts(laptop));
+  for (const c of [alice, bob, laptop]) c.disconnect();
+});

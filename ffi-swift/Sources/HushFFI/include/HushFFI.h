@@ -274,6 +274,11 @@ void uniffi_hush_ffi_fn_free_hushclient(uint64_t handle, RustCallStatus *_Nonnul
 uint64_t uniffi_hush_ffi_fn_constructor_hushclient_create(RustBuffer store_path, RustBuffer store_key, RustBuffer passphrase, RustBuffer relay_url, RustBuffer display_name, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_CONSTRUCTOR_HUSHCLIENT_CREATE_FOR_LINK
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_CONSTRUCTOR_HUSHCLIENT_CREATE_FOR_LINK
+uint64_t uniffi_hush_ffi_fn_constructor_hushclient_create_for_link(RustBuffer store_path, RustBuffer store_key, RustBuffer passphrase, RustBuffer relay_url, RustBuffer display_name, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_CONSTRUCTOR_HUSHCLIENT_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_CONSTRUCTOR_HUSHCLIENT_OPEN
 uint64_t uniffi_hush_ffi_fn_constructor_hushclient_open(RustBuffer store_path, RustBuffer store_key, RustBuffer passphrase, RustBuffer relay_url, RustBuffer display_name, RustCallStatus *_Nonnull out_status
@@ -359,9 +364,24 @@ void uniffi_hush_ffi_fn_method_hushclient_edit(uint64_t ptr, RustBuffer conversa
 RustBuffer uniffi_hush_ffi_fn_method_hushclient_history(uint64_t ptr, RustBuffer conversation, RustBuffer before, uint32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_IS_LINKED
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_IS_LINKED
+int8_t uniffi_hush_ffi_fn_method_hushclient_is_linked(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_LEAVE_GROUP
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_LEAVE_GROUP
 void uniffi_hush_ffi_fn_method_hushclient_leave_group(uint64_t ptr, RustBuffer conversation, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_LINK_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_LINK_DEVICE
+RustBuffer uniffi_hush_ffi_fn_method_hushclient_link_device(uint64_t ptr, RustBuffer uri, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_LINK_REQUEST
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_LINK_REQUEST
+RustBuffer uniffi_hush_ffi_fn_method_hushclient_link_request(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_MARK_READ
@@ -861,9 +881,27 @@ uint16_t uniffi_hush_ffi_checksum_method_hushclient_history(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_IS_LINKED
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_IS_LINKED
+uint16_t uniffi_hush_ffi_checksum_method_hushclient_is_linked(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_LEAVE_GROUP
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_LEAVE_GROUP
 uint16_t uniffi_hush_ffi_checksum_method_hushclient_leave_group(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_LINK_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_LINK_DEVICE
+uint16_t uniffi_hush_ffi_checksum_method_hushclient_link_device(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_LINK_REQUEST
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_LINK_REQUEST
+uint16_t uniffi_hush_ffi_checksum_method_hushclient_link_request(void
     
 );
 #endif
@@ -954,6 +992,12 @@ uint16_t uniffi_hush_ffi_checksum_method_hushlistener_on_event(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_CONSTRUCTOR_HUSHCLIENT_CREATE
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_CONSTRUCTOR_HUSHCLIENT_CREATE
 uint16_t uniffi_hush_ffi_checksum_constructor_hushclient_create(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_CONSTRUCTOR_HUSHCLIENT_CREATE_FOR_LINK
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_CONSTRUCTOR_HUSHCLIENT_CREATE_FOR_LINK
+uint16_t uniffi_hush_ffi_checksum_constructor_hushclient_create_for_link(void
     
 );
 #endif
