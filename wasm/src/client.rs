@@ -281,12 +281,17 @@ fn conversation_hex(c: &ConversationId) -> String {
     hex(&c.to_bytes())
 }
 
+/// An id the app passed that is not one: its mistake, `BadInput` (as in the native bindings).
+fn bad_id(e: hush_core::Error) -> HushError {
+    bad_input(&e.to_string())
+}
+
 fn parse_conversation(id: &str) -> Result<ConversationId, HushError> {
-    hex_id::conversation_from_hex(id).map_err(core_error)
+    hex_id::conversation_from_hex(id).map_err(bad_id)
 }
 
 fn parse_user(id: &str) -> Result<SigningPublicKey, HushError> {
-    hex_id::user_from_hex(id).map_err(core_error)
+    hex_id::user_from_hex(id).map_err(bad_id)
 }
 
 fn parse_users(ids: &[String]) -> Result<Vec<SigningPublicKey>, HushError> {
@@ -294,7 +299,7 @@ fn parse_users(ids: &[String]) -> Result<Vec<SigningPublicKey>, HushError> {
 }
 
 fn parse_message_id(id: &str) -> Result<MessageId, HushError> {
-    hex_id::message_id_from_hex(id).map_err(core_error)
+    hex_id::message_id_from_hex(id).map_err(bad_id)
 }
 
 fn group_id(conversation: &str) -> Result<GroupId, HushError> {
@@ -901,7 +906,7 @@ impl WasmClient {
     #[wasm_bindgen(unchecked_return_type = "HushHistoryPage")]
     pub fn history(&mut self, conversation: &str, before: Option<String>, limit: u32) -> Result<JsValue, HushError> {
         let conv = parse_conversation(conversation)?;
-        let before = before.map(|b| hex_id::cursor_from_hex(&b)).transpose().map_err(core_error)?;
+        let before = before.map(|b| hex_id::cursor_from_hex(&b)).transpose().map_err(bad_id)?;
         let (page, next) = self.client.history(&conv, before, limit as usize).map_err(core_error)?;
         let me = self.me();
         to_js(&JsHistoryPage {
