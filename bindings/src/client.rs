@@ -481,6 +481,11 @@ fn unlock(store_key: Option<Vec<u8>>, passphrase: Option<String>) -> Result<Unlo
     }
 }
 
+/// A new store at `path` (`:memory:`: a throw-away one in memory).
+fn new_store(path: &str, unlock: Unlock) -> Result<Store, HushError> {
+    Ok(if path == ":memory:" { Store::open_in_memory(unlock)? } else { Store::create(path, unlock)? })
+}
+
 impl HushClient {
     fn new(client: Client, relay_url: String) -> Arc<Self> {
         Arc::new(Self {
@@ -513,9 +518,7 @@ impl HushClient {
         relay_url: String,
         display_name: String,
     ) -> Result<Arc<Self>, HushError> {
-        let unlock = unlock(store_key, passphrase)?;
-        let store =
-            if store_path == ":memory:" { Store::open_in_memory(unlock)? } else { Store::create(&store_path, unlock)? };
+        let store = new_store(&store_path, unlock(store_key, passphrase)?)?;
         let config = ClientConfig::new(relay_url.clone(), display_name);
         let client = Client::create(store, config, hush_relay::messenger::now_ms())?;
         Ok(Self::new(client, relay_url))
@@ -547,9 +550,7 @@ impl HushClient {
         relay_url: String,
         display_name: String,
     ) -> Result<Arc<Self>, HushError> {
-        let unlock = unlock(store_key, passphrase)?;
-        let store =
-            if store_path == ":memory:" { Store::open_in_memory(unlock)? } else { Store::create(&store_path, unlock)? };
+        let store = new_store(&store_path, unlock(store_key, passphrase)?)?;
         let config = ClientConfig::new(relay_url.clone(), display_name);
         let client = Client::create_for_link(store, config, hush_relay::messenger::now_ms())?;
         Ok(Self::new(client, relay_url))
