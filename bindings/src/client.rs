@@ -1,6 +1,6 @@
 //! `HushClient`: the one client object every language sees (DESIGN.md "Client API").
 //!
-//! It wraps hush-core's state machine and, once [`connect`](HushClient::connect)ed, hush-relay's
+//! It wraps hush-core's state machine and, once [`connect`](HushClient::connect)ed, hush-net's
 //! [`Messenger`] (the native WebSocket transport). Ids cross the boundary as lowercase hex strings:
 //! user ids are user keys, conversation ids are `ConversationId` bytes, message ids are client
 //! message ids. Events reach a [`HushListener`] the application registers.
@@ -12,8 +12,8 @@ use hush_core::content::{AttachmentPointer, ContentBody, ReceiptKind};
 use hush_core::group::GroupEvent;
 use hush_core::store::{Argon2Params, ContactState, ConversationId, MessageStatus, StoredMessage, Unlock};
 use hush_core::{Client, ClientConfig, ContactLink, Event, SigningPublicKey, Store};
-use hush_relay::client::ClientConfig as TransportConfig;
-use hush_relay::messenger::{ConnectionState, Messenger, MessengerEvent, lock};
+use hush_net::client::ClientConfig as TransportConfig;
+use hush_net::messenger::{ConnectionState, Messenger, MessengerEvent, lock};
 use zeroize::Zeroizing;
 
 use crate::error::HushError;
@@ -501,7 +501,7 @@ impl HushClient {
         let messenger = self.messenger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match messenger.as_ref() {
             Some(m) => Ok(m.with_client(f)?),
-            None => Ok(f(&mut lock(&self.client), hush_relay::messenger::now_ms())?),
+            None => Ok(f(&mut lock(&self.client), hush_net::messenger::now_ms())?),
         }
     }
 }
@@ -520,7 +520,7 @@ impl HushClient {
     ) -> Result<Arc<Self>, HushError> {
         let store = new_store(&store_path, unlock(store_key, passphrase)?)?;
         let config = ClientConfig::new(relay_url.clone(), display_name);
-        let client = Client::create(store, config, hush_relay::messenger::now_ms())?;
+        let client = Client::create(store, config, hush_net::messenger::now_ms())?;
         Ok(Self::new(client, relay_url))
     }
 
@@ -552,7 +552,7 @@ impl HushClient {
     ) -> Result<Arc<Self>, HushError> {
         let store = new_store(&store_path, unlock(store_key, passphrase)?)?;
         let config = ClientConfig::new(relay_url.clone(), display_name);
-        let client = Client::create_for_link(store, config, hush_relay::messenger::now_ms())?;
+        let client = Client::create_for_link(store, config, hush_net::messenger::now_ms())?;
         Ok(Self::new(client, relay_url))
     }
 
@@ -855,14 +855,14 @@ impl HushClient {
     }
 
     /// A handle for blob transfers, which need the connection.
-    fn messenger_handle(&self) -> Result<hush_relay::messenger::BlobClient, HushError> {
+    fn messenger_handle(&self) -> Result<hush_net::messenger::BlobClient, HushError> {
         let messenger = self.messenger.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         messenger.as_ref().map(Messenger::blob_client).ok_or_else(|| HushError::network("not connected"))
     }
 }
 
 async fn upload(
-    blobs: hush_relay::messenger::BlobClient,
+    blobs: hush_net::messenger::BlobClient,
     bytes: Vec<u8>,
     mime: String,
     file_name: Option<String>,
@@ -870,7 +870,7 @@ async fn upload(
     Ok(blobs.upload_attachment(&bytes, &mime, file_name).await?)
 }
 
-async fn download(blobs: hush_relay::messenger::BlobClient, pointer: AttachmentPointer) -> Result<Vec<u8>, HushError> {
+async fn download(blobs: hush_net::messenger::BlobClient, pointer: AttachmentPointer) -> Result<Vec<u8>, HushError> {
     Ok(blobs.download_attachment(&pointer, MAX_DOWNLOAD_BYTES).await?)
 }
 
@@ -881,9 +881,9 @@ fn group_id(conversation: &str) -> Result<hush_core::group::GroupId, HushError> 
     }
 }
 
-impl From<hush_relay::messenger::MessengerError> for HushError {
-    fn from(e: hush_relay::messenger::MessengerError) -> Self {
-        use hush_relay::messenger::MessengerError as M;
+impl From<hush_net::messenger::MessengerError> for HushError {
+    fn from(e: hush_net::messenger::MessengerError) -> Self {
+        use hush_net::messenger::MessengerError as M;
         match e {
             M::Core(e) => e.into(),
             M::Transport(e) => Self::network(e.to_string()),

@@ -15,6 +15,9 @@ pub const MAX_OLD_SIGNED_PREKEYS: usize = 2;
 /// Most unused one-time prekeys (of each kind) an account holds.
 pub const MAX_ONE_TIME_PREKEYS: usize = 1_000;
 
+/// The `version` every relay frame carries (`core/proto/relay.proto`); client and relay both use it.
+pub const RELAY_PROTOCOL_VERSION: u32 = 1;
+
 /// Largest plaintext a session encrypts. Attachments travel as encrypted blobs, not messages.
 pub const MAX_PLAINTEXT_BYTES: usize = 128 * 1024;
 /// Largest encoded [`SessionMessage`](crate::SessionMessage) accepted by the decoder.

@@ -21,14 +21,12 @@
 
 pub mod auth;
 mod blobs;
-pub mod client;
 pub mod config;
 mod connection;
 pub mod error;
 pub mod frame;
 mod hub;
 pub mod limits;
-pub mod messenger;
 mod metrics;
 mod push;
 mod rate_limit;
@@ -36,7 +34,6 @@ mod requests;
 mod server;
 mod state;
 pub mod storage;
-pub mod tls;
 pub mod webchat;
 
 pub use config::Config;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-/// The `version` every client and server frame carries.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The `version` every client and server frame carries (defined once, in hush-core).
+pub use hush_core::limits::RELAY_PROTOCOL_VERSION as PROTOCOL_VERSION;
 
 /// Largest client frame accepted by default (a sealed envelope is at most 168 KiB; a multi-recipient
 /// send carries one ciphertext per device).

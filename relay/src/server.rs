@@ -109,12 +109,12 @@ pub async fn start_with(
     let addr = listener.local_addr()?;
     let extra_roots = match &config.push_ca_cert {
         Some(path) => {
-            crate::tls::read_certificates(path).map_err(|e| RelayError::Config(format!("--push-ca-cert: {e}")))?
+            hush_net::tls::read_certificates(path).map_err(|e| RelayError::Config(format!("--push-ca-cert: {e}")))?
         }
         None => Vec::new(),
     };
     let push_tls =
-        crate::tls::client_config(&extra_roots).map_err(|e| RelayError::Config(format!("--push-ca-cert: {e}")))?;
+        hush_net::tls::client_config(&extra_roots).map_err(|e| RelayError::Config(format!("--push-ca-cert: {e}")))?;
     let remote_wakeups = storage.remote_wakeups();
     let state = Arc::new(RelayState {
         device_limits: RateLimiter::new(config.rate_device, config.rate_device_burst),

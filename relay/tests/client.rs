@@ -10,7 +10,7 @@ use hush_core::DeviceIdentity;
 use hush_core::wire::relay::{
     GetPrekeyCounts, SubscribePresence, client_frame::Body as Req, server_frame::Body as Resp,
 };
-use hush_relay::client::{ClientConfig, ClientEvent, RelayClient};
+use hush_net::client::{ClientConfig, ClientEvent, RelayClient};
 use rand_core::OsRng;
 
 async fn event(c: &mut RelayClient) -> ClientEvent {
@@ -101,6 +101,6 @@ async fn a_refused_auth_stops_the_client() {
     assert_eq!(tokio::time::timeout(TIMEOUT, client.next_event()).await.unwrap(), None);
     assert_eq!(
         client.request(Req::GetPrekeyCounts(GetPrekeyCounts {})).await,
-        Err(hush_relay::client::ClientError::Stopped)
+        Err(hush_net::client::ClientError::Stopped)
     );
 }

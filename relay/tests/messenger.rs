@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::*;
 use hush_core::store::{ConversationId, Unlock};
 use hush_core::{Client, ClientConfig, ContentBody, Event, Store};
-use hush_relay::client::ClientConfig as TransportConfig;
-use hush_relay::messenger::{ConnectionState, Messenger, MessengerEvent, now_ms};
+use hush_net::client::ClientConfig as TransportConfig;
+use hush_net::messenger::{ConnectionState, Messenger, MessengerEvent, now_ms};
 use tokio::sync::mpsc::UnboundedReceiver;
 use zeroize::Zeroizing;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::*;
 use hush_core::DeviceIdentity;
 use hush_core::wire::relay::{GetPrekeyCounts, RegisterPush, client_frame::Body as Req, server_frame::Body as Resp};
-use hush_relay::client::{ClientConfig, ClientEvent, RelayClient};
+use hush_net::client::{ClientConfig, ClientEvent, RelayClient};
 use rand_core::OsRng;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -69,9 +69,8 @@ use crate::wire::relay::{self as relay, ClientFrame, ServerFrame, client_frame::
 pub use contact_link::{CONTACT_LINK_PREFIX, ContactLink, MAX_CONTACT_LINK_BYTES};
 pub use event::Event;
 pub use linking::MAX_LINKED_CONTACTS;
-
-/// The version of the relay protocol frames carry.
-pub const RELAY_PROTOCOL_VERSION: u32 = 1;
+// Defined with the other limits; re-exported where the frames are built.
+pub use crate::limits::RELAY_PROTOCOL_VERSION;
 
 /// What a device signs to authenticate to a relay, before the challenge's bytes.
 pub const RELAY_AUTH_CONTEXT: &[u8] = b"hush/relay-auth/v1";

@@ -1,5 +1,5 @@
-//! TLS for what the relay crate connects to: the client transport's `wss://` relay URLs and the
-//! relay's `https://` push endpoints. rustls with the *ring* provider, trusting the Mozilla roots of
+//! TLS for what hush connects to as a client: the transport's `wss://` relay URLs and the relay's
+//! `https://` push endpoints. rustls with the *ring* provider, trusting the Mozilla roots of
 //! `webpki-roots` plus any extra roots a deployment adds (a self-hosted relay's or push server's own
 //! CA, test certificates). The relay itself serves plain HTTP: terminate TLS in front of it.
 

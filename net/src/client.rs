@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::limits::PROTOCOL_VERSION;
-use crate::state::now_secs;
+use hush_core::limits::RELAY_PROTOCOL_VERSION as PROTOCOL_VERSION;
+
+use crate::messenger::now_ms;
 
 /// How a client connects.
 #[derive(Clone, Debug)]
@@ -250,7 +251,7 @@ async fn connect(config: &ClientConfig, identity: &DeviceIdentity) -> Result<Soc
         Some(Resp::Challenge(c)) => c,
         _ => return Err(End::Retry),
     };
-    let mut response = crate::auth::answer(identity, &challenge, now_secs());
+    let mut response = hush_core::client::answer_challenge(identity, &challenge, now_ms() / 1000, None);
     response.registration_secret = config.registration_secret.clone().unwrap_or_default();
     ws.send(encode(1, Req::Auth(response))).await.map_err(|_| End::Retry)?;
     match next_frame(&mut ws).await {
