@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The single command that runs every check and test of every language in the repository.
-# Works from any directory. Stops at the first failing step and prints a summary either way.
+# Works from any directory. Runs every step even when one fails, then prints a table of all steps
+# (ok or FAIL with its exit code, seconds) and exits non-zero when any step failed.
 #
 # Steps (Rust only for now; the Kotlin, Python and wasm bindings add their steps here when they land):
 #   fmt          cargo fmt --all -- --check (and the same for the fuzz crate)
@@ -44,18 +45,24 @@ disk() {
 }
 
 RESULTS=()
+FAILED=0
 TOTAL_START=$SECONDS
 
 summary() {
-    local status="$1"
     echo
     echo "==================== summary ===================="
     local r
     for r in "${RESULTS[@]}"; do echo "  $r"; done
-    echo "test.sh: $status in $((SECONDS - TOTAL_START))s"
+    printf '  %-12s %-14s %6ss\n' total "" "$((SECONDS - TOTAL_START))"
+    if ((FAILED > 0)); then
+        echo "test.sh: $FAILED of ${#RESULTS[@]} steps FAILED"
+    else
+        echo "test.sh: all ${#RESULTS[@]} steps passed"
+    fi
 }
 
-# step NAME COMMAND... : runs COMMAND with a header, records its time, stops everything if it fails.
+# step NAME COMMAND... : runs COMMAND with a header and records its status and time; a failing
+# step does not stop the later ones (each reports on its own), the exit status at the end does.
 step() {
     local name="$1"
     shift
@@ -64,13 +71,13 @@ step() {
     echo "+ $*"
     local start=$SECONDS rc=0
     "$@" || rc=$?
-    local took=$((SECONDS - start))
+    local took=$((SECONDS - start)) status=ok
     if ((rc != 0)); then
-        RESULTS+=("FAIL  $name (${took}s, exit $rc)")
-        summary "FAILED at step '$name'"
-        exit "$rc"
+        status="FAIL (exit $rc)"
+        FAILED=$((FAILED + 1))
+        echo "==================== $name FAILED (exit $rc) after ${took}s"
     fi
-    RESULTS+=("ok    $name (${took}s)")
+    RESULTS+=("$(printf '%-12s %-14s %6ss' "$name" "$status" "$took")")
     disk
 }
 
@@ -132,4 +139,5 @@ if ((CI_MODE)); then
 fi
 step fuzz-smoke "$ROOT/scripts/fuzz.sh" smoke
 
-summary "all ${#RESULTS[@]} steps passed"
+summary
+((FAILED == 0))
