@@ -1,4 +1,4 @@
-//! Delivery tokens (DESIGN.md "Sealed sender"): a random secret a recipient shares with its contacts
+//! Delivery tokens (docs/PROTOCOL.md §9.5): a random secret a recipient shares with its contacts
 //! inside encrypted data, which lets anyone holding it send sealed messages to the recipient. The
 //! relay stores only its hash and compares in constant time, so it can refuse spam without learning
 //! who sends, and a leaked relay database gives out no tokens.

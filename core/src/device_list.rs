@@ -1,4 +1,4 @@
-//! Signed device lists (DESIGN.md "Keys and identities"): the user key names the user's devices,
+//! Signed device lists (docs/PROTOCOL.md §4): the user key names the user's devices,
 //! so the relay cannot add a ghost device, and versions only go up, so it cannot roll one back.
 
 use prost::Message;

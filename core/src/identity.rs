@@ -1,4 +1,4 @@
-//! Device and user identities (DESIGN.md "Keys and identities").
+//! Device and user identities (docs/PROTOCOL.md §3).
 //!
 //! A device has an Ed25519 device key (its id) and an X25519 identity key signed by it; a user has
 //! an Ed25519 user key that signs the user's device list.

@@ -1,4 +1,4 @@
-//! Prekeys and prekey bundles (DESIGN.md "Session setup"): a signed X25519 prekey, one-time X25519
+//! Prekeys and prekey bundles (docs/PROTOCOL.md §5): a signed X25519 prekey, one-time X25519
 //! prekeys, and signed ML-KEM-768 prekeys (one-time and last resort). A bundle verifies every
 //! signature when it is parsed, so a `PrekeyBundle` value is always trustworthy to the device key.
 

@@ -1,4 +1,4 @@
-//! Safety numbers (DESIGN.md "Keys and identities"): 60 digits and a QR payload computed from two
+//! Safety numbers (docs/PROTOCOL.md §3.4): 60 digits and a QR payload computed from two
 //! users' user keys, identical on every device of both users. Iterated SHA-512 as in Signal's
 //! fingerprints (5200 rounds), with the user key as its own stable id (hush has no phone numbers).
 

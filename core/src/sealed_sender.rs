@@ -1,4 +1,4 @@
-//! Sealed sender (DESIGN.md "Sealed sender"): an envelope that hides who sent a message from the
+//! Sealed sender (docs/PROTOCOL.md §9): an envelope that hides who sent a message from the
 //! relay, while still telling the recipient, authenticated, which device sent it.
 //!
 //! # Construction

@@ -1,4 +1,4 @@
-//! 1:1 sessions with one peer device (DESIGN.md "Double Ratchet"): a [`SessionRecord`] holds the
+//! 1:1 sessions with one peer device (docs/PROTOCOL.md §8): a [`SessionRecord`] holds the
 //! active session and up to [`MAX_ARCHIVED_SESSIONS`] archived ones (simultaneous initiation),
 //! tries the active one first and promotes whichever decrypts.
 

@@ -1,4 +1,4 @@
-//! Ratchet key schedule (DESIGN.md "Double Ratchet"): root KDF, chain KDF, message-key expansion.
+//! Ratchet key schedule (docs/PROTOCOL.md §7.2): root KDF, chain KDF, message-key expansion.
 
 use core::fmt;
 

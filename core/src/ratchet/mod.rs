@@ -1,4 +1,4 @@
-//! The Double Ratchet with header encryption (Signal DR spec §3 and §4, DESIGN.md).
+//! The Double Ratchet with header encryption (Signal DR spec §3 and §4; docs/PROTOCOL.md §7).
 //!
 //! Decryption is all-or-nothing without copying the state: it computes everything a message needs
 //! into locals, and writes to `self` only after the AEAD verified.
