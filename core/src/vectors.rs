@@ -42,6 +42,9 @@ mod sealed_sender;
 /// `group.json` (sender-key messages, a signed group create), in its own file.
 mod group;
 
+/// `mlkem768.json` (ML-KEM-768 from a seed, encapsulation, implicit rejection), in its own file.
+mod mlkem768;
+
 // ---------------------------------------------------------------------------------------------
 // RNGs, hex, files
 
