@@ -117,7 +117,7 @@ pub enum Error {
     NotGroupMember,
     /// A roster change that would not take effect.
     #[error("group change rejected: {0:?}")]
-    GroupChangeRejected(crate::group::ChangeRejection),
+    GroupChangeRejected(ChangeRejection),
     /// A group message on a sender chain this device never received (or dropped: removed sender).
     #[error("unknown sender chain")]
     UnknownSenderChain,
@@ -151,6 +151,18 @@ pub enum Error {
     /// An invariant of hush-core itself broke: a bug, never caused by input.
     #[error("internal error: {0}")]
     Internal(&'static str),
+}
+
+/// Why a group roster change did not take effect. Defined here, below the group module, so the
+/// error type depends on nothing above it; `group::ChangeRejection` re-exports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeRejection {
+    /// Made on an epoch the group has moved on from, or lost a race with a concurrent change.
+    StaleEpoch,
+    /// The author is not an admin (or, for leave, not a member) at that point.
+    NotAdmin,
+    /// The change does not fit the roster: adding a member, removing a non-member, a second create.
+    Invalid,
 }
 
 /// The kinds of prekey a first message can name.

@@ -58,6 +58,8 @@ pub mod store;
 pub mod wire;
 
 #[cfg(test)]
+mod layering_tests;
+#[cfg(test)]
 mod redaction_tests;
 #[cfg(test)]
 mod test_util;

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use rand_core::CryptoRngCore;
 
-use crate::account::Account;
+use crate::account::{Account, UsedPrekeys};
 use crate::crypto::{DeviceKeys, PublicKey};
 use crate::error::{Error, Result};
 use crate::identity::DeviceIdentity;
@@ -40,6 +40,53 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// Initiator side: runs PQXDH with a verified bundle and starts the Double Ratchet from its
+    /// output (the ratchet draws its first key pair from `rng` after the key agreement).
+    pub(crate) fn initiate(
+        rng: &mut impl CryptoRngCore,
+        local: &DeviceIdentity,
+        bundle: &PrekeyBundle,
+        config: SessionConfig,
+    ) -> Result<Self> {
+        let agreed = pqxdh::initiate(rng, local, bundle, config)?;
+        let ratchet = RatchetState::initiator(rng, &agreed.sk, agreed.peer_signed_prekey)?;
+        Ok(Session {
+            ratchet,
+            peer: bundle.device,
+            ad: agreed.ad,
+            base_key: agreed.base_key,
+            post_quantum: agreed.kem_prekey_id.is_some(),
+            pending_prekey: Some(PendingPrekey {
+                local: local.keys(),
+                signed_prekey_id: agreed.signed_prekey_id,
+                one_time_prekey_id: agreed.one_time_prekey_id,
+                kem_prekey_id: agreed.kem_prekey_id,
+                kem_ciphertext: agreed.kem_ciphertext,
+            }),
+        })
+    }
+
+    /// Responder side: runs PQXDH for a first message and starts the Double Ratchet from its
+    /// output, without changing the account. The caller decrypts the first message with the
+    /// session and only then consumes the prekeys returned.
+    pub(crate) fn respond(
+        account: &Account,
+        msg: &PrekeyMessage,
+        config: SessionConfig,
+    ) -> Result<(Self, UsedPrekeys)> {
+        let agreed = pqxdh::respond(account, msg, config)?;
+        let ratchet = RatchetState::responder(&agreed.sk, agreed.signed_prekey)?;
+        let session = Session {
+            ratchet,
+            peer: msg.initiator,
+            ad: agreed.ad,
+            base_key: msg.base_key,
+            post_quantum: agreed.post_quantum,
+            pending_prekey: None,
+        };
+        Ok((session, agreed.used))
+    }
+
     fn encrypt(&mut self, rng: &mut impl CryptoRngCore, plaintext: &[u8]) -> Result<SessionMessage> {
         let message = self.ratchet.encrypt(rng, &self.ad, plaintext)?;
         Ok(match &self.pending_prekey {
@@ -113,7 +160,7 @@ impl SessionRecord {
         config: SessionConfig,
     ) -> Result<()> {
         self.check_peer(&bundle.device)?;
-        let session = pqxdh::initiate(rng, local, bundle, config)?;
+        let session = Session::initiate(rng, local, bundle, config)?;
         self.activate(session);
         Ok(())
     }
@@ -186,7 +233,7 @@ impl SessionRecord {
         if account.has_seen_base_key(&message.base_key) {
             return Err(Error::DuplicateMessage);
         }
-        let (mut session, used) = pqxdh::respond(account, message, config)?;
+        let (mut session, used) = Session::respond(account, message, config)?;
         let plaintext = session.decrypt(rng, &message.message)?;
         account.consume(&used);
         self.activate(session);

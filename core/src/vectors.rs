@@ -30,7 +30,7 @@ use crate::pqxdh::{self, SessionConfig};
 use crate::prekeys::{KemPrekey, PrekeyBundle, SignedPrekey};
 use crate::ratchet::{RatchetState, keys, padding};
 use crate::safety_number::SafetyNumber;
-use crate::session::SessionRecord;
+use crate::session::{Session, SessionRecord};
 use crate::wire::proto;
 use crate::{DeviceKeys, SignedDeviceList};
 
@@ -41,6 +41,9 @@ mod sealed_sender;
 
 /// `group.json` (sender-key messages, a signed group create), in its own file.
 mod group;
+
+/// `mlkem768.json` (ML-KEM-768 from a seed, encapsulation, implicit rejection), in its own file.
+mod mlkem768;
 
 // ---------------------------------------------------------------------------------------------
 // RNGs, hex, files
@@ -638,7 +641,7 @@ fn pqxdh_case(
         kem_ciphertext: pending.kem_ciphertext.clone(),
         message: RatchetMessage { header_nonce: [0; 12], encrypted_header: Vec::new(), ciphertext: Vec::new() },
     };
-    let (responder_session, _) = pqxdh::respond(&bob, &prekey_message, config).unwrap();
+    let (responder_session, _) = Session::respond(&bob, &prekey_message, config).unwrap();
     assert_eq!(responder_session.ratchet.root_key, RatchetState::responder(&sk, spk_pair.clone()).unwrap().root_key);
     let ad = pqxdh::associated_data(&alice.keys(), &bob.device_keys());
     assert_eq!(ad, session.ad);

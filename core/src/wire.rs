@@ -3,6 +3,7 @@
 
 use prost::Message;
 
+use crate::crypto::{DeviceKeys, PublicKey, SigningPublicKey};
 use crate::error::{Error, Result};
 
 /// Gives generated message types that carry key material a `Debug` that prints only
@@ -104,6 +105,28 @@ pub(crate) fn check_version(what: &'static str, version: u32, expected: u32) -> 
 /// A required sub-message, or [`Error::Malformed`].
 pub(crate) fn required<'a, T>(field: &'a Option<T>, what: &'static str) -> Result<&'a T> {
     field.as_ref().ok_or(Error::Malformed { what })
+}
+
+/// The wire encoding of a device's public keys. It lives here, not in `crypto/`, so the crypto
+/// modules depend on nothing above them.
+impl DeviceKeys {
+    /// Encodes for the wire (prekey uploads, device lists).
+    pub fn to_proto(self) -> proto::DeviceKeys {
+        proto::DeviceKeys {
+            device_key: self.device_key.to_bytes().to_vec(),
+            identity_key: self.identity_key.0.to_vec(),
+            identity_signature: self.signature.0.to_vec(),
+        }
+    }
+
+    /// Decodes and verifies the device key's signature over the identity key.
+    pub fn from_proto(p: &proto::DeviceKeys) -> Result<Self> {
+        Self::new(
+            SigningPublicKey::from_slice(&p.device_key, "device key")?,
+            PublicKey::from_slice(&p.identity_key, "identity key")?,
+            &p.identity_signature,
+        )
+    }
 }
 
 #[cfg(test)]

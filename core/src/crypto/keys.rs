@@ -221,24 +221,6 @@ impl DeviceKeys {
     pub fn signature(&self) -> [u8; 64] {
         self.signature.0
     }
-
-    /// Encodes for the wire (prekey uploads, device lists).
-    pub fn to_proto(self) -> crate::wire::proto::DeviceKeys {
-        crate::wire::proto::DeviceKeys {
-            device_key: self.device_key.to_bytes().to_vec(),
-            identity_key: self.identity_key.0.to_vec(),
-            identity_signature: self.signature.0.to_vec(),
-        }
-    }
-
-    /// Decodes and verifies the device key's signature over the identity key.
-    pub fn from_proto(p: &crate::wire::proto::DeviceKeys) -> Result<Self> {
-        Self::new(
-            SigningPublicKey::from_slice(&p.device_key, "device key")?,
-            PublicKey::from_slice(&p.identity_key, "identity key")?,
-            &p.identity_signature,
-        )
-    }
 }
 
 /// Whether `key` is the canonical little-endian encoding of a field element: below p = 2²⁵⁵ − 19

@@ -15,6 +15,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::SigningPublicKey;
+pub use crate::error::ChangeRejection;
 use crate::error::{Error, Result};
 use crate::group::GroupId;
 use crate::group::sender_chain::FORMAT_VERSION;
@@ -182,17 +183,6 @@ impl RosterChange {
     pub(crate) fn to_proto(&self) -> Result<proto::SignedGroupChange> {
         proto::SignedGroupChange::decode(self.signed.as_slice()).map_err(|_| Error::Internal("stored group change"))
     }
-}
-
-/// Why a change did not take effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeRejection {
-    /// Made on an epoch the group has moved on from, or lost a race with a concurrent change.
-    StaleEpoch,
-    /// The author is not an admin (or, for leave, not a member) at that point.
-    NotAdmin,
-    /// The change does not fit the roster: adding a member, removing a non-member, a second create.
-    Invalid,
 }
 
 /// The state of one change after replay.
