@@ -1,4 +1,4 @@
-//! `HushClient`: the one client object every language sees (DESIGN.md "Client API").
+//! `HushClient`: the one client object every language sees (docs/PROTOCOL.md §16).
 //!
 //! It wraps hush-core's state machine and, once [`connect`](HushClient::connect)ed, hush-net's
 //! [`Messenger`] (the native WebSocket transport). Ids cross the boundary as lowercase hex strings:

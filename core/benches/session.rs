@@ -1,6 +1,6 @@
-//! Criterion benches of hush's 1:1 sessions against vodozemac's Olm (the peer DESIGN.md names),
+//! Criterion benches of hush's 1:1 sessions against vodozemac's Olm (the peer BENCHMARKS.md names),
 //! plus the primitives one hush encrypt+decrypt is made of, timed in the same run as its lower
-//! bound. After criterion finishes, `main` prints the ratios against the targets in DESIGN.md.
+//! bound. After criterion finishes, `main` prints the ratios against the targets listed in BENCHMARKS.md.
 //!
 //! Run: `cargo bench -p hush-core --bench session` (see BENCHMARKS.md at the repository root).
 // `criterion_group!` generates an undocumented `pub fn`; a bench may panic on a broken fixture.

@@ -1,4 +1,4 @@
-//! Encrypted local store benchmarks (`hush_core::store`, DESIGN.md "Encrypted local store").
+//! Encrypted local store benchmarks (`hush_core::store`, docs/PROTOCOL.md §14).
 //!
 //! ```sh
 //! cargo bench -p hush-core --bench store --features bench-plaintext   # with the plaintext baseline

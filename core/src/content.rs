@@ -1,4 +1,4 @@
-//! Payloads (DESIGN.md "Payloads"): the one [`Content`] every session or group message carries, a
+//! Payloads (docs/PROTOCOL.md §13): the one [`Content`] every session or group message carries, a
 //! client message id, a timestamp and one body. Bounds (limits.rs) are checked on encode as well as
 //! decode, so what one client sends, every other accepts.
 

@@ -3,7 +3,8 @@
 //! The sans-IO protocol core of hush: device and user identities, signed device lists, prekey
 //! bundles, PQXDH session setup (X25519 + ML-KEM-768), the Double Ratchet with header encryption,
 //! and safety numbers. No sockets, no threads, no clocks: callers pass bytes, time and randomness
-//! in and get bytes and results out. See `../shared/DESIGN.md` in the repository for the design.
+//! in and get bytes and results out. The protocol is specified in `docs/PROTOCOL.md`; the crates and
+//! their layering are in `docs/ARCHITECTURE.md`.
 //!
 //! ```
 //! use hush_core::{Account, SessionConfig, SessionRecord};

@@ -1,4 +1,4 @@
-//! Linking a new device to a user (DESIGN.md "Keys and identities").
+//! Linking a new device to a user (docs/PROTOCOL.md §12).
 //!
 //! 1. The new device makes an [`Account`] and shows a [`LinkRequest`] as a QR code: its prekey
 //!    bundle and a 16-byte link secret.

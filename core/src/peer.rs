@@ -1,4 +1,4 @@
-//! One peer user and all their devices (DESIGN.md "Keys and identities"; Signal's Sesame in
+//! One peer user and all their devices (docs/PROTOCOL.md §4 and §12; Signal's Sesame in
 //! spirit): the pinned signed device list, a session record per listed device, and the trust state.
 //!
 //! A message to a user goes to every device on their current list; a message from a device that is

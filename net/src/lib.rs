@@ -1,4 +1,4 @@
-//! `hush-net`: the native client transport of hush (DESIGN.md "Client API", "The relay"), apart from
+//! `hush-net`: the native client transport of hush (docs/PROTOCOL.md §15 and §16), apart from
 //! the relay as libsignal keeps `rust/net` apart from `rust/protocol`. It speaks the frames of
 //! `core/proto/relay.proto` over one WebSocket ([`client`]), drives hush-core's sans-IO
 //! [`hush_core::Client`] over it and moves encrypted blobs over HTTP ([`messenger`]); the uniffi

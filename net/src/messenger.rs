@@ -1,5 +1,5 @@
 //! The native client: hush-core's sans-IO [`Client`] driven over the [`RelayClient`] transport
-//! (DESIGN.md "Client API"). This is what the uniffi bindings wrap.
+//! (docs/PROTOCOL.md §16). This is what the uniffi bindings wrap.
 //!
 //! One background task owns the transport's event stream. It feeds pushed envelopes, presence and
 //! connection changes into the state machine, sends what the state machine wants sent — always

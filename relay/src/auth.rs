@@ -1,4 +1,4 @@
-//! Challenge–signature authentication (DESIGN.md "The relay"): the relay sends a fresh nonce, its
+//! Challenge–signature authentication (docs/PROTOCOL.md §15): the relay sends a fresh nonce, its
 //! origin and its time; the device signs `"hush/relay-auth/v1" || nonce || origin || time (u64 BE)`
 //! with its Ed25519 device key. No passwords; a nonce answers one auth attempt only.
 

@@ -1,5 +1,5 @@
-//! `hush-relay`: the hush blind relay, which stores and forwards ciphertext only (DESIGN.md "The
-//! relay"). Devices speak the protobuf frames of `core/proto/relay.proto` over one WebSocket
+//! `hush-relay`: the hush blind relay, which stores and forwards ciphertext only (docs/PROTOCOL.md
+//! §15). Devices speak the protobuf frames of `core/proto/relay.proto` over one WebSocket
 //! (`/v1/ws`) and move encrypted blobs over HTTP (`/v1/blobs`).
 //!
 //! The relay keeps device public keys, signed device lists, prekeys, mailboxes of ciphertext,

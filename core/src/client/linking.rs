@@ -1,4 +1,4 @@
-//! Linking a device to a user through the client (DESIGN.md "Keys and identities"; the protocol
+//! Linking a device to a user through the client (docs/PROTOCOL.md §12; the protocol
 //! is [`crate::link`]).
 //!
 //! 1. The new device: [`Client::create_for_link`] makes a device account with no user and a

@@ -1,4 +1,4 @@
-//! The client state machine (DESIGN.md "Client API"): sans-IO, over the encrypted [`Store`].
+//! The client state machine (docs/PROTOCOL.md §16): sans-IO, over the encrypted [`Store`].
 //!
 //! A [`Client`] turns user actions into frames for the relay and frames from the relay into
 //! [`Event`]s and store updates. It owns no socket, thread or clock: the transport (hush-relay's

@@ -1,4 +1,4 @@
-//! Groups (DESIGN.md "Groups: sender keys"): a roster kept as a log of signed changes
+//! Groups (docs/PROTOCOL.md §§10–11): a roster kept as a log of signed changes
 //! ([`roster`]) and one sender chain per member device ([`sender_chain`]).
 //!
 //! Transport is the caller's: a [`Group`] returns bytes to hand to member devices through 1:1

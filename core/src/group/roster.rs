@@ -1,4 +1,4 @@
-//! Group rosters as a log of signed changes (DESIGN.md "Groups"). The roster is a pure function of
+//! Group rosters as a log of signed changes (docs/PROTOCOL.md §11). The roster is a pure function of
 //! the *set* of changes a member holds, so members that received the same changes in any order
 //! agree, and concurrent changes by two admins converge.
 //!

@@ -1,4 +1,4 @@
-//! Sender chains (DESIGN.md "Groups: sender keys"): one symmetric chain and one Ed25519 key per
+//! Sender chains (docs/PROTOCOL.md §10): one symmetric chain and one Ed25519 key per
 //! (group, sending device), so a group message costs O(1) whatever the group's size. The chain KDF
 //! is the Double Ratchet's (`HMAC(ck, 0x01)` / `HMAC(ck, 0x02)`); message keys expand with their
 //! own HKDF info. The same forward-jump limit and all-or-nothing rule hold as for 1:1 sessions.

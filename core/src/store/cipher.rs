@@ -1,4 +1,4 @@
-//! The store's value encryption and blind lookups (DESIGN.md "Encrypted local store"; the shape of
+//! The store's value encryption and blind lookups (docs/PROTOCOL.md §14; the shape of
 //! matrix-sdk-store-encryption's `StoreCipher`).
 //!
 //! From the 32-byte store key, HKDF-SHA256 derives two keys per table: a value key for

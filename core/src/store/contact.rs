@@ -1,4 +1,4 @@
-//! Contacts (DESIGN.md "Contacts: links, not a directory"): who the user talks to, where to reach
+//! Contacts (docs/PROTOCOL.md §13): who the user talks to, where to reach
 //! them, and how far they are trusted.
 
 use zeroize::Zeroizing;

@@ -1,4 +1,4 @@
-//! Message history (DESIGN.md "Encrypted local store", History): one encrypted row per message,
+//! Message history (docs/PROTOCOL.md §14): one encrypted row per message,
 //! found by a blind lookup of (conversation, client message id), paginated newest first by the
 //! sender's timestamp, with edits, deletes, reactions and receipts applied in place.
 

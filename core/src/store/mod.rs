@@ -1,4 +1,4 @@
-//! The encrypted local store (DESIGN.md "Encrypted local store"): one SQLite file per account,
+//! The encrypted local store (docs/PROTOCOL.md §14): one SQLite file per account,
 //! through rusqlite (bundled SQLite natively, sqlite-wasm-rs in the browser), with every value
 //! encrypted by hush itself rather than by a whole-file cipher.
 //!

@@ -1,4 +1,4 @@
-//! Local search through a blind token index (DESIGN.md "Encrypted local store"): each distinct
+//! Local search through a blind token index (docs/PROTOCOL.md §14): each distinct
 //! word of a message is stored as `HMAC(search key, word)` truncated to 16 bytes, beside the
 //! message's row id. A query's words are hashed the same way and every one must match.
 //!
