@@ -14,7 +14,7 @@
 //! let mut bob = Account::new(&mut OsRng);
 //! let one_time = bob.generate_one_time_prekeys(&mut OsRng, 1)?;
 //! let kem = bob.generate_kem_prekeys(&mut OsRng, 1)?;
-//! // Alice fetched this bundle of Bob's from the relay.
+//! // Alice fetched this bundle of Bob's from the relay; `PrekeyBundle::from_bytes` verifies it.
 //! let bundle = bob.prekey_bundle(Some(one_time[0].id), Some(kem[0].id))?;
 //!
 //! let mut alice_to_bob = SessionRecord::new();
