@@ -48,7 +48,7 @@ pub mod group {
     super::redacted_debug!("group": SenderKeyDistribution);
 }
 
-/// Storage formats from `core/proto/storage.proto` (see `pickle.rs`). They hold secrets, so they
+/// Storage formats from `core/proto/storage.proto` (see `crate::pickle`). They hold secrets, so they
 /// zeroize on drop and their `Debug` prints nothing but the type's name.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub(crate) mod storage {

@@ -7,6 +7,7 @@
 //! starts a fresh chain when it next sends, so a removed member cannot read later messages, an
 //! added one cannot read earlier ones, and a removal costs nothing for members who stay silent.
 
+pub(crate) mod pickle;
 pub(crate) mod roster;
 pub(crate) mod sender_chain;
 
