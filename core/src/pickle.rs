@@ -27,15 +27,17 @@ pub(crate) fn check_count(what: &'static str, count: usize, min: usize, max: usi
     Ok(())
 }
 
+/// A 32-byte secret, wiped when dropped, or [`Error::Malformed`] naming `what`.
 pub(crate) fn secret32(bytes: &[u8], what: &'static str) -> Result<Zeroizing<[u8; 32]>> {
     Ok(Zeroizing::new(array32(bytes, what)?))
 }
 
+/// A 64-byte Ed25519 signature, or [`Error::Malformed`] naming `what`.
 pub(crate) fn signature64(bytes: &[u8], what: &'static str) -> Result<Signature64> {
     <[u8; 64]>::try_from(bytes).map(Signature64).map_err(|_| Error::Malformed { what })
 }
 
-/// Tests that cover two formats at once, each over both formats' fixtures.
+/// The tests that cover two formats at once, kept whole; their fixtures come from each format's tests.
 #[cfg(test)]
 mod tests {
     mod account_and_session_record {
