@@ -90,7 +90,7 @@ pub(crate) fn decode<M: Message + Default>(bytes: &[u8], max: usize, what: &'sta
     Ok(msg)
 }
 
-/// [`decode`] for other crates (the relay decodes client frames with the same rules): `max` first,
+/// `decode` for other crates (the relay decodes client frames with the same rules): `max` first,
 /// then decoding, then the canonical-encoding check. Errors: [`Error::TooLarge`], [`Error::Malformed`].
 pub fn decode_canonical<M: Message + Default>(bytes: &[u8], max: usize, what: &'static str) -> Result<M> {
     decode(bytes, max, what)

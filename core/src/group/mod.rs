@@ -1,5 +1,5 @@
 //! Groups (DESIGN.md "Groups: sender keys"): a roster kept as a log of signed changes
-//! ([`roster`]) and one sender chain per member device ([`sender_chain`]).
+//! (`roster`) and one sender chain per member device (`sender_chain`).
 //!
 //! Transport is the caller's: a [`Group`] returns bytes to hand to member devices through 1:1
 //! sessions (roster changes, sender-key distributions) and group messages to send to all of them,
