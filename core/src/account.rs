@@ -2,6 +2,8 @@
 //! `Account`, it is the responder's half of session setup; unlike it, one-time prekeys are removed
 //! only after the first message decrypted, so a forged first message cannot burn them.
 
+pub(crate) mod pickle;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use rand_core::CryptoRngCore;

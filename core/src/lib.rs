@@ -48,7 +48,6 @@ pub mod link;
 mod message;
 mod peer;
 mod pickle;
-mod pickle_peer;
 mod pqxdh;
 mod prekeys;
 mod ratchet;

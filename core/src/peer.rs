@@ -6,6 +6,8 @@
 //! key is an identity change: it is held aside and blocks sending until the user accepts it or
 //! verifies the new safety number. Your own other devices are a `PeerUser` too (your own user key).
 
+pub(crate) mod pickle;
+
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRngCore;

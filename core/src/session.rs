@@ -2,6 +2,8 @@
 //! active session and up to [`MAX_ARCHIVED_SESSIONS`] archived ones (simultaneous initiation),
 //! tries the active one first and promotes whichever decrypts.
 
+pub(crate) mod pickle;
+
 use std::collections::VecDeque;
 
 use rand_core::CryptoRngCore;

@@ -49,7 +49,7 @@ pub mod group {
     super::redacted_debug!("group": SenderKeyDistribution);
 }
 
-/// Storage formats from `core/proto/storage.proto` (see `pickle.rs`). They hold secrets, so they
+/// Storage formats from `core/proto/storage.proto` (see `crate::pickle`). They hold secrets, so they
 /// zeroize on drop and their `Debug` prints nothing but the type's name.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub(crate) mod storage {
@@ -91,7 +91,7 @@ pub(crate) fn decode<M: Message + Default>(bytes: &[u8], max: usize, what: &'sta
     Ok(msg)
 }
 
-/// [`decode`] for other crates (the relay decodes client frames with the same rules): `max` first,
+/// `decode` for other crates (the relay decodes client frames with the same rules): `max` first,
 /// then decoding, then the canonical-encoding check. Errors: [`Error::TooLarge`], [`Error::Malformed`].
 pub fn decode_canonical<M: Message + Default>(bytes: &[u8], max: usize, what: &'static str) -> Result<M> {
     decode(bytes, max, what)

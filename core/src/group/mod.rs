@@ -1,5 +1,5 @@
 //! Groups (docs/PROTOCOL.md §§10–11): a roster kept as a log of signed changes
-//! ([`roster`]) and one sender chain per member device ([`sender_chain`]).
+//! (`roster`) and one sender chain per member device (`sender_chain`).
 //!
 //! Transport is the caller's: a [`Group`] returns bytes to hand to member devices through 1:1
 //! sessions (roster changes, sender-key distributions) and group messages to send to all of them,
@@ -7,6 +7,7 @@
 //! starts a fresh chain when it next sends, so a removed member cannot read later messages, an
 //! added one cannot read earlier ones, and a removal costs nothing for members who stay silent.
 
+pub(crate) mod pickle;
 pub(crate) mod roster;
 pub(crate) mod sender_chain;
 

@@ -6,6 +6,7 @@
 pub(crate) mod header;
 pub(crate) mod keys;
 pub(crate) mod padding;
+pub(crate) mod pickle;
 
 use rand_core::CryptoRngCore;
 
