@@ -1,6 +1,6 @@
 //! The receiving half: answers to requests, and envelopes, each processed in one transaction.
 
-use super::outgoing::push_pending;
+use super::outbox::push_pending;
 use super::{Client, Ctx, Event, Pending, RELAY_PROTOCOL_VERSION, answer_challenge, ctx, decode_server_frame};
 use crate::content::{Content, ContentBody};
 use crate::crypto::SigningPublicKey;

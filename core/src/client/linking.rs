@@ -19,7 +19,7 @@
 use prost::Message as _;
 use zeroize::Zeroizing;
 
-use super::outgoing::frame_entry;
+use super::outbox::frame_entry;
 use super::{
     Client, ClientConfig, Event, SETTING_DELIVERY_TOKEN, SETTING_DEVICE_LIST, SETTING_LINK_REQUEST, SETTING_PROFILE,
 };

@@ -36,7 +36,7 @@ mod event;
 pub mod hex_id;
 mod incoming;
 mod linking;
-mod outgoing;
+mod outbox;
 
 #[cfg(test)]
 mod crash_tests;
@@ -838,7 +838,7 @@ impl Client {
         tx.insert_message(&message)?;
         conv.last_activity_ms = now_ms;
         tx.put_conversation(&conv)?;
-        outgoing::push_pending(&tx, conversation, &[], &content)?;
+        outbox::push_pending(&tx, conversation, &[], &content)?;
         tx.commit()?;
         self.flush(now_ms)?;
         Ok(content.client_message_id)
@@ -847,7 +847,7 @@ impl Client {
     /// Queues a payload (not kept in history) for everyone in the conversation.
     fn queue(&mut self, conversation: &ConversationId, content: Content, now_ms: u64) -> Result<()> {
         let tx = self.store.transaction()?;
-        outgoing::push_pending(&tx, conversation, &[], &content)?;
+        outbox::push_pending(&tx, conversation, &[], &content)?;
         tx.commit()?;
         self.flush(now_ms)
     }
@@ -864,7 +864,7 @@ impl Client {
             return Ok(());
         }
         let tx = self.store.transaction()?;
-        outgoing::push_pending(&tx, conversation, &users, &content)?;
+        outbox::push_pending(&tx, conversation, &users, &content)?;
         tx.commit()?;
         self.flush(now_ms)
     }

@@ -1,4 +1,4 @@
-//! The sending half: outbox entries, sessions to set up, encryption, and requests to the relay.
+//! The outbox: payloads waiting for sessions, encryption, and the requests to the relay kept until acknowledged.
 
 use prost::Message as _;
 
