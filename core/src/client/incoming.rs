@@ -1,18 +1,17 @@
-//! The receiving half: answers to requests, and envelopes, each processed in one transaction.
+//! Envelopes from the relay, each processed in one transaction: opened, decrypted, and the payload
+//! applied.
 
 use super::outbox::push_pending;
-use super::{Client, Ctx, Event, Pending, RELAY_PROTOCOL_VERSION, answer_challenge, ctx, decode_server_frame};
+use super::{Client, Ctx, Event, Pending, ctx};
 use crate::content::{Content, ContentBody};
 use crate::crypto::SigningPublicKey;
-use crate::device_list::SignedDeviceList;
 use crate::error::{Error, Result};
 use crate::group::{self, Group, GroupId};
 use crate::message::SessionMessage;
-use crate::peer::{PeerEvent, PeerUser};
-use crate::prekeys::PrekeyBundle;
+use crate::peer::PeerUser;
 use crate::sealed_sender::{self, InnerKind, Unsealed};
 use crate::store::{Contact, ContactState, Conversation, ConversationId, MessageStatus, StoreTx, StoredMessage};
-use crate::wire::relay::{self as relay, ServerFrame, client_frame::Body as Req, server_frame::Body as Resp};
+use crate::wire::relay::{self as relay, client_frame::Body as Req};
 
 /// Envelopes kept waiting (for a device list or a sender chain) at most; beyond, the oldest are
 /// forgotten unacked, and the relay delivers them again after the next reconnect.
@@ -31,52 +30,6 @@ enum Outcome {
 }
 
 impl Client {
-    /// Takes in one encoded frame from the relay; returns what the user should see. Answers to
-    /// this client's requests, pushed envelopes, presence and the auth challenge all come here.
-    /// A malformed frame is an error and changes nothing.
-    pub fn handle_incoming(&mut self, frame: &[u8], now_ms: u64) -> Result<Vec<Event>> {
-        let frame = decode_server_frame(frame)?;
-        self.handle_frame(frame, now_ms)
-    }
-
-    /// [`handle_incoming`](Self::handle_incoming) for a decoded frame.
-    pub fn handle_frame(&mut self, frame: ServerFrame, now_ms: u64) -> Result<Vec<Event>> {
-        if frame.version != RELAY_PROTOCOL_VERSION {
-            return Err(Error::UnsupportedVersion { what: "server frame", version: frame.version });
-        }
-        let mut events = core::mem::take(&mut self.backlog);
-        let Some(body) = frame.body else { return Ok(events) };
-        if frame.request_id != 0 {
-            let why = self.pending.remove(&frame.request_id);
-            if let Some(Pending::UploadToken) = why {
-                let token = match body {
-                    Resp::UploadToken(t) => Some(t.token),
-                    _ => None,
-                };
-                events.push(Event::UploadToken { request: frame.request_id, token });
-            } else {
-                self.on_answer(why, body, now_ms, &mut events)?;
-            }
-        } else {
-            match body {
-                Resp::Envelope(envelope) => self.on_envelopes(vec![envelope], now_ms, &mut events)?,
-                Resp::Presence(p) => {
-                    if let Ok(device) = SigningPublicKey::from_slice(&p.device_key, "presence device") {
-                        let user = self.presence_users.get(&device).copied();
-                        events.push(Event::Presence { user, device, online: p.online });
-                    }
-                }
-                Resp::Challenge(challenge) => {
-                    let auth = answer_challenge(&self.identity, &challenge, now_ms / 1000, None);
-                    self.push(Req::Auth(auth), Pending::Auth);
-                }
-                _ => {}
-            }
-        }
-        events.append(&mut self.backlog);
-        Ok(events)
-    }
-
     /// Processes envelopes, each in its own transaction, then acks them in one frame.
     pub fn handle_envelopes(&mut self, envelopes: Vec<relay::Envelope>, now_ms: u64) -> Result<Vec<Event>> {
         let mut events = core::mem::take(&mut self.backlog);
@@ -85,7 +38,12 @@ impl Client {
         Ok(events)
     }
 
-    fn on_envelopes(&mut self, envelopes: Vec<relay::Envelope>, now_ms: u64, events: &mut Vec<Event>) -> Result<()> {
+    pub(super) fn on_envelopes(
+        &mut self,
+        envelopes: Vec<relay::Envelope>,
+        now_ms: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
         let mut acks = Vec::new();
         let mut progress = false;
         for envelope in envelopes {
@@ -101,7 +59,7 @@ impl Client {
         self.flush(now_ms)
     }
 
-    fn send_acks(&mut self, acks: Vec<u64>) {
+    pub(super) fn send_acks(&mut self, acks: Vec<u64>) {
         if !acks.is_empty() && self.connected {
             self.push(Req::Ack(relay::Ack { ids: acks }), Pending::Fire);
         }
@@ -243,152 +201,6 @@ impl Client {
         }
         events.append(&mut new_events);
         Ok(Outcome::Done { progress })
-    }
-
-    /// An answer to one of this client's requests.
-    fn on_answer(&mut self, why: Option<Pending>, body: Resp, now_ms: u64, events: &mut Vec<Event>) -> Result<()> {
-        let error = match &body {
-            Resp::Error(e) => Some(e.code),
-            _ => None,
-        };
-        match (why, body) {
-            (Some(Pending::Auth), Resp::Ok(_)) => self.on_connected(now_ms)?,
-            (Some(Pending::Outbox { id }), _) => self.on_send_answer(id, error, now_ms)?,
-            (Some(Pending::FetchList(user)), Resp::DeviceList(list)) => {
-                self.fetching_lists.remove(&user);
-                self.on_device_list(user, &list.signed_device_list, now_ms, events)?;
-            }
-            (Some(Pending::FetchList(user)), _) => {
-                self.fetching_lists.remove(&user);
-                // No such user here: what waited for their list cannot be read.
-                let (theirs, rest): (Vec<_>, Vec<_>) =
-                    core::mem::take(&mut self.parked).into_iter().partition(|e| self.parked_sender(e) == Some(user));
-                self.parked = rest;
-                let mut acks = Vec::new();
-                for e in theirs {
-                    self.drop_envelope(e.id, now_ms)?;
-                    acks.push(e.id);
-                    events.push(Event::Undecryptable { from: Some(user) });
-                }
-                self.send_acks(acks);
-            }
-            (Some(Pending::FetchBundle { user, device }), Resp::Bundle(b)) => {
-                self.fetching_bundles.remove(&device);
-                self.on_bundle(user, device, &b.bundle)?;
-                self.flush(now_ms)?;
-            }
-            (Some(Pending::FetchBundle { device, .. }), _) => {
-                self.fetching_bundles.remove(&device);
-            }
-            (Some(Pending::PrekeyCounts), Resp::PrekeyCounts(counts)) => self.on_prekey_counts(&counts)?,
-            (Some(Pending::PrekeyCounts | Pending::PublishOneTime), _) => self.replenishing = false,
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn parked_sender(&self, envelope: &relay::Envelope) -> Option<SigningPublicKey> {
-        sealed_sender::open(&self.identity, &envelope.payload).ok().map(|u| u.sender_user_key)
-    }
-
-    fn on_device_list(
-        &mut self,
-        user: SigningPublicKey,
-        bytes: &[u8],
-        now_ms: u64,
-        events: &mut Vec<Event>,
-    ) -> Result<()> {
-        let Ok(list) = SignedDeviceList::from_bytes(bytes) else { return Ok(()) };
-        let own = self.user.as_ref().is_some_and(|u| u.user_key() == user);
-        if own && list.user_key() != user {
-            // This user's key does not change: a list under another key is not ours.
-            return Ok(());
-        }
-        let this_device = self.device_key();
-        let tx = self.store.transaction()?;
-        if own && list.device(&this_device).is_ok() {
-            // Another device linked one more device: keep the newest list as this device's own.
-            let current =
-                tx.setting(super::SETTING_DEVICE_LIST)?.map(|b| SignedDeviceList::from_bytes(&b)).transpose()?;
-            if list.check_supersedes(current.as_ref()).is_ok() {
-                tx.put_setting(super::SETTING_DEVICE_LIST, &list.to_bytes())?;
-            }
-        }
-        let peer = match tx.peer(&user)? {
-            Some(mut peer) => {
-                // A rollback, the same list again or a list for someone else keeps what is pinned.
-                if let Ok(Some(PeerEvent::IdentityChanged { .. })) = peer.update_device_list(list) {
-                    events.push(Event::IdentityChanged { user });
-                }
-                peer
-            }
-            None if list.user_key() == user => PeerUser::new(list),
-            None => return Ok(()),
-        };
-        tx.put_peer(&peer)?;
-        tx.commit()?;
-        for d in peer.device_list().devices() {
-            self.presence_users.insert(d.device_key(), user);
-        }
-        // Envelopes parked for this list may now open; those from a device the user does not list
-        // never will (a ghost device, or one removed): drop them.
-        let mut acks = Vec::new();
-        for envelope in core::mem::take(&mut self.parked) {
-            let unlisted = sealed_sender::open(&self.identity, &envelope.payload).is_ok_and(|u| {
-                u.sender_user_key == user && peer.device_list().device(&u.sender_device.device_key()).is_err()
-            });
-            if unlisted {
-                self.drop_envelope(envelope.id, now_ms)?;
-                acks.push(envelope.id);
-                events.push(Event::Undecryptable { from: Some(user) });
-            } else {
-                self.parked.push(envelope);
-            }
-        }
-        self.send_acks(acks);
-        let parked = core::mem::take(&mut self.parked);
-        self.on_envelopes(parked, now_ms, events)
-    }
-
-    fn on_bundle(&mut self, user: SigningPublicKey, device: SigningPublicKey, bytes: &[u8]) -> Result<()> {
-        let Ok(bundle) = PrekeyBundle::from_bytes(bytes) else { return Ok(()) };
-        if bundle.device.device_key() != device {
-            return Ok(());
-        }
-        let tx = self.store.transaction()?;
-        let Some(mut peer) = tx.peer(&user)? else { return Ok(()) };
-        if peer.add_session(&mut self.rng, &self.identity, &bundle, self.config.session).is_err() {
-            return Ok(());
-        }
-        tx.put_peer(&peer)?;
-        tx.commit()
-    }
-
-    fn on_prekey_counts(&mut self, counts: &relay::PrekeyCounts) -> Result<()> {
-        let min = self.config.min_prekeys;
-        if self.replenishing || (counts.one_time >= min && counts.kem_one_time >= min) {
-            return Ok(());
-        }
-        let batch = self.config.prekey_batch as usize;
-        let mut account = self.account.clone();
-        let one_time =
-            if counts.one_time < min { account.generate_one_time_prekeys(&mut self.rng, batch)? } else { Vec::new() };
-        let kem =
-            if counts.kem_one_time < min { account.generate_kem_prekeys(&mut self.rng, batch)? } else { Vec::new() };
-        let tx = self.store.transaction()?;
-        tx.put_account(&account)?;
-        tx.commit()?;
-        self.account = account;
-        self.replenishing = true;
-        let body = Req::PublishPrekeys(relay::PublishPrekeys {
-            signed_prekey: None,
-            one_time_prekeys: one_time.iter().map(|k| k.to_proto()).collect(),
-            kem_prekeys: kem.iter().map(|k| k.to_proto()).collect(),
-            last_resort_kem_prekey: None,
-            device: Some(self.account.device_keys().to_proto()),
-        });
-        self.push(body, Pending::PublishOneTime);
-        Ok(())
     }
 }
 

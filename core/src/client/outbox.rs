@@ -368,6 +368,31 @@ impl Client {
         Ok(())
     }
 
+    /// Queues a payload (not kept in history) for everyone in the conversation.
+    pub(super) fn queue(&mut self, conversation: &ConversationId, content: Content, now_ms: u64) -> Result<()> {
+        let tx = self.store.transaction()?;
+        push_pending(&tx, conversation, &[], &content)?;
+        tx.commit()?;
+        self.flush(now_ms)
+    }
+
+    /// Queues a payload for the given users over 1:1 sessions.
+    pub(super) fn queue_to(
+        &mut self,
+        conversation: &ConversationId,
+        users: Vec<SigningPublicKey>,
+        content: Content,
+        now_ms: u64,
+    ) -> Result<()> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let tx = self.store.transaction()?;
+        push_pending(&tx, conversation, &users, &content)?;
+        tx.commit()?;
+        self.flush(now_ms)
+    }
+
     /// Encrypts and sends an online-only payload (typing) to the conversation's peers that have
     /// sessions; never stored in the outbox.
     pub(super) fn send_online_only(&mut self, conversation: &ConversationId, content: &Content) -> Result<()> {
@@ -395,22 +420,6 @@ impl Client {
             self.push(request.into_request(true), Pending::Fire);
         }
         Ok(())
-    }
-
-    /// Asks the relay for `user`'s signed device list (once at a time).
-    pub(super) fn request_device_list(&mut self, user: SigningPublicKey) {
-        if self.connected && self.fetching_lists.insert(user) {
-            let body = Req::FetchDeviceList(relay::FetchDeviceList { user_key: user.to_bytes().to_vec() });
-            self.push(body, Pending::FetchList(user));
-        }
-    }
-
-    /// Asks the relay for a prekey bundle of `device` of `user` (once at a time).
-    fn request_bundle(&mut self, user: SigningPublicKey, device: SigningPublicKey) {
-        if self.connected && self.fetching_bundles.insert(device) {
-            let body = Req::FetchBundle(relay::FetchBundle { device_key: device.to_bytes().to_vec() });
-            self.push(body, Pending::FetchBundle { user, device });
-        }
     }
 
     /// The relay answered a send: done, or retried later, or given up.
