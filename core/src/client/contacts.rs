@@ -72,14 +72,7 @@ impl Client {
             return Err(Error::Malformed { what: "contact is this user" });
         }
         let tx = self.store.transaction()?;
-        let mut contact = tx.contact(user)?.unwrap_or_else(|| Contact {
-            user_key: *user,
-            display_name: String::new(),
-            state,
-            verified: false,
-            relay_url: self.config.relay_url.clone(),
-            delivery_token: None,
-        });
+        let mut contact = tx.contact(user)?.unwrap_or_else(|| new_contact(*user, state, &self.config.relay_url));
         contact.state = state;
         tx.put_contact(&contact)?;
         tx.commit()?;
@@ -246,5 +239,17 @@ impl Client {
         }
         tx.put_peer(&peer)?;
         tx.commit()
+    }
+}
+
+/// A contact known by their key alone (no name, delivery token or verification yet).
+pub(super) fn new_contact(user_key: SigningPublicKey, state: ContactState, relay_url: &str) -> Contact {
+    Contact {
+        user_key,
+        display_name: String::new(),
+        state,
+        verified: false,
+        relay_url: relay_url.to_owned(),
+        delivery_token: None,
     }
 }

@@ -1,12 +1,15 @@
-//! Groups (docs/PROTOCOL.md §10, §11, §16): creating one, roster changes and renames sent to the
-//! members over 1:1 sessions.
+//! Groups (docs/PROTOCOL.md §10, §11, §16): creating one, roster changes and renames, sent to the
+//! members over 1:1 sessions; received, the group controls (a welcome joins the group), sender-key
+//! distributions and the messages that come through a group's sender chain.
 
-use super::{Client, dedup};
-use crate::content::ContentBody;
+use super::incoming::Incoming;
+use super::{Client, Event, dedup};
+use crate::content::{Content, ContentBody};
 use crate::crypto::SigningPublicKey;
 use crate::error::{Error, Result};
-use crate::group::{Group, GroupId, RosterAction};
-use crate::store::{Conversation, ConversationId};
+use crate::group::{self, Group, GroupId, RosterAction};
+use crate::sealed_sender::Unsealed;
+use crate::store::{Conversation, ConversationId, StoreTx};
 
 impl Client {
     /// A group's state (name, members, admins).
@@ -83,4 +86,61 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// Decrypts a group message through its group's sender chain: the payload, and the group's new
+/// state (stored in the envelope's transaction). The chain must be the sealed sender's.
+pub(super) fn decrypt(tx: &StoreTx<'_>, unsealed: &Unsealed) -> Result<(Content, Group)> {
+    let id = group::message_group_id(&unsealed.inner)?;
+    let mut g = tx.group(&id)?.ok_or(Error::NotGroupMember)?;
+    let plain = g.decrypt(&unsealed.inner)?;
+    if plain.sender_user != unsealed.sender_user_key || plain.sender_device != unsealed.sender_device.device_key() {
+        return Err(Error::SenderMismatch);
+    }
+    Ok((Content::from_bytes(&plain.plaintext)?, g))
+}
+
+/// A roster change, or the welcome that joins this user to a group; it comes over a 1:1 session,
+/// never through a group's chain.
+pub(super) fn on_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Result<()> {
+    if cx.in_group() || group::control_group_id(change)? != group_id {
+        return Err(Error::Malformed { what: "group control" });
+    }
+    match cx.tx.group(&group_id)? {
+        Some(mut g) => {
+            let changes = g.apply_control(change)?;
+            cx.tx.put_group(&g)?;
+            if !changes.is_empty() {
+                cx.events.push(Event::GroupChanged { group: group_id, events: changes });
+            }
+        }
+        None => {
+            let g = Group::join(cx.c.me, change)?;
+            let name = g.roster().name.clone();
+            cx.tx.put_group(&g)?;
+            let id = ConversationId::Group(group_id);
+            if cx.tx.conversation(&id)?.is_none() {
+                let mut conv = Conversation::new(id);
+                conv.last_activity_ms = cx.now_ms;
+                cx.tx.put_conversation(&conv)?;
+            }
+            cx.events.push(Event::GroupJoined { group: group_id, name });
+        }
+    }
+    Ok(())
+}
+
+/// A member's sender chain for a group this user is in (over a 1:1 session). Returns whether it
+/// was taken: parked messages of the group may now decrypt.
+pub(super) fn on_distribution(cx: &mut Incoming<'_>, distribution: &[u8]) -> Result<bool> {
+    if cx.in_group() {
+        return Err(Error::Malformed { what: "sender key distribution in a group message" });
+    }
+    let id = group::distribution_group_id(distribution)?;
+    if let Some(mut g) = cx.tx.group(&id)? {
+        g.process_distribution(cx.from, cx.device, distribution)?;
+        cx.tx.put_group(&g)?;
+        return Ok(true);
+    }
+    Ok(false)
 }

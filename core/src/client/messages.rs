@@ -1,12 +1,14 @@
 //! Messages in a conversation, 1:1 or group (docs/PROTOCOL.md §13, §16): texts and attachments,
-//! edits, deletes, reactions, receipts, typing and the disappearing timer, and the history they
-//! make.
+//! edits, deletes, reactions, receipts, typing and the disappearing timer — sent from here, and
+//! received from a peer or, as a sent sync, from another device of this user — and the history
+//! they make.
 
 use std::collections::HashMap;
 
-use super::Client;
-use super::outbox;
-use crate::content::{AttachmentPointer, ContentBody, MessageId, ReceiptKind};
+use super::contacts::new_contact;
+use super::incoming::{Direction, Incoming};
+use super::{Client, Event, outbox};
+use crate::content::{AttachmentPointer, Content, ContentBody, MessageId, ReceiptKind};
 use crate::crypto::SigningPublicKey;
 use crate::error::{Error, Result};
 use crate::store::{ContactState, Conversation, ConversationId, HistoryCursor, MessageStatus, StoredMessage};
@@ -180,9 +182,7 @@ impl Client {
             return Err(Error::NotGroupMember);
         }
         let mut message = StoredMessage::from_content(*conversation, me, &content, now_ms, MessageStatus::Sending)?;
-        if conv.disappearing_secs > 0 {
-            message.expires_at_ms = Some(now_ms.saturating_add(u64::from(conv.disappearing_secs) * 1000));
-        }
+        set_expiry(&mut message, &conv, now_ms);
         tx.insert_message(&message)?;
         conv.last_activity_ms = now_ms;
         tx.put_conversation(&conv)?;
@@ -190,5 +190,134 @@ impl Client {
         tx.commit()?;
         self.flush(now_ms)?;
         Ok(content.client_message_id)
+    }
+}
+
+/// Sets when `message` disappears, if its conversation has a timer.
+fn set_expiry(message: &mut StoredMessage, conv: &Conversation, now_ms: u64) {
+    if conv.disappearing_secs > 0 {
+        message.expires_at_ms = Some(now_ms.saturating_add(u64::from(conv.disappearing_secs) * 1000));
+    }
+}
+
+/// A text or attachment into history. From a peer: Received and unread (a stranger's 1:1 message
+/// makes them a requested contact and is a [`Event::MessageRequest`]), with a delivery receipt
+/// queued for an accepted contact's 1:1 message. A sent sync: Sent by this user (and a 1:1
+/// conversation's peer becomes a contact here too).
+pub(super) fn on_message(cx: &mut Incoming<'_>, content: &Content) -> Result<()> {
+    let conversation = cx.conversation;
+    let (status, request) = match cx.direction {
+        Direction::Peer { request, stranger } => {
+            if request && stranger {
+                cx.tx.put_contact(&new_contact(cx.from, ContactState::Requested, &cx.c.config.relay_url))?;
+            }
+            (MessageStatus::Received, request)
+        }
+        Direction::SentSync => {
+            if let ConversationId::Direct(user) = conversation
+                && cx.tx.contact(&user)?.is_none()
+            {
+                // Written to from another device: a contact there, so one here.
+                cx.tx.put_contact(&new_contact(user, ContactState::Accepted, &cx.c.config.relay_url))?;
+            }
+            (MessageStatus::Sent, false)
+        }
+    };
+    let mut conv = cx.tx.conversation(&conversation)?.unwrap_or_else(|| Conversation::new(conversation));
+    let mut message = StoredMessage::from_content(conversation, cx.from, content, cx.now_ms, status)?;
+    set_expiry(&mut message, &conv, cx.now_ms);
+    if !cx.tx.insert_message(&message)? {
+        return Ok(());
+    }
+    let from_peer = matches!(cx.direction, Direction::Peer { .. });
+    if from_peer {
+        conv.unread = conv.unread.saturating_add(1);
+    }
+    conv.last_activity_ms = conv.last_activity_ms.max(cx.now_ms);
+    cx.tx.put_conversation(&conv)?;
+    if from_peer && !request && !cx.in_group() && cx.c.config.delivery_receipts {
+        let body = ContentBody::Receipt { kind: ReceiptKind::Delivered, targets: vec![content.client_message_id] };
+        let receipt = Content::new(cx.c.rng, cx.now_ms, body);
+        outbox::push_pending(cx.tx, &conversation, &[cx.from], &receipt)?;
+    }
+    cx.events.push(if request { Event::MessageRequest(message) } else { Event::Message(message) });
+    Ok(())
+}
+
+/// An edit of a text by its sender.
+pub(super) fn on_edit(cx: &mut Incoming<'_>, target: MessageId, text: &str, edited_at_ms: u64) -> Result<()> {
+    if cx.tx.message(&cx.conversation, &target)?.is_some_and(|m| m.sender == cx.from)
+        && cx.tx.apply_edit(&cx.conversation, &target, text, edited_at_ms)?
+    {
+        cx.events.push(Event::Edited { conversation: cx.conversation, id: target });
+    }
+    Ok(())
+}
+
+/// A delete for everyone, by the message's sender.
+pub(super) fn on_delete(cx: &mut Incoming<'_>, target: MessageId) -> Result<()> {
+    if cx.tx.message(&cx.conversation, &target)?.is_some_and(|m| m.sender == cx.from)
+        && cx.tx.apply_delete(&cx.conversation, &target)?
+    {
+        cx.events.push(Event::Deleted { conversation: cx.conversation, id: target });
+    }
+    Ok(())
+}
+
+/// A reaction added or withdrawn.
+pub(super) fn on_reaction(cx: &mut Incoming<'_>, target: MessageId, emoji: String, remove: bool) -> Result<()> {
+    if cx.tx.apply_reaction(&cx.conversation, &target, &cx.from, &emoji, remove)? {
+        let (conversation, from) = (cx.conversation, cx.from);
+        cx.events.push(Event::Reaction { conversation, target, from, emoji, removed: remove });
+    }
+    Ok(())
+}
+
+/// The conversation's disappearing-message timer.
+pub(super) fn on_timer(cx: &mut Incoming<'_>, seconds: u32) -> Result<()> {
+    let conversation = cx.conversation;
+    let mut conv = cx.tx.conversation(&conversation)?.unwrap_or_else(|| Conversation::new(conversation));
+    if conv.disappearing_secs != seconds {
+        conv.disappearing_secs = seconds;
+        cx.tx.put_conversation(&conv)?;
+        cx.events.push(Event::DisappearingTimer { conversation, seconds, from: cx.from });
+    }
+    Ok(())
+}
+
+/// A peer's delivery or read receipt for messages of this user.
+pub(super) fn on_receipt(cx: &mut Incoming<'_>, kind: ReceiptKind, targets: Vec<MessageId>) -> Result<()> {
+    let conversation = cx.conversation;
+    let mut applied = Vec::new();
+    for target in targets {
+        if cx.tx.message(&conversation, &target)?.is_some_and(|m| m.sender == cx.c.me)
+            && cx.tx.apply_receipt(&conversation, &target, kind)?
+        {
+            applied.push(target);
+        }
+    }
+    if !applied.is_empty() {
+        cx.events.push(Event::Receipt { conversation, kind, targets: applied, from: cx.from });
+    }
+    Ok(())
+}
+
+/// This user's read receipt, synced from another device: the conversation was read there, so it
+/// is read here too.
+pub(super) fn on_read_elsewhere(cx: &mut Incoming<'_>) -> Result<()> {
+    let conversation = cx.conversation;
+    let mut conv = cx.tx.conversation(&conversation)?.unwrap_or_else(|| Conversation::new(conversation));
+    if conv.unread > 0 {
+        conv.unread = 0;
+        cx.tx.put_conversation(&conv)?;
+        cx.events.push(Event::ConversationRead { conversation });
+    }
+    Ok(())
+}
+
+/// A peer started or stopped typing (shown for accepted contacts and groups, not for requests).
+pub(super) fn on_typing(cx: &mut Incoming<'_>, started: bool) {
+    if let Direction::Peer { request: false, .. } = cx.direction {
+        cx.events.push(Event::Typing { conversation: cx.conversation, from: cx.from, started });
     }
 }

@@ -1,8 +1,8 @@
-//! The client state machine (DESIGN.md "Client API"): sans-IO, over the encrypted [`Store`].
+//! The client state machine (docs/PROTOCOL.md §16): sans-IO, over the encrypted [`Store`].
 //!
 //! A [`Client`] turns user actions into frames for the relay and frames from the relay into
-//! [`Event`]s and store updates. It owns no socket, thread or clock: the transport (hush-relay's
-//! client module natively, the browser WebSocket in hush-wasm) moves the frames and passes the time.
+//! [`Event`]s and store updates. It owns no socket, thread or clock: the transport (hush-net
+//! natively, the browser WebSocket in hush-wasm) moves the frames and passes the time.
 //!
 //! ```text
 //!   transport ──ServerFrame──▶ handle_incoming(frame, now) ──▶ Vec<Event>
@@ -30,6 +30,15 @@
 //!   the user's other devices as a sent sync, so every device shows the same history.
 //!
 //! Not yet: relays other than the user's own (contacts must share it), signed-prekey rotation.
+//!
+//! The code is organised by what it handles, each module holding both what this client sends and
+//! how it takes in what arrives for that noun: `connection` (authentication, keys at connect,
+//! presence, frames, the answers to requests), `contacts` (contacts, safety numbers, device lists
+//! and bundles), `messages` (texts, attachments, edits, deletes, reactions, receipts, typing,
+//! timers, history), `groups`, [`linking`](self::linking), `sent_sync` (this user's other devices)
+//! and `outbox` (payloads waiting for sessions, encryption, requests kept until acknowledged).
+//! `incoming` opens and decrypts each envelope and hands its payload, through a small dispatch
+//! table, to the noun's handler; a peer's payloads and sent syncs share those handlers.
 
 mod connection;
 mod contact_link;
@@ -41,6 +50,7 @@ mod incoming;
 mod linking;
 mod messages;
 mod outbox;
+mod sent_sync;
 
 #[cfg(test)]
 mod crash_tests;
