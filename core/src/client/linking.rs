@@ -1,5 +1,5 @@
-//! Linking a device to a user through the client (DESIGN.md "Keys and identities"; the protocol
-//! is [`crate::link`]).
+//! Linking a device to a user through the client (docs/PROTOCOL.md §12; the protocol is
+//! [`crate::link`]).
 //!
 //! 1. The new device: [`Client::create_for_link`] makes a device account with no user and a
 //!    [`LinkRequest`]; [`Client::link_request`] shows it as `hush://link/…` (or a QR code of it).

@@ -1,4 +1,6 @@
-//! The outbox: payloads waiting for sessions, encryption, and the requests to the relay kept until acknowledged.
+//! The outbox (docs/PROTOCOL.md §15, §16): payloads waiting until every recipient device has a
+//! session, their encryption, and the requests to the relay, each kept until the relay
+//! acknowledges it.
 
 use prost::Message as _;
 
