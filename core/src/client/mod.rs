@@ -26,8 +26,8 @@
 //!
 //! - **Several devices per user.** A new device starts with [`Client::create_for_link`] and shows
 //!   [`Client::link_request`] (`hush://link/…`); an existing device approves it with
-//!   [`Client::link_device`] (see [`linking`](self::linking)). What one device sends also goes to
-//!   the user's other devices as a sent sync, so every device shows the same history.
+//!   [`Client::link_device`] (the steps are in the `linking` module). What one device sends also
+//!   goes to the user's other devices as a sent sync, so every device shows the same history.
 //!
 //! Not yet: relays other than the user's own (contacts must share it), signed-prekey rotation.
 //!
@@ -35,8 +35,8 @@
 //! how it takes in what arrives for that noun: `connection` (authentication, keys at connect,
 //! presence, frames, the answers to requests), `contacts` (contacts, safety numbers, device lists
 //! and bundles), `messages` (texts, attachments, edits, deletes, reactions, receipts, typing,
-//! timers, history), `groups`, [`linking`](self::linking), `sent_sync` (this user's other devices)
-//! and `outbox` (payloads waiting for sessions, encryption, requests kept until acknowledged).
+//! timers, history), `groups`, `linking`, `sent_sync` (this user's other devices) and `outbox`
+//! (payloads waiting for sessions, encryption, requests kept until acknowledged).
 //! `incoming` opens and decrypts each envelope and hands its payload, through a small dispatch
 //! table, to the noun's handler; a peer's payloads and sent syncs share those handlers.
 
