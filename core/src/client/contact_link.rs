@@ -1,5 +1,5 @@
-//! Contact links (docs/PROTOCOL.md §13): `hush://contact/<base64url>`, the
-//! same bytes as a QR code. A link names a user on a relay and carries the delivery token that lets
+//! Contact links (docs/PROTOCOL.md §13): `hush://contact/<base64url>`, the same bytes as a QR
+//! code. A link names a user on a relay and carries the delivery token that lets
 //! its holder send to that user sealed, so the relay does not learn who writes.
 
 use core::fmt;

@@ -32,7 +32,8 @@ use zeroize::Zeroizing;
 use super::test_relay::TestRelay;
 use super::tests::new_client;
 use super::*;
-use crate::store::Unlock;
+use crate::store::{ConversationId, Unlock};
+use crate::wire::relay::client_frame::Body as Req;
 
 const T0: u64 = 1_700_000_000_000;
 /// Names the directory holding Bob's store, the envelopes and the ack file (the child's input).

@@ -1,18 +1,18 @@
-//! The receiving half: answers to requests, and envelopes, each processed in one transaction.
+//! Envelopes from the relay (docs/PROTOCOL.md §16), each processed in one transaction: opened,
+//! checked against the sender's device list, decrypted, and its payload handed through the
+//! [dispatch table](dispatch) to the module of what it is about. Envelopes that wait for a device
+//! list or a sender chain are parked, unacked.
 
-use super::outgoing::push_pending;
-use super::{Client, Ctx, Event, Pending, RELAY_PROTOCOL_VERSION, answer_challenge, ctx, decode_server_frame};
-use crate::content::{Content, ContentBody};
+use super::{Client, Ctx, Event, Pending, ctx, groups, messages, sent_sync};
+use crate::content::{Content, ContentBody, ReceiptKind};
 use crate::crypto::SigningPublicKey;
-use crate::device_list::SignedDeviceList;
 use crate::error::{Error, Result};
-use crate::group::{self, Group, GroupId};
+use crate::group::{Group, GroupId};
 use crate::message::SessionMessage;
-use crate::peer::{PeerEvent, PeerUser};
-use crate::prekeys::PrekeyBundle;
+use crate::peer::PeerUser;
 use crate::sealed_sender::{self, InnerKind, Unsealed};
-use crate::store::{Contact, ContactState, Conversation, ConversationId, MessageStatus, StoreTx, StoredMessage};
-use crate::wire::relay::{self as relay, ServerFrame, client_frame::Body as Req, server_frame::Body as Resp};
+use crate::store::{Contact, ContactState, ConversationId, StoreTx};
+use crate::wire::relay::{self as relay, client_frame::Body as Req};
 
 /// Envelopes kept waiting (for a device list or a sender chain) at most; beyond, the oldest are
 /// forgotten unacked, and the relay delivers them again after the next reconnect.
@@ -31,52 +31,6 @@ enum Outcome {
 }
 
 impl Client {
-    /// Takes in one encoded frame from the relay; returns what the user should see. Answers to
-    /// this client's requests, pushed envelopes, presence and the auth challenge all come here.
-    /// A malformed frame is an error and changes nothing.
-    pub fn handle_incoming(&mut self, frame: &[u8], now_ms: u64) -> Result<Vec<Event>> {
-        let frame = decode_server_frame(frame)?;
-        self.handle_frame(frame, now_ms)
-    }
-
-    /// [`handle_incoming`](Self::handle_incoming) for a decoded frame.
-    pub fn handle_frame(&mut self, frame: ServerFrame, now_ms: u64) -> Result<Vec<Event>> {
-        if frame.version != RELAY_PROTOCOL_VERSION {
-            return Err(Error::UnsupportedVersion { what: "server frame", version: frame.version });
-        }
-        let mut events = core::mem::take(&mut self.backlog);
-        let Some(body) = frame.body else { return Ok(events) };
-        if frame.request_id != 0 {
-            let why = self.pending.remove(&frame.request_id);
-            if let Some(Pending::UploadToken) = why {
-                let token = match body {
-                    Resp::UploadToken(t) => Some(t.token),
-                    _ => None,
-                };
-                events.push(Event::UploadToken { request: frame.request_id, token });
-            } else {
-                self.on_answer(why, body, now_ms, &mut events)?;
-            }
-        } else {
-            match body {
-                Resp::Envelope(envelope) => self.on_envelopes(vec![envelope], now_ms, &mut events)?,
-                Resp::Presence(p) => {
-                    if let Ok(device) = SigningPublicKey::from_slice(&p.device_key, "presence device") {
-                        let user = self.presence_users.get(&device).copied();
-                        events.push(Event::Presence { user, device, online: p.online });
-                    }
-                }
-                Resp::Challenge(challenge) => {
-                    let auth = answer_challenge(&self.identity, &challenge, now_ms / 1000, None);
-                    self.push(Req::Auth(auth), Pending::Auth);
-                }
-                _ => {}
-            }
-        }
-        events.append(&mut self.backlog);
-        Ok(events)
-    }
-
     /// Processes envelopes, each in its own transaction, then acks them in one frame.
     pub fn handle_envelopes(&mut self, envelopes: Vec<relay::Envelope>, now_ms: u64) -> Result<Vec<Event>> {
         let mut events = core::mem::take(&mut self.backlog);
@@ -85,7 +39,12 @@ impl Client {
         Ok(events)
     }
 
-    fn on_envelopes(&mut self, envelopes: Vec<relay::Envelope>, now_ms: u64, events: &mut Vec<Event>) -> Result<()> {
+    pub(super) fn on_envelopes(
+        &mut self,
+        envelopes: Vec<relay::Envelope>,
+        now_ms: u64,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
         let mut acks = Vec::new();
         let mut progress = false;
         for envelope in envelopes {
@@ -101,7 +60,7 @@ impl Client {
         self.flush(now_ms)
     }
 
-    fn send_acks(&mut self, acks: Vec<u64>) {
+    pub(super) fn send_acks(&mut self, acks: Vec<u64>) {
         if !acks.is_empty() && self.connected {
             self.push(Req::Ack(relay::Ack { ids: acks }), Pending::Fire);
         }
@@ -204,7 +163,7 @@ impl Client {
             InnerKind::Session => {
                 decrypt_session(&mut ctx!(self), &self.account, &mut peer, &unsealed, &mut account).map(|c| (c, None))
             }
-            InnerKind::Group => decrypt_group(&tx, &unsealed).map(|(c, g)| (c, Some(g))),
+            InnerKind::Group => groups::decrypt(&tx, &unsealed).map(|(c, g)| (c, Some(g))),
         };
         let (content, group) = match decrypted {
             Ok(ok) => ok,
@@ -232,8 +191,8 @@ impl Client {
         if let Some(g) = &group {
             tx.put_group(g)?;
         }
-        let progress =
-            apply_content(&mut ctx!(self), &tx, sender, device, contact, via_group, content, now_ms, &mut new_events)?;
+        let origin = Origin { user: sender, device, contact, via_group };
+        let progress = receive(ctx!(self), &tx, origin, content, now_ms, &mut new_events)?;
         if id != 0 {
             tx.mark_processed(id, now_ms)?;
         }
@@ -243,152 +202,6 @@ impl Client {
         }
         events.append(&mut new_events);
         Ok(Outcome::Done { progress })
-    }
-
-    /// An answer to one of this client's requests.
-    fn on_answer(&mut self, why: Option<Pending>, body: Resp, now_ms: u64, events: &mut Vec<Event>) -> Result<()> {
-        let error = match &body {
-            Resp::Error(e) => Some(e.code),
-            _ => None,
-        };
-        match (why, body) {
-            (Some(Pending::Auth), Resp::Ok(_)) => self.on_connected(now_ms)?,
-            (Some(Pending::Outbox { id }), _) => self.on_send_answer(id, error, now_ms)?,
-            (Some(Pending::FetchList(user)), Resp::DeviceList(list)) => {
-                self.fetching_lists.remove(&user);
-                self.on_device_list(user, &list.signed_device_list, now_ms, events)?;
-            }
-            (Some(Pending::FetchList(user)), _) => {
-                self.fetching_lists.remove(&user);
-                // No such user here: what waited for their list cannot be read.
-                let (theirs, rest): (Vec<_>, Vec<_>) =
-                    core::mem::take(&mut self.parked).into_iter().partition(|e| self.parked_sender(e) == Some(user));
-                self.parked = rest;
-                let mut acks = Vec::new();
-                for e in theirs {
-                    self.drop_envelope(e.id, now_ms)?;
-                    acks.push(e.id);
-                    events.push(Event::Undecryptable { from: Some(user) });
-                }
-                self.send_acks(acks);
-            }
-            (Some(Pending::FetchBundle { user, device }), Resp::Bundle(b)) => {
-                self.fetching_bundles.remove(&device);
-                self.on_bundle(user, device, &b.bundle)?;
-                self.flush(now_ms)?;
-            }
-            (Some(Pending::FetchBundle { device, .. }), _) => {
-                self.fetching_bundles.remove(&device);
-            }
-            (Some(Pending::PrekeyCounts), Resp::PrekeyCounts(counts)) => self.on_prekey_counts(&counts)?,
-            (Some(Pending::PrekeyCounts | Pending::PublishOneTime), _) => self.replenishing = false,
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn parked_sender(&self, envelope: &relay::Envelope) -> Option<SigningPublicKey> {
-        sealed_sender::open(&self.identity, &envelope.payload).ok().map(|u| u.sender_user_key)
-    }
-
-    fn on_device_list(
-        &mut self,
-        user: SigningPublicKey,
-        bytes: &[u8],
-        now_ms: u64,
-        events: &mut Vec<Event>,
-    ) -> Result<()> {
-        let Ok(list) = SignedDeviceList::from_bytes(bytes) else { return Ok(()) };
-        let own = self.user.as_ref().is_some_and(|u| u.user_key() == user);
-        if own && list.user_key() != user {
-            // This user's key does not change: a list under another key is not ours.
-            return Ok(());
-        }
-        let this_device = self.device_key();
-        let tx = self.store.transaction()?;
-        if own && list.device(&this_device).is_ok() {
-            // Another device linked one more device: keep the newest list as this device's own.
-            let current =
-                tx.setting(super::SETTING_DEVICE_LIST)?.map(|b| SignedDeviceList::from_bytes(&b)).transpose()?;
-            if list.check_supersedes(current.as_ref()).is_ok() {
-                tx.put_setting(super::SETTING_DEVICE_LIST, &list.to_bytes())?;
-            }
-        }
-        let peer = match tx.peer(&user)? {
-            Some(mut peer) => {
-                // A rollback, the same list again or a list for someone else keeps what is pinned.
-                if let Ok(Some(PeerEvent::IdentityChanged { .. })) = peer.update_device_list(list) {
-                    events.push(Event::IdentityChanged { user });
-                }
-                peer
-            }
-            None if list.user_key() == user => PeerUser::new(list),
-            None => return Ok(()),
-        };
-        tx.put_peer(&peer)?;
-        tx.commit()?;
-        for d in peer.device_list().devices() {
-            self.presence_users.insert(d.device_key(), user);
-        }
-        // Envelopes parked for this list may now open; those from a device the user does not list
-        // never will (a ghost device, or one removed): drop them.
-        let mut acks = Vec::new();
-        for envelope in core::mem::take(&mut self.parked) {
-            let unlisted = sealed_sender::open(&self.identity, &envelope.payload).is_ok_and(|u| {
-                u.sender_user_key == user && peer.device_list().device(&u.sender_device.device_key()).is_err()
-            });
-            if unlisted {
-                self.drop_envelope(envelope.id, now_ms)?;
-                acks.push(envelope.id);
-                events.push(Event::Undecryptable { from: Some(user) });
-            } else {
-                self.parked.push(envelope);
-            }
-        }
-        self.send_acks(acks);
-        let parked = core::mem::take(&mut self.parked);
-        self.on_envelopes(parked, now_ms, events)
-    }
-
-    fn on_bundle(&mut self, user: SigningPublicKey, device: SigningPublicKey, bytes: &[u8]) -> Result<()> {
-        let Ok(bundle) = PrekeyBundle::from_bytes(bytes) else { return Ok(()) };
-        if bundle.device.device_key() != device {
-            return Ok(());
-        }
-        let tx = self.store.transaction()?;
-        let Some(mut peer) = tx.peer(&user)? else { return Ok(()) };
-        if peer.add_session(&mut self.rng, &self.identity, &bundle, self.config.session).is_err() {
-            return Ok(());
-        }
-        tx.put_peer(&peer)?;
-        tx.commit()
-    }
-
-    fn on_prekey_counts(&mut self, counts: &relay::PrekeyCounts) -> Result<()> {
-        let min = self.config.min_prekeys;
-        if self.replenishing || (counts.one_time >= min && counts.kem_one_time >= min) {
-            return Ok(());
-        }
-        let batch = self.config.prekey_batch as usize;
-        let mut account = self.account.clone();
-        let one_time =
-            if counts.one_time < min { account.generate_one_time_prekeys(&mut self.rng, batch)? } else { Vec::new() };
-        let kem =
-            if counts.kem_one_time < min { account.generate_kem_prekeys(&mut self.rng, batch)? } else { Vec::new() };
-        let tx = self.store.transaction()?;
-        tx.put_account(&account)?;
-        tx.commit()?;
-        self.account = account;
-        self.replenishing = true;
-        let body = Req::PublishPrekeys(relay::PublishPrekeys {
-            signed_prekey: None,
-            one_time_prekeys: one_time.iter().map(|k| k.to_proto()).collect(),
-            kem_prekeys: kem.iter().map(|k| k.to_proto()).collect(),
-            last_resort_kem_prekey: None,
-            device: Some(self.account.device_keys().to_proto()),
-        });
-        self.push(body, Pending::PublishOneTime);
-        Ok(())
     }
 }
 
@@ -409,248 +222,109 @@ fn decrypt_session(
     Content::from_bytes(&plaintext)
 }
 
-fn decrypt_group(tx: &StoreTx<'_>, unsealed: &Unsealed) -> Result<(Content, Group)> {
-    let id = group::message_group_id(&unsealed.inner)?;
-    let mut g = tx.group(&id)?.ok_or(Error::NotGroupMember)?;
-    let plain = g.decrypt(&unsealed.inner)?;
-    if plain.sender_user != unsealed.sender_user_key || plain.sender_device != unsealed.sender_device.device_key() {
-        return Err(Error::SenderMismatch);
+/// Who a decrypted payload came from, as its envelope showed.
+pub(super) struct Origin {
+    /// The sender's user key (this user's own when another of its devices sent it).
+    pub(super) user: SigningPublicKey,
+    /// The sending device.
+    pub(super) device: SigningPublicKey,
+    /// The sender as a contact, if they are one.
+    pub(super) contact: Option<Contact>,
+    /// The group whose sender chain it came through, if any.
+    pub(super) via_group: Option<GroupId>,
+}
+
+/// Which way a payload came (docs/PROTOCOL.md §16): from a peer, or as a sent sync from another
+/// device of this user. The handlers shared by both look at it where the two differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Direction {
+    /// From another user. `request`: a 1:1 payload from someone who is not an accepted contact;
+    /// `stranger`: from someone who is no contact at all.
+    Peer {
+        /// A message request.
+        request: bool,
+        /// No contact (of any state) yet.
+        stranger: bool,
+    },
+    /// What this user sent from another device, applied as if sent here.
+    SentSync,
+}
+
+/// What a payload's handler works with, inside the envelope's transaction.
+pub(super) struct Incoming<'a> {
+    /// What encrypting needs (a receipt to queue, a group to join as this user).
+    pub(super) c: Ctx<'a>,
+    /// The envelope's transaction.
+    pub(super) tx: &'a StoreTx<'a>,
+    /// Who wrote the payload: the peer, or this user for a sent sync.
+    pub(super) from: SigningPublicKey,
+    /// The device it came from.
+    pub(super) device: SigningPublicKey,
+    /// The conversation it belongs to.
+    pub(super) conversation: ConversationId,
+    /// From a peer or a sent sync.
+    pub(super) direction: Direction,
+    /// The time it is processed at.
+    pub(super) now_ms: u64,
+    /// What the user should see once the transaction commits.
+    pub(super) events: &'a mut Vec<Event>,
+}
+
+impl Incoming<'_> {
+    /// Whether the payload belongs to a group conversation (a peer's payload does exactly when it
+    /// came through the group's sender chain).
+    pub(super) fn in_group(&self) -> bool {
+        matches!(self.conversation, ConversationId::Group(_))
     }
-    Ok((Content::from_bytes(&plain.plaintext)?, g))
 }
 
 /// Applies a decrypted payload inside the envelope's transaction. Returns whether a sender
 /// chain arrived (parked group messages may now decrypt).
-#[allow(clippy::too_many_arguments)]
-fn apply_content(
-    c: &mut Ctx<'_>,
+fn receive(
+    c: Ctx<'_>,
     tx: &StoreTx<'_>,
-    sender: SigningPublicKey,
-    device: SigningPublicKey,
-    contact: Option<Contact>,
-    via_group: Option<GroupId>,
+    origin: Origin,
     content: Content,
     now_ms: u64,
     events: &mut Vec<Event>,
 ) -> Result<bool> {
-    if sender == c.me {
-        // From another device of this user: only sent syncs, and never through a group chain.
-        return match (via_group, content.body.sent_sync()?) {
-            (None, Some((conversation, inner))) => {
-                apply_sent_sync(c, tx, ConversationId::from_bytes(conversation)?, inner, now_ms, events)?;
-                Ok(false)
-            }
-            _ => Ok(false),
-        };
+    if origin.user == c.me {
+        return sent_sync::receive(c, tx, origin, content, now_ms, events);
     }
-    let conversation = via_group.map_or(ConversationId::Direct(sender), ConversationId::Group);
-    let accepted = contact.as_ref().is_some_and(|c| c.state == ContactState::Accepted);
+    let conversation = origin.via_group.map_or(ConversationId::Direct(origin.user), ConversationId::Group);
+    let accepted = origin.contact.as_ref().is_some_and(|c| c.state == ContactState::Accepted);
     // A 1:1 message from someone who is not an accepted contact is a request.
-    let request = via_group.is_none() && !accepted;
-    if request && contact.is_none() && content.body.is_online_only() {
+    let request = origin.via_group.is_none() && !accepted;
+    let stranger = origin.contact.is_none();
+    if request && stranger && content.body.is_online_only() {
         return Ok(false);
     }
-    match content.body.clone() {
-        ContentBody::Text(_) | ContentBody::Attachment(_) => {
-            if request && contact.is_none() {
-                tx.put_contact(&Contact {
-                    user_key: sender,
-                    display_name: String::new(),
-                    state: ContactState::Requested,
-                    verified: false,
-                    relay_url: c.config.relay_url.clone(),
-                    delivery_token: None,
-                })?;
-            }
-            let mut conv = tx.conversation(&conversation)?.unwrap_or_else(|| Conversation::new(conversation));
-            let mut message =
-                StoredMessage::from_content(conversation, sender, &content, now_ms, MessageStatus::Received)?;
-            if conv.disappearing_secs > 0 {
-                message.expires_at_ms = Some(now_ms.saturating_add(u64::from(conv.disappearing_secs) * 1000));
-            }
-            if tx.insert_message(&message)? {
-                conv.unread = conv.unread.saturating_add(1);
-                conv.last_activity_ms = conv.last_activity_ms.max(now_ms);
-                tx.put_conversation(&conv)?;
-                if !request && via_group.is_none() && c.config.delivery_receipts {
-                    let body = ContentBody::Receipt {
-                        kind: crate::content::ReceiptKind::Delivered,
-                        targets: vec![content.client_message_id],
-                    };
-                    let receipt = Content::new(c.rng, now_ms, body);
-                    push_pending(tx, &conversation, &[sender], &receipt)?;
-                }
-                events.push(if request { Event::MessageRequest(message) } else { Event::Message(message) });
-            }
-        }
-        ContentBody::Edit { target, text } => {
-            if tx.message(&conversation, &target)?.is_some_and(|m| m.sender == sender)
-                && tx.apply_edit(&conversation, &target, &text, content.timestamp_ms)?
-            {
-                events.push(Event::Edited { conversation, id: target });
-            }
-        }
-        ContentBody::Delete { target } => {
-            if tx.message(&conversation, &target)?.is_some_and(|m| m.sender == sender)
-                && tx.apply_delete(&conversation, &target)?
-            {
-                events.push(Event::Deleted { conversation, id: target });
-            }
-        }
-        ContentBody::Reaction { target, emoji, remove } => {
-            if tx.apply_reaction(&conversation, &target, &sender, &emoji, remove)? {
-                events.push(Event::Reaction { conversation, target, from: sender, emoji, removed: remove });
-            }
-        }
-        ContentBody::Receipt { kind, targets } => {
-            let mut applied = Vec::new();
-            for target in targets {
-                if tx.message(&conversation, &target)?.is_some_and(|m| m.sender == c.me)
-                    && tx.apply_receipt(&conversation, &target, kind)?
-                {
-                    applied.push(target);
-                }
-            }
-            if !applied.is_empty() {
-                events.push(Event::Receipt { conversation, kind, targets: applied, from: sender });
-            }
-        }
-        ContentBody::Typing { started } => {
-            if !request {
-                events.push(Event::Typing { conversation, from: sender, started });
-            }
-        }
-        ContentBody::GroupControl { group_id, change } => {
-            if via_group.is_some() || group::control_group_id(&change)? != group_id {
-                return Err(Error::Malformed { what: "group control" });
-            }
-            match tx.group(&group_id)? {
-                Some(mut g) => {
-                    let changes = g.apply_control(&change)?;
-                    tx.put_group(&g)?;
-                    if !changes.is_empty() {
-                        events.push(Event::GroupChanged { group: group_id, events: changes });
-                    }
-                }
-                None => {
-                    let g = Group::join(c.me, &change)?;
-                    let name = g.roster().name.clone();
-                    tx.put_group(&g)?;
-                    let id = ConversationId::Group(group_id);
-                    if tx.conversation(&id)?.is_none() {
-                        let mut conv = Conversation::new(id);
-                        conv.last_activity_ms = now_ms;
-                        tx.put_conversation(&conv)?;
-                    }
-                    events.push(Event::GroupJoined { group: group_id, name });
-                }
-            }
-        }
-        ContentBody::DisappearingTimer { seconds } => {
-            let mut conv = tx.conversation(&conversation)?.unwrap_or_else(|| Conversation::new(conversation));
-            if conv.disappearing_secs != seconds {
-                conv.disappearing_secs = seconds;
-                tx.put_conversation(&conv)?;
-                events.push(Event::DisappearingTimer { conversation, seconds, from: sender });
-            }
-        }
-        ContentBody::SenderKeyDistribution(bytes) => {
-            if via_group.is_some() {
-                return Err(Error::Malformed { what: "sender key distribution in a group message" });
-            }
-            let id = group::distribution_group_id(bytes.as_bytes())?;
-            if let Some(mut g) = tx.group(&id)? {
-                g.process_distribution(sender, device, bytes.as_bytes())?;
-                tx.put_group(&g)?;
-                return Ok(true);
-            }
-        }
-        // Linking has its own path (a device waiting to be linked); sent syncs come from own devices.
-        ContentBody::DeviceLink(_) | ContentBody::SentSync { .. } => {}
-    }
-    Ok(false)
+    let direction = Direction::Peer { request, stranger };
+    let mut cx = Incoming { c, tx, from: origin.user, device: origin.device, conversation, direction, now_ms, events };
+    dispatch(&mut cx, content)
 }
 
-/// What this user sent from another device, applied as if sent here: the message in history as
-/// sent by this user (status Sent), or its edit, delete, reaction, timer or read mark.
-// The conditions write to the store and use `?`, so they cannot become match guards.
-#[allow(clippy::collapsible_match)]
-fn apply_sent_sync(
-    c: &mut Ctx<'_>,
-    tx: &StoreTx<'_>,
-    conversation: ConversationId,
-    content: Content,
-    now_ms: u64,
-    events: &mut Vec<Event>,
-) -> Result<()> {
-    let me = c.me;
-    match conversation {
-        ConversationId::Direct(user) if user == me => return Err(Error::Malformed { what: "sent sync to oneself" }),
-        // A group this device is not in (joined before it was linked): nothing to show it in.
-        ConversationId::Group(id) if tx.group(&id)?.is_none() => return Ok(()),
-        _ => {}
+/// The incoming dispatch table: each kind of payload to the handler of its noun. A peer's payloads
+/// and this user's sent syncs share the handlers; a kind that a direction never carries is ignored
+/// there. Returns whether a sender chain arrived.
+pub(super) fn dispatch(cx: &mut Incoming<'_>, content: Content) -> Result<bool> {
+    use ContentBody as B;
+    use Direction::{Peer, SentSync};
+    match (cx.direction, content.body.clone()) {
+        (_, B::Text(_) | B::Attachment(_)) => messages::on_message(cx, &content)?,
+        (_, B::Edit { target, text }) => messages::on_edit(cx, target, &text, content.timestamp_ms)?,
+        (_, B::Delete { target }) => messages::on_delete(cx, target)?,
+        (_, B::Reaction { target, emoji, remove }) => messages::on_reaction(cx, target, emoji, remove)?,
+        (_, B::DisappearingTimer { seconds }) => messages::on_timer(cx, seconds)?,
+        (Peer { .. }, B::Receipt { kind, targets }) => messages::on_receipt(cx, kind, targets)?,
+        (SentSync, B::Receipt { kind: ReceiptKind::Read, .. }) => messages::on_read_elsewhere(cx)?,
+        (Peer { .. }, B::Typing { started }) => messages::on_typing(cx, started),
+        (Peer { .. }, B::GroupControl { group_id, change }) => groups::on_control(cx, group_id, &change)?,
+        (Peer { .. }, B::SenderKeyDistribution(bytes)) => return groups::on_distribution(cx, bytes.as_bytes()),
+        // Linking has its own path (a device waiting to be linked); a sent sync is unwrapped before
+        // (from this user's own devices) or ignored; receipts of delivery, typing and group
+        // plumbing are never synced.
+        (_, B::DeviceLink(_) | B::SentSync { .. }) | (SentSync, _) => {}
     }
-    let mut conv = tx.conversation(&conversation)?.unwrap_or_else(|| Conversation::new(conversation));
-    match content.body.clone() {
-        ContentBody::Text(_) | ContentBody::Attachment(_) => {
-            if let ConversationId::Direct(user) = conversation
-                && tx.contact(&user)?.is_none()
-            {
-                // Written to from another device: a contact there, so one here.
-                tx.put_contact(&Contact {
-                    user_key: user,
-                    display_name: String::new(),
-                    state: ContactState::Accepted,
-                    verified: false,
-                    relay_url: c.config.relay_url.clone(),
-                    delivery_token: None,
-                })?;
-            }
-            let mut message = StoredMessage::from_content(conversation, me, &content, now_ms, MessageStatus::Sent)?;
-            if conv.disappearing_secs > 0 {
-                message.expires_at_ms = Some(now_ms.saturating_add(u64::from(conv.disappearing_secs) * 1000));
-            }
-            if tx.insert_message(&message)? {
-                conv.last_activity_ms = conv.last_activity_ms.max(now_ms);
-                tx.put_conversation(&conv)?;
-                events.push(Event::Message(message));
-            }
-        }
-        ContentBody::Edit { target, text } => {
-            if tx.message(&conversation, &target)?.is_some_and(|m| m.sender == me)
-                && tx.apply_edit(&conversation, &target, &text, content.timestamp_ms)?
-            {
-                events.push(Event::Edited { conversation, id: target });
-            }
-        }
-        ContentBody::Delete { target } => {
-            if tx.message(&conversation, &target)?.is_some_and(|m| m.sender == me)
-                && tx.apply_delete(&conversation, &target)?
-            {
-                events.push(Event::Deleted { conversation, id: target });
-            }
-        }
-        ContentBody::Reaction { target, emoji, remove } => {
-            if tx.apply_reaction(&conversation, &target, &me, &emoji, remove)? {
-                events.push(Event::Reaction { conversation, target, from: me, emoji, removed: remove });
-            }
-        }
-        ContentBody::DisappearingTimer { seconds } => {
-            if conv.disappearing_secs != seconds {
-                conv.disappearing_secs = seconds;
-                tx.put_conversation(&conv)?;
-                events.push(Event::DisappearingTimer { conversation, seconds, from: me });
-            }
-        }
-        ContentBody::Receipt { kind: crate::content::ReceiptKind::Read, .. } => {
-            // Read on another device: read here too.
-            if conv.unread > 0 {
-                conv.unread = 0;
-                tx.put_conversation(&conv)?;
-                events.push(Event::ConversationRead { conversation });
-            }
-        }
-        _ => {}
-    }
-    Ok(())
+    Ok(false)
 }

@@ -1,5 +1,5 @@
-//! Linking a device to a user through the client (docs/PROTOCOL.md §12; the protocol
-//! is [`crate::link`]).
+//! Linking a device to a user through the client (docs/PROTOCOL.md §12; the protocol is
+//! [`crate::link`]).
 //!
 //! 1. The new device: [`Client::create_for_link`] makes a device account with no user and a
 //!    [`LinkRequest`]; [`Client::link_request`] shows it as `hush://link/…` (or a QR code of it).
@@ -19,7 +19,7 @@
 use prost::Message as _;
 use zeroize::Zeroizing;
 
-use super::outgoing::frame_entry;
+use super::outbox::frame_entry;
 use super::{
     Client, ClientConfig, Event, SETTING_DELIVERY_TOKEN, SETTING_DEVICE_LIST, SETTING_LINK_REQUEST, SETTING_PROFILE,
 };

@@ -1,10 +1,14 @@
 //! The client state machine against an in-memory relay ([`TestRelay`]).
 
+use prost::Message as _;
 use zeroize::Zeroizing;
 
 use super::test_relay::TestRelay;
 use super::*;
-use crate::store::Unlock;
+use crate::content::ReceiptKind;
+use crate::safety_number::SafetyNumber;
+use crate::store::{ContactState, ConversationId, MessageStatus, Unlock};
+use crate::wire::relay::client_frame::Body as Req;
 
 const T0: u64 = 1_700_000_000_000;
 

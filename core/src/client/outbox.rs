@@ -1,8 +1,10 @@
-//! The sending half: outbox entries, sessions to set up, encryption, and requests to the relay.
+//! The outbox (docs/PROTOCOL.md §15, §16): payloads waiting until every recipient device has a
+//! session, their encryption, and the requests to the relay, each kept until the relay
+//! acknowledges it.
 
 use prost::Message as _;
 
-use super::{Client, Ctx, Event, Pending, RELAY_PROTOCOL_VERSION, ctx};
+use super::{Client, Ctx, Event, Pending, RELAY_PROTOCOL_VERSION, ctx, sent_sync};
 use crate::content::{Content, ContentBody, SecretBytes};
 use crate::crypto::{DeviceKeys, SigningPublicKey};
 use crate::error::{Error, Result};
@@ -18,10 +20,13 @@ const OUTBOX_VERSION: u32 = 1;
 const MAX_OUTBOX_ENTRY_BYTES: usize = 4 * 1024 * 1024 + 4096;
 
 /// One sealed envelope for one recipient device, with how to address it.
-struct Addressed {
-    device: SigningPublicKey,
-    token: Option<Vec<u8>>,
-    envelope: Vec<u8>,
+pub(super) struct Addressed {
+    /// The recipient device.
+    pub(super) device: SigningPublicKey,
+    /// The recipient's delivery token, for a sealed send.
+    pub(super) token: Option<Vec<u8>>,
+    /// The sealed envelope.
+    pub(super) envelope: Vec<u8>,
 }
 
 impl Addressed {
@@ -225,7 +230,7 @@ impl Client {
         // Ready? (The user's own other devices too, when this payload is synced to them.)
         let me = self.user_key()?;
         let this_device = self.device_key();
-        let syncs = is_synced(content);
+        let syncs = sent_sync::is_synced(content);
         let tx = self.store.transaction()?;
         let mut missing_lists = Vec::new();
         let mut missing_bundles = Vec::new();
@@ -274,7 +279,7 @@ impl Client {
         group: bool,
         now_ms: u64,
     ) -> Result<()> {
-        let me = self.user_key()?;
+        self.user()?;
         let tx = self.store.transaction()?;
         let mut peers = Vec::new();
         for user in users {
@@ -310,31 +315,9 @@ impl Client {
         for peer in &peers {
             tx.put_peer(peer)?;
         }
-        // The sent sync: the same payload, wrapped with where it went, for this user's other devices.
-        // Its requests carry their own id, so their fate never changes the message's status.
-        let mut synced = Vec::new();
-        if let Some(mut own) = tx.peer(&me)?.filter(|p| p.device_list().devices().len() > 1)
-            && is_synced(content)
-        {
-            let mut c = ctx!(self);
-            let body = ContentBody::SentSync {
-                conversation: conversation.to_bytes(),
-                content: SecretBytes::new(content.to_vec()),
-            };
-            let this_device = c.identity.device_key();
-            // A payload too large to wrap, or an own device without a session yet, means no sync
-            // rather than no send.
-            if let Ok(bytes) = Content::new(c.rng, now_ms, body).to_bytes()
-                && let Ok(messages) = own.encrypt(c.rng, &bytes, Some(&this_device))
-            {
-                for m in messages {
-                    let keys = *own.device_list().device(&m.device)?;
-                    let envelope = seal(&mut c, &keys, InnerKind::Session, &m.message)?;
-                    synced.push(Addressed { device: m.device, token: None, envelope });
-                }
-                tx.put_peer(&own)?;
-            }
-        }
+        // The sent sync, for this user's other devices. Its requests carry their own id, so their
+        // fate never changes the message's status.
+        let synced = sent_sync::wrap(&mut ctx!(self), &tx, conversation, content, now_ms)?;
         tx.outbox_remove(item.id)?;
         if !synced.is_empty() {
             let mut sync_id = [0u8; crate::content::CLIENT_MESSAGE_ID_LEN];
@@ -368,6 +351,31 @@ impl Client {
         Ok(())
     }
 
+    /// Queues a payload (not kept in history) for everyone in the conversation.
+    pub(super) fn queue(&mut self, conversation: &ConversationId, content: Content, now_ms: u64) -> Result<()> {
+        let tx = self.store.transaction()?;
+        push_pending(&tx, conversation, &[], &content)?;
+        tx.commit()?;
+        self.flush(now_ms)
+    }
+
+    /// Queues a payload for the given users over 1:1 sessions.
+    pub(super) fn queue_to(
+        &mut self,
+        conversation: &ConversationId,
+        users: Vec<SigningPublicKey>,
+        content: Content,
+        now_ms: u64,
+    ) -> Result<()> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let tx = self.store.transaction()?;
+        push_pending(&tx, conversation, &users, &content)?;
+        tx.commit()?;
+        self.flush(now_ms)
+    }
+
     /// Encrypts and sends an online-only payload (typing) to the conversation's peers that have
     /// sessions; never stored in the outbox.
     pub(super) fn send_online_only(&mut self, conversation: &ConversationId, content: &Content) -> Result<()> {
@@ -395,22 +403,6 @@ impl Client {
             self.push(request.into_request(true), Pending::Fire);
         }
         Ok(())
-    }
-
-    /// Asks the relay for `user`'s signed device list (once at a time).
-    pub(super) fn request_device_list(&mut self, user: SigningPublicKey) {
-        if self.connected && self.fetching_lists.insert(user) {
-            let body = Req::FetchDeviceList(relay::FetchDeviceList { user_key: user.to_bytes().to_vec() });
-            self.push(body, Pending::FetchList(user));
-        }
-    }
-
-    /// Asks the relay for a prekey bundle of `device` of `user` (once at a time).
-    fn request_bundle(&mut self, user: SigningPublicKey, device: SigningPublicKey) {
-        if self.connected && self.fetching_bundles.insert(device) {
-            let body = Req::FetchBundle(relay::FetchBundle { device_key: device.to_bytes().to_vec() });
-            self.push(body, Pending::FetchBundle { user, device });
-        }
     }
 
     /// The relay answered a send: done, or retried later, or given up.
@@ -453,23 +445,6 @@ impl Client {
     }
 }
 
-/// Whether a payload (encoded `Content`) goes to this user's other devices too: what changes the
-/// history every device shows (messages, edits, deletes, reactions, timers, read receipts), not
-/// delivery receipts, typing or group plumbing.
-fn is_synced(content: &[u8]) -> bool {
-    let Ok(content) = Content::from_bytes(content) else { return false };
-    matches!(
-        content.body,
-        ContentBody::Text(_)
-            | ContentBody::Attachment(_)
-            | ContentBody::Edit { .. }
-            | ContentBody::Delete { .. }
-            | ContentBody::Reaction { .. }
-            | ContentBody::DisappearingTimer { .. }
-            | ContentBody::Receipt { kind: crate::content::ReceiptKind::Read, .. }
-    )
-}
-
 /// 1:1-encrypts and seals `plaintext` for every device of `peer`.
 fn encrypt_for(c: &mut Ctx<'_>, tx: &StoreTx<'_>, peer: &mut PeerUser, plaintext: &[u8]) -> Result<Vec<Addressed>> {
     let token = token_of(tx, &peer.user_key())?;
@@ -482,7 +457,7 @@ fn encrypt_for(c: &mut Ctx<'_>, tx: &StoreTx<'_>, peer: &mut PeerUser, plaintext
     Ok(out)
 }
 
-fn seal(c: &mut Ctx<'_>, recipient: &DeviceKeys, kind: InnerKind, inner: &[u8]) -> Result<Vec<u8>> {
+pub(super) fn seal(c: &mut Ctx<'_>, recipient: &DeviceKeys, kind: InnerKind, inner: &[u8]) -> Result<Vec<u8>> {
     sealed_sender::seal(c.rng, &c.me, c.identity, recipient, kind, inner)
 }
 

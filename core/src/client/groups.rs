@@ -1,0 +1,146 @@
+//! Groups (docs/PROTOCOL.md §10, §11, §16): creating one, roster changes and renames, sent to the
+//! members over 1:1 sessions; received, the group controls (a welcome joins the group), sender-key
+//! distributions and the messages that come through a group's sender chain.
+
+use super::incoming::Incoming;
+use super::{Client, Event, dedup};
+use crate::content::{Content, ContentBody};
+use crate::crypto::SigningPublicKey;
+use crate::error::{Error, Result};
+use crate::group::{self, Group, GroupId, RosterAction};
+use crate::sealed_sender::Unsealed;
+use crate::store::{Conversation, ConversationId, StoreTx};
+
+impl Client {
+    /// A group's state (name, members, admins).
+    pub fn group(&mut self, id: &GroupId) -> Result<Option<Group>> {
+        let tx = self.store.transaction()?;
+        let g = tx.group(id)?;
+        tx.commit()?;
+        Ok(g)
+    }
+
+    /// Creates a group with this user as admin and sends the welcome to every member.
+    pub fn create_group(&mut self, name: &str, members: &[SigningPublicKey], now_ms: u64) -> Result<GroupId> {
+        let me = self.user_key()?;
+        let members: Vec<SigningPublicKey> = dedup(members.iter().copied().filter(|m| *m != me));
+        let user = self.user()?.clone();
+        let (group, welcome) = Group::create(&mut self.rng, &user, name, &members, now_ms)?;
+        let id = group.id();
+        let tx = self.store.transaction()?;
+        tx.put_group(&group)?;
+        let mut conversation = Conversation::new(ConversationId::Group(id));
+        conversation.last_activity_ms = now_ms;
+        tx.put_conversation(&conversation)?;
+        tx.commit()?;
+        let content = self.content(ContentBody::GroupControl { group_id: id, change: welcome }, now_ms)?;
+        self.queue_to(&ConversationId::Group(id), members, content, now_ms)?;
+        Ok(id)
+    }
+
+    /// Adds users to a group (admins only): the change goes to the members, the whole roster to
+    /// the new ones.
+    pub fn add_members(&mut self, id: &GroupId, users: &[SigningPublicKey], now_ms: u64) -> Result<()> {
+        let users = dedup(users.iter().copied());
+        self.change_group(id, RosterAction::Add(users.clone()), &users, now_ms)
+    }
+
+    /// Removes a member (admins only). The removed member is told too.
+    pub fn remove_member(&mut self, id: &GroupId, user: &SigningPublicKey, now_ms: u64) -> Result<()> {
+        self.change_group(id, RosterAction::Remove(*user), &[], now_ms)
+    }
+
+    /// Leaves a group.
+    pub fn leave_group(&mut self, id: &GroupId, now_ms: u64) -> Result<()> {
+        self.change_group(id, RosterAction::Leave, &[], now_ms)
+    }
+
+    /// Renames a group (admins only).
+    pub fn rename_group(&mut self, id: &GroupId, name: &str, now_ms: u64) -> Result<()> {
+        self.change_group(id, RosterAction::Rename(name.to_owned()), &[], now_ms)
+    }
+
+    fn change_group(
+        &mut self,
+        id: &GroupId,
+        action: RosterAction,
+        added: &[SigningPublicKey],
+        now_ms: u64,
+    ) -> Result<()> {
+        let me = self.user_key()?;
+        let tx = self.store.transaction()?;
+        let mut group = tx.group(id)?.ok_or(Error::NotGroupMember)?;
+        let before: Vec<SigningPublicKey> = group.members();
+        let user = self.user.as_ref().ok_or(Error::NotLinked)?;
+        let update = group.change(user, action, now_ms)?;
+        tx.put_group(&group)?;
+        tx.commit()?;
+        let conversation = ConversationId::Group(*id);
+        // Everyone who was a member before (a removed one included) gets the change.
+        let old = dedup(before.into_iter().filter(|m| *m != me && !added.contains(m)));
+        let content = self.content(ContentBody::GroupControl { group_id: *id, change: update.control }, now_ms)?;
+        self.queue_to(&conversation, old, content, now_ms)?;
+        if let Some(welcome) = update.welcome {
+            let content = self.content(ContentBody::GroupControl { group_id: *id, change: welcome }, now_ms)?;
+            self.queue_to(&conversation, added.to_vec(), content, now_ms)?;
+        }
+        Ok(())
+    }
+}
+
+/// Decrypts a group message through its group's sender chain: the payload, and the group's new
+/// state (stored in the envelope's transaction). The chain must be the sealed sender's.
+pub(super) fn decrypt(tx: &StoreTx<'_>, unsealed: &Unsealed) -> Result<(Content, Group)> {
+    let id = group::message_group_id(&unsealed.inner)?;
+    let mut g = tx.group(&id)?.ok_or(Error::NotGroupMember)?;
+    let plain = g.decrypt(&unsealed.inner)?;
+    if plain.sender_user != unsealed.sender_user_key || plain.sender_device != unsealed.sender_device.device_key() {
+        return Err(Error::SenderMismatch);
+    }
+    Ok((Content::from_bytes(&plain.plaintext)?, g))
+}
+
+/// A roster change, or the welcome that joins this user to a group; it comes over a 1:1 session,
+/// never through a group's chain.
+pub(super) fn on_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Result<()> {
+    if cx.in_group() || group::control_group_id(change)? != group_id {
+        return Err(Error::Malformed { what: "group control" });
+    }
+    match cx.tx.group(&group_id)? {
+        Some(mut g) => {
+            let changes = g.apply_control(change)?;
+            cx.tx.put_group(&g)?;
+            if !changes.is_empty() {
+                cx.events.push(Event::GroupChanged { group: group_id, events: changes });
+            }
+        }
+        None => {
+            let g = Group::join(cx.c.me, change)?;
+            let name = g.roster().name.clone();
+            cx.tx.put_group(&g)?;
+            let id = ConversationId::Group(group_id);
+            if cx.tx.conversation(&id)?.is_none() {
+                let mut conv = Conversation::new(id);
+                conv.last_activity_ms = cx.now_ms;
+                cx.tx.put_conversation(&conv)?;
+            }
+            cx.events.push(Event::GroupJoined { group: group_id, name });
+        }
+    }
+    Ok(())
+}
+
+/// A member's sender chain for a group this user is in (over a 1:1 session). Returns whether it
+/// was taken: parked messages of the group may now decrypt.
+pub(super) fn on_distribution(cx: &mut Incoming<'_>, distribution: &[u8]) -> Result<bool> {
+    if cx.in_group() {
+        return Err(Error::Malformed { what: "sender key distribution in a group message" });
+    }
+    let id = group::distribution_group_id(distribution)?;
+    if let Some(mut g) = cx.tx.group(&id)? {
+        g.process_distribution(cx.from, cx.device, distribution)?;
+        cx.tx.put_group(&g)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
