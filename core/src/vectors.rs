@@ -166,13 +166,16 @@ fn load<T: DeserializeOwned>(name: &str) -> T {
 }
 
 /// Compares `generated` with the committed file, or (re)writes the file when
-/// `HUSH_WRITE_VECTORS=1`.
+/// `HUSH_WRITE_VECTORS=1`. Both tests of a file write it, possibly at the same time, so each write
+/// goes through its own temporary file and the renames (atomic) cannot take each other's.
 fn check_or_write<T: Serialize>(name: &str, generated: &T) {
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let path = vector_path(name);
     if writing() {
         let text = serde_json::to_string_pretty(generated).unwrap() + "\n";
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let tmp = path.with_extension("json.tmp");
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("json.{}.{n}.tmp", std::process::id()));
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
         return;
