@@ -37,6 +37,7 @@ pub mod hex_id;
 mod incoming;
 mod linking;
 mod outgoing;
+pub mod view;
 
 #[cfg(test)]
 mod crash_tests;
