@@ -8,10 +8,13 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use hush_core::content::{AttachmentPointer, ContentBody, ReceiptKind};
-use hush_core::group::GroupEvent;
-use hush_core::store::{Argon2Params, ContactState, ConversationId, MessageStatus, StoredMessage, Unlock};
-use hush_core::{Client, ClientConfig, ContactLink, Event, SigningPublicKey, Store};
+use hush_core::client::view::{
+    self, AttachmentView, ConnectionView, ContactView, ConversationView, EventView, HistoryPageView, MessageView,
+    ReactionView, SafetyNumberView, conversation_id,
+};
+use hush_core::content::{AttachmentPointer, ContentBody};
+use hush_core::store::{Argon2Params, ConversationId, MessageStatus, Unlock};
+use hush_core::{Client, ClientConfig, ContactLink, SigningPublicKey, Store};
 use hush_net::client::ClientConfig as TransportConfig;
 use hush_net::messenger::{ConnectionState, Messenger, MessengerEvent, lock};
 use zeroize::Zeroizing;
@@ -41,9 +44,14 @@ pub trait HushListener: Send + Sync {
     fn on_event(&self, event: HushEvent);
 }
 
+// The records and events are hush-core's view layer (`hush_core::client::view`), built there
+// for every binding; the declarations below only mirror them for uniffi (`uniffi::remote`), under
+// their foreign names. A field or event added in core does not compile here until it is mirrored.
+
 /// The state of the connection to the relay.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
-pub enum HushConnectionState {
+#[uniffi::remote(Enum)]
+#[uniffi(name = "HushConnectionState")]
+pub enum ConnectionView {
     /// Authenticated; messages flow.
     Connected,
     /// Lost; reconnecting.
@@ -56,8 +64,9 @@ pub enum HushConnectionState {
 }
 
 /// Where an outgoing message stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
-pub enum HushMessageStatus {
+#[uniffi::remote(Enum)]
+#[uniffi(name = "HushMessageStatus")]
+pub enum MessageStatus {
     /// Waiting for the relay.
     Sending,
     /// The relay has it.
@@ -72,22 +81,10 @@ pub enum HushMessageStatus {
     Received,
 }
 
-impl From<MessageStatus> for HushMessageStatus {
-    fn from(s: MessageStatus) -> Self {
-        match s {
-            MessageStatus::Sending => Self::Sending,
-            MessageStatus::Sent => Self::Sent,
-            MessageStatus::Delivered => Self::Delivered,
-            MessageStatus::Read => Self::Read,
-            MessageStatus::Failed => Self::Failed,
-            MessageStatus::Received => Self::Received,
-        }
-    }
-}
-
 /// An attachment a message points to (download it with `downloadAttachment`).
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct HushAttachment {
+#[uniffi::remote(Record)]
+#[uniffi(name = "HushAttachment")]
+pub struct AttachmentView {
     /// MIME type.
     pub mime: String,
     /// Plaintext size in bytes.
@@ -97,8 +94,9 @@ pub struct HushAttachment {
 }
 
 /// One reaction on a message.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct HushReaction {
+#[uniffi::remote(Record)]
+#[uniffi(name = "HushReaction")]
+pub struct ReactionView {
     /// Who reacted (user id).
     pub user: String,
     /// The emoji.
@@ -106,14 +104,17 @@ pub struct HushReaction {
 }
 
 /// A message of the history.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct HushMessage {
+#[uniffi::remote(Record)]
+#[uniffi(name = "HushMessage")]
+pub struct MessageView {
     /// The conversation it is in.
     pub conversation: String,
     /// Its id.
     pub id: String,
     /// Who sent it (user id).
     pub sender: String,
+    /// Sent by this user (from this device or another of theirs).
+    pub outgoing: bool,
     /// The sender's timestamp (ms).
     pub sent_at_ms: u64,
     /// When this device got it (ms).
@@ -121,31 +122,33 @@ pub struct HushMessage {
     /// The text, for a text message.
     pub text: Option<String>,
     /// The attachment, for an attachment message.
-    pub attachment: Option<HushAttachment>,
+    pub attachment: Option<AttachmentView>,
     /// Sending, sent, delivered, read, failed or received.
-    pub status: HushMessageStatus,
+    pub status: MessageStatus,
     /// Edited by its sender.
     pub edited: bool,
     /// Deleted for everyone (text and attachment are gone).
     pub deleted: bool,
     /// Reactions, in arrival order.
-    pub reactions: Vec<HushReaction>,
+    pub reactions: Vec<ReactionView>,
     /// When it disappears (ms), if the conversation has a timer.
     pub expires_at_ms: Option<u64>,
 }
 
 /// A page of history, newest first.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct HushHistoryPage {
+#[uniffi::remote(Record)]
+#[uniffi(name = "HushHistoryPage")]
+pub struct HistoryPageView {
     /// The messages.
-    pub messages: Vec<HushMessage>,
+    pub messages: Vec<MessageView>,
     /// Pass as `before` for the next (older) page; `None` at the start of the conversation.
     pub next: Option<String>,
 }
 
 /// A conversation in the chat list.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct HushConversation {
+#[uniffi::remote(Record)]
+#[uniffi(name = "HushConversation")]
+pub struct ConversationView {
     /// Its id.
     pub id: String,
     /// `true` for a group chat.
@@ -163,8 +166,9 @@ pub struct HushConversation {
 }
 
 /// A contact.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct HushContact {
+#[uniffi::remote(Record)]
+#[uniffi(name = "HushContact")]
+pub struct ContactView {
     /// Their user id.
     pub user_id: String,
     /// Their name.
@@ -176,8 +180,9 @@ pub struct HushContact {
 }
 
 /// A safety number to compare or scan.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
-pub struct HushSafetyNumber {
+#[uniffi::remote(Record)]
+#[uniffi(name = "HushSafetyNumber")]
+pub struct SafetyNumberView {
     /// 60 digits, in groups of five.
     pub digits: String,
     /// The QR code's bytes.
@@ -185,17 +190,18 @@ pub struct HushSafetyNumber {
 }
 
 /// Something that happened.
-#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
-pub enum HushEvent {
+#[uniffi::remote(Enum)]
+#[uniffi(name = "HushEvent")]
+pub enum EventView {
     /// A new message.
     Message {
         /// It.
-        message: HushMessage,
+        message: MessageView,
     },
     /// A message from someone not (yet) a contact: accept or block them.
     MessageRequest {
         /// It.
-        message: HushMessage,
+        message: MessageView,
     },
     /// A message was edited.
     Edited {
@@ -284,7 +290,7 @@ pub enum HushEvent {
         /// Which.
         message_id: String,
         /// Now.
-        status: HushMessageStatus,
+        status: MessageStatus,
     },
     /// A message could not be decrypted and was dropped.
     Undecryptable {
@@ -309,15 +315,32 @@ pub enum HushEvent {
     /// The connection changed.
     Connection {
         /// Now.
-        state: HushConnectionState,
+        state: ConnectionView,
     },
 }
 
-use hush_core::client::hex_id::{self, to_hex as hex};
+/// The foreign names of the view records, for Rust callers of this crate.
+pub type HushMessage = MessageView;
+/// See [`HushMessage`].
+pub type HushEvent = EventView;
+/// See [`HushMessage`].
+pub type HushMessageStatus = MessageStatus;
+/// See [`HushMessage`].
+pub type HushConnectionState = ConnectionView;
+/// See [`HushMessage`].
+pub type HushConversation = ConversationView;
+/// See [`HushMessage`].
+pub type HushContact = ContactView;
+/// See [`HushMessage`].
+pub type HushHistoryPage = HistoryPageView;
+/// See [`HushMessage`].
+pub type HushSafetyNumber = SafetyNumberView;
+/// See [`HushMessage`].
+pub type HushAttachment = AttachmentView;
+/// See [`HushMessage`].
+pub type HushReaction = ReactionView;
 
-fn conversation_id(c: &ConversationId) -> String {
-    hex(&c.to_bytes())
-}
+use hush_core::client::hex_id::{self, to_hex as hex};
 
 fn parse_conversation(id: &str) -> Result<ConversationId, HushError> {
     Ok(hex_id::conversation_from_hex(id)?)
@@ -331,107 +354,19 @@ fn parse_message_id(id: &str) -> Result<hush_core::content::MessageId, HushError
     Ok(hex_id::message_id_from_hex(id)?)
 }
 
-fn message(m: &StoredMessage) -> HushMessage {
-    let body = m.content().ok().flatten().map(|c| c.body);
-    let (text, attachment) = match body {
-        Some(ContentBody::Text(t)) => (Some(t), None),
-        Some(ContentBody::Attachment(a)) => {
-            (None, Some(HushAttachment { mime: a.mime, size: a.encryption.size, file_name: a.file_name }))
-        }
-        _ => (None, None),
-    };
-    HushMessage {
-        conversation: conversation_id(&m.conversation),
-        id: hex(&m.id),
-        sender: hex(m.sender.as_bytes()),
-        sent_at_ms: m.sent_at_ms,
-        received_at_ms: m.received_at_ms,
-        text,
-        attachment,
-        status: m.status.into(),
-        edited: m.edited,
-        deleted: m.deleted,
-        reactions: m
-            .reactions
-            .iter()
-            .map(|(u, e)| HushReaction { user: hex(u.as_bytes()), emoji: e.clone() })
-            .collect(),
-        expires_at_ms: m.expires_at_ms,
-    }
-}
-
-fn group_change(e: &GroupEvent) -> String {
+/// The view of a messenger event: the state machine's as core shows it, the connection's from
+/// hush-net's state. `me` is the viewer (whose messages are outgoing).
+fn event(e: MessengerEvent, me: &SigningPublicKey) -> Option<EventView> {
     match e {
-        GroupEvent::MemberAdded(u) => format!("added {}", hex(u.as_bytes())),
-        GroupEvent::MemberRemoved(u) => format!("removed {}", hex(u.as_bytes())),
-        GroupEvent::AdminAdded(u) => format!("admin {}", hex(u.as_bytes())),
-        GroupEvent::Renamed(name) => format!("renamed {name}"),
-        GroupEvent::ChangeRejected { author, reason } => format!("rejected {} {reason:?}", hex(author.as_bytes())),
+        MessengerEvent::Connection(state) => Some(EventView::Connection {
+            state: match state {
+                ConnectionState::Connected => ConnectionView::Connected,
+                ConnectionState::Disconnected => ConnectionView::Disconnected,
+                ConnectionState::Refused(detail) => ConnectionView::Refused { detail },
+            },
+        }),
+        MessengerEvent::Client(e) => view::event(e, me),
     }
-}
-
-fn event(e: MessengerEvent) -> Option<HushEvent> {
-    let e = match e {
-        MessengerEvent::Connection(state) => {
-            let state = match state {
-                ConnectionState::Connected => HushConnectionState::Connected,
-                ConnectionState::Disconnected => HushConnectionState::Disconnected,
-                ConnectionState::Refused(detail) => HushConnectionState::Refused { detail },
-            };
-            return Some(HushEvent::Connection { state });
-        }
-        MessengerEvent::Client(e) => e,
-    };
-    Some(match e {
-        Event::Message(m) => HushEvent::Message { message: message(&m) },
-        Event::MessageRequest(m) => HushEvent::MessageRequest { message: message(&m) },
-        Event::Edited { conversation, id } => {
-            HushEvent::Edited { conversation: conversation_id(&conversation), message_id: hex(&id) }
-        }
-        Event::Deleted { conversation, id } => {
-            HushEvent::Deleted { conversation: conversation_id(&conversation), message_id: hex(&id) }
-        }
-        Event::Reaction { conversation, target, from, emoji, removed } => HushEvent::Reaction {
-            conversation: conversation_id(&conversation),
-            message_id: hex(&target),
-            sender: hex(from.as_bytes()),
-            emoji,
-            removed,
-        },
-        Event::Receipt { conversation, kind, targets, from } => HushEvent::Receipt {
-            conversation: conversation_id(&conversation),
-            message_ids: targets.iter().map(|t| hex(t)).collect(),
-            sender: hex(from.as_bytes()),
-            read: kind == ReceiptKind::Read,
-        },
-        Event::Typing { conversation, from, started } => {
-            HushEvent::Typing { conversation: conversation_id(&conversation), sender: hex(from.as_bytes()), started }
-        }
-        Event::Presence { user, online, .. } => HushEvent::Presence { user: user.map(|u| hex(u.as_bytes())), online },
-        Event::GroupJoined { group, name } => {
-            HushEvent::GroupJoined { conversation: conversation_id(&ConversationId::Group(group)), name }
-        }
-        Event::GroupChanged { group, events } => HushEvent::GroupChanged {
-            conversation: conversation_id(&ConversationId::Group(group)),
-            changes: events.iter().map(group_change).collect(),
-        },
-        Event::IdentityChanged { user } => HushEvent::IdentityChanged { user: hex(user.as_bytes()) },
-        Event::DisappearingTimer { conversation, seconds, .. } => {
-            HushEvent::DisappearingTimer { conversation: conversation_id(&conversation), seconds }
-        }
-        Event::MessageStatus { conversation, id, status } => HushEvent::MessageStatus {
-            conversation: conversation_id(&conversation),
-            message_id: hex(&id),
-            status: status.into(),
-        },
-        Event::Undecryptable { from } => HushEvent::Undecryptable { sender: from.map(|u| hex(u.as_bytes())) },
-        Event::Expired { count } => HushEvent::Expired { count: count as u64 },
-        Event::DeviceLinked { user } => HushEvent::DeviceLinked { user: hex(user.as_bytes()) },
-        Event::ConversationRead { conversation } => {
-            HushEvent::ConversationRead { conversation: conversation_id(&conversation) }
-        }
-        _ => return None,
-    })
 }
 
 /// Events kept until a listener is registered, and the listener.
@@ -609,10 +544,12 @@ impl HushClient {
         }
         let (m, mut events) =
             Messenger::start_shared(self.client.clone(), TransportConfig::new(self.relay_url.clone()));
-        let delivery = self.delivery.clone();
+        let (delivery, client) = (self.delivery.clone(), self.client.clone());
         RUNTIME.spawn(async move {
             while let Some(e) = events.recv().await {
-                if let Some(e) = event(e) {
+                // Asked per event: a device made by `createForLink` gets its user when linked.
+                let me = view::viewer(&lock(&client));
+                if let Some(e) = event(e, &me) {
                     Delivery::deliver(&delivery, e);
                 }
             }
@@ -648,29 +585,14 @@ impl HushClient {
     }
 
     /// Every contact.
-    pub fn contacts(&self) -> Result<Vec<HushContact>, HushError> {
-        let contacts = self.act(|c, _| c.contacts())?;
-        Ok(contacts
-            .into_iter()
-            .map(|c| HushContact {
-                user_id: hex(c.user_key.as_bytes()),
-                name: c.display_name,
-                state: match c.state {
-                    ContactState::Requested => "requested",
-                    ContactState::Accepted => "accepted",
-                    ContactState::Blocked => "blocked",
-                }
-                .into(),
-                verified: c.verified,
-            })
-            .collect())
+    pub fn contacts(&self) -> Result<Vec<ContactView>, HushError> {
+        self.act(|c, _| c.contact_views())
     }
 
     /// The safety number with a contact.
-    pub fn safety_number(&self, user_id: String) -> Result<HushSafetyNumber, HushError> {
+    pub fn safety_number(&self, user_id: String) -> Result<SafetyNumberView, HushError> {
         let user = parse_user(&user_id)?;
-        let n = self.act(|c, _| c.safety_number(&user))?;
-        Ok(HushSafetyNumber { digits: n.display(), qr: n.qr_payload().to_vec() })
+        self.act(|c, _| c.safety_number_view(&user))
     }
 
     /// Marks a contact verified if `scanned_qr` (their QR code) matches; `false` otherwise.
@@ -786,33 +708,8 @@ impl HushClient {
     }
 
     /// The chat list, most recent first.
-    pub fn conversations(&self) -> Result<Vec<HushConversation>, HushError> {
-        self.act(|c, _| {
-            let contacts = c.contacts()?;
-            let mut out = Vec::new();
-            for conv in c.conversations()? {
-                let (is_group, peer, name) = match &conv.id {
-                    ConversationId::Direct(u) => {
-                        let name = contacts.iter().find(|k| k.user_key == *u).map(|k| k.display_name.clone());
-                        (false, hex(u.as_bytes()), name.unwrap_or_default())
-                    }
-                    ConversationId::Group(g) => {
-                        let name = c.group(g)?.map(|g| g.roster().name.clone()).unwrap_or_default();
-                        (true, hex(&g.to_bytes()), name)
-                    }
-                };
-                out.push(HushConversation {
-                    id: conversation_id(&conv.id),
-                    is_group,
-                    peer,
-                    name,
-                    last_activity_ms: conv.last_activity_ms,
-                    unread: conv.unread,
-                    disappearing_secs: conv.disappearing_secs,
-                });
-            }
-            Ok(out)
-        })
+    pub fn conversations(&self) -> Result<Vec<ConversationView>, HushError> {
+        self.act(|c, _| c.conversation_views())
     }
 
     /// A page of history, newest first, older than `before` (a cursor from an earlier page).
@@ -821,16 +718,15 @@ impl HushClient {
         conversation: String,
         before: Option<String>,
         limit: u32,
-    ) -> Result<HushHistoryPage, HushError> {
+    ) -> Result<HistoryPageView, HushError> {
         let conv = parse_conversation(&conversation)?;
         let before = before.map(|b| hex_id::cursor_from_hex(&b)).transpose()?;
-        let (page, next) = self.act(|c, _| c.history(&conv, before, limit as usize))?;
-        Ok(HushHistoryPage { messages: page.iter().map(message).collect(), next: next.map(|n| hex(&n.to_bytes())) })
+        self.act(|c, _| c.history_view(&conv, before, limit as usize))
     }
 
     /// Messages containing every word of `query` (through the blind index).
-    pub fn search(&self, query: String) -> Result<Vec<HushMessage>, HushError> {
-        Ok(self.act(|c, _| c.search(&query, 100))?.iter().map(message).collect())
+    pub fn search(&self, query: String) -> Result<Vec<MessageView>, HushError> {
+        self.act(|c, _| c.search_view(&query))
     }
 
     /// Sets the disappearing-message timer of a conversation (0 = off).

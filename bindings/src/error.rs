@@ -2,14 +2,18 @@
 //!
 //! Foreign languages see one exception class per variant: `HushError.BadInput` in Python,
 //! `HushException.BadInput` in Kotlin (uniffi renames `…Error` to `…Exception` there),
-//! `HushError.BadInput` in Swift. Each carries a human-readable message. Messages are built from
+//! `HushError.BadInput` in Swift: one per [`ErrorKind`] of hush-core, whose stable code
+//! ([`ErrorKind::code`], `"bad_input"`) is the snake_case of the class name and the `code` of
+//! hush-wasm's errors; each language's package adds it as `code` (Python's `__init__.py`,
+//! `ffi-kotlin/src/main/kotlin`, `ffi-swift/Sources/Hush/HushError+Code.swift`), and
+//! [`hush_error_codes`] lists them. Each carries a human-readable message. Messages are built from
 //! hush-core's error texts and fixed strings only: they never contain key bytes, plaintext or
 //! passphrases, so applications may log them.
 
-use hush_core::Error as CoreError;
+use hush_core::{Error as CoreError, ErrorKind};
 
-/// Why a call into hush failed. The variants group hush-core's errors by what an application
-/// does about them; the message says exactly what happened.
+/// Why a call into hush failed. The variants are hush-core's [`ErrorKind`]s, which group its
+/// errors by what an application does about them; the message says exactly what happened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 #[uniffi(flat_error)]
 pub enum HushError {
@@ -93,47 +97,60 @@ impl HushError {
     }
 }
 
+impl HushError {
+    /// An error of this kind with this message. A kind added to hush-core later than this binding
+    /// reads as [`HushError::Internal`] until it gets its own variant here.
+    pub fn of_kind(kind: ErrorKind, message: String) -> Self {
+        match kind {
+            ErrorKind::BadInput => Self::BadInput(message),
+            ErrorKind::Decryption => Self::Decryption(message),
+            ErrorKind::Duplicate => Self::Duplicate(message),
+            ErrorKind::Identity => Self::Identity(message),
+            ErrorKind::Protocol => Self::Protocol(message),
+            ErrorKind::Storage => Self::Storage(message),
+            ErrorKind::WrongKey => Self::WrongKey(message),
+            ErrorKind::Network => Self::Network(message),
+            ErrorKind::NotFound => Self::NotFound(message),
+            ErrorKind::Internal => Self::Internal(message),
+            _ => Self::Internal(message),
+        }
+    }
+
+    /// Its kind: the variant.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BadInput(_) => ErrorKind::BadInput,
+            Self::Decryption(_) => ErrorKind::Decryption,
+            Self::Duplicate(_) => ErrorKind::Duplicate,
+            Self::Identity(_) => ErrorKind::Identity,
+            Self::Protocol(_) => ErrorKind::Protocol,
+            Self::Storage(_) => ErrorKind::Storage,
+            Self::WrongKey(_) => ErrorKind::WrongKey,
+            Self::Network(_) => ErrorKind::Network,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The stable code of its kind ([`ErrorKind::code`]), e.g. `"bad_input"`.
+    pub fn code(&self) -> &'static str {
+        self.kind().code()
+    }
+}
+
 impl From<CoreError> for HushError {
     fn from(e: CoreError) -> Self {
         // hush-core's messages name structures, sizes, versions and ids, never key bytes.
-        let message = e.to_string();
-        match e {
-            CoreError::Malformed { .. }
-            | CoreError::TooLarge { .. }
-            | CoreError::UnsupportedVersion { .. }
-            | CoreError::InvalidKem { .. }
-            | CoreError::AttachmentTooLarge { .. }
-            | CoreError::GroupChangeRejected(_) => Self::BadInput(message),
-            CoreError::DecryptionFailed
-            | CoreError::TooFarAhead { .. }
-            | CoreError::UnknownSenderChain
-            | CoreError::AttachmentDigestMismatch => Self::Decryption(message),
-            CoreError::DuplicateMessage => Self::Duplicate(message),
-            CoreError::BadSignature { .. }
-            | CoreError::NonContributoryKey
-            | CoreError::PeerMismatch
-            | CoreError::SenderMismatch
-            | CoreError::DeviceListRollback { .. }
-            | CoreError::UserKeyChanged
-            | CoreError::DuplicateDevice
-            | CoreError::UnknownDevice
-            | CoreError::IdentityChangePending => Self::Identity(message),
-            CoreError::PostQuantumRequired
-            | CoreError::ClassicalRefused
-            | CoreError::UnknownPrekey { .. }
-            | CoreError::NoSession
-            | CoreError::NotGroupMember
-            | CoreError::NotLinked
-            | CoreError::AlreadyLinked => Self::Protocol(message),
-            CoreError::WrongStoreKey => Self::WrongKey(message),
-            CoreError::StoreCorrupt { .. } | CoreError::StoreExists | CoreError::Database(_) | CoreError::Io(_) => {
-                Self::Storage(message)
-            }
-            CoreError::Internal(_) => Self::Internal(message),
-            // hush_core::Error is non_exhaustive: a kind added later is reported, not lost.
-            _ => Self::Protocol(message),
-        }
+        Self::of_kind(e.kind(), e.to_string())
     }
+}
+
+/// The code of every error kind, in hush-core's order ([`ErrorKind::ALL`]): `"bad_input"`,
+/// `"decryption"`, …. Each is the snake_case name of one `HushError` variant (the exception class
+/// `HushError.BadInput` has the code `"bad_input"`).
+#[uniffi::export]
+pub fn hush_error_codes() -> Vec<String> {
+    ErrorKind::ALL.iter().map(|k| k.code().to_owned()).collect()
 }
 
 #[cfg(test)]
@@ -157,6 +174,28 @@ mod tests {
         ];
         for (core, expected) in cases {
             assert_eq!(HushError::from(core), expected);
+        }
+    }
+
+    #[test]
+    fn every_kind_has_its_variant_named_by_its_code() {
+        let codes = hush_error_codes();
+        assert_eq!(codes.len(), ErrorKind::ALL.len());
+        for (kind, code) in ErrorKind::ALL.into_iter().zip(&codes) {
+            let e = HushError::of_kind(kind, "m".into());
+            assert_eq!((e.kind(), e.code()), (kind, code.as_str()));
+            // The variant's name in snake_case is the code (what the foreign tests rely on).
+            let name = format!("{e:?}");
+            let name = name.split('(').next().unwrap_or_default();
+            let snake: String = name
+                .chars()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let sep = (i > 0 && c.is_ascii_uppercase()).then_some('_');
+                    sep.into_iter().chain([c.to_ascii_lowercase()])
+                })
+                .collect();
+            assert_eq!(&snake, code);
         }
     }
 

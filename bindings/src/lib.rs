@@ -7,7 +7,7 @@
 //!
 //! What is exported:
 //! - [`HushError`]: the one typed error of every exported call (an exception class per variant in
-//!   Kotlin, Swift and Python);
+//!   Kotlin, Swift and Python, one per [`hush_core::ErrorKind`]), and [`hush_error_codes`];
 //! - free functions that check the shared `test-vectors/` from every language
 //!   ([`compute_safety_number`], [`verify_device_list`], [`open_sealed_envelope`],
 //!   [`delivery_token_hash`]) and [`hush_version`].
@@ -19,7 +19,7 @@ mod error;
 mod vectors;
 
 pub use client::*;
-pub use error::HushError;
+pub use error::{HushError, hush_error_codes};
 pub use vectors::*;
 
 /// The version of the hush library (the `hush-ffi` crate version), e.g. `"0.1.0"`.

@@ -165,6 +165,128 @@ pub enum ChangeRejection {
     Invalid,
 }
 
+impl Error {
+    /// What kind of failure this is: the coarse class an application acts on, with a stable
+    /// [`code`](ErrorKind::code) that every binding shows (the exception class of hush-ffi, the
+    /// `code` of hush-wasm's `HushError`).
+    ///
+    /// The match is exhaustive on purpose: a new variant does not compile until it is given a kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Malformed { .. }
+            | Error::TooLarge { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::InvalidKem { .. }
+            | Error::AttachmentTooLarge { .. }
+            | Error::GroupChangeRejected(_) => ErrorKind::BadInput,
+            Error::DecryptionFailed
+            | Error::TooFarAhead { .. }
+            | Error::UnknownSenderChain
+            | Error::AttachmentDigestMismatch => ErrorKind::Decryption,
+            Error::DuplicateMessage => ErrorKind::Duplicate,
+            Error::BadSignature { .. }
+            | Error::NonContributoryKey
+            | Error::PeerMismatch
+            | Error::SenderMismatch
+            | Error::DeviceListRollback { .. }
+            | Error::UserKeyChanged
+            | Error::DuplicateDevice
+            | Error::UnknownDevice
+            | Error::IdentityChangePending => ErrorKind::Identity,
+            Error::PostQuantumRequired
+            | Error::ClassicalRefused
+            | Error::UnknownPrekey { .. }
+            | Error::NoSession
+            | Error::NotGroupMember
+            | Error::NotLinked
+            | Error::AlreadyLinked => ErrorKind::Protocol,
+            Error::WrongStoreKey => ErrorKind::WrongKey,
+            Error::StoreCorrupt { .. } | Error::StoreExists | Error::Database(_) | Error::Io(_) => ErrorKind::Storage,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// The class of a failure, by what an application does about it ([`Error::kind`]). Each kind has
+/// a stable snake_case [`code`](Self::code); every binding shows the same codes (hush-ffi: one
+/// exception class per kind; hush-wasm: the `code` of its `HushError`).
+///
+/// [`Network`](Self::Network) and [`NotFound`](Self::NotFound) are no [`Error`]'s kind: the
+/// bindings report them (a relay that cannot be reached, a message id that names nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An argument or received bytes that are malformed, too large, of an unknown version, or
+    /// otherwise unusable (a bad id, a wrong-length key, a group change that would not apply).
+    BadInput,
+    /// A message or attachment that does not decrypt or authenticate: forged, corrupted, for
+    /// another session, or on a chain this device does not have (or no longer has).
+    Decryption,
+    /// A message that was already received and decrypted once; safe to ignore.
+    Duplicate,
+    /// Identities do not check out: a bad signature, a sender or device that does not match, a
+    /// device not on its user's list, a user key that changed, an identity change not yet
+    /// accepted or verified, a device list rollback.
+    Identity,
+    /// The protocol refused: no session (e.g. with a user who is no contact), a prekey that is
+    /// gone, a classical session where post-quantum is required, not a member of the group, a
+    /// device not linked yet or linked already.
+    Protocol,
+    /// The store or file system failed: a corrupt value, an existing database, SQLite or I/O.
+    Storage,
+    /// The store key or passphrase does not unlock the store. Nothing was written.
+    WrongKey,
+    /// The relay could not be reached, did not answer, or refused; or the client is not connected.
+    Network,
+    /// The thing asked for (a message, conversation, contact) does not exist.
+    NotFound,
+    /// A bug in hush: an invariant broke. Never caused by input; please report it.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::BadInput,
+        ErrorKind::Decryption,
+        ErrorKind::Duplicate,
+        ErrorKind::Identity,
+        ErrorKind::Protocol,
+        ErrorKind::Storage,
+        ErrorKind::WrongKey,
+        ErrorKind::Network,
+        ErrorKind::NotFound,
+        ErrorKind::Internal,
+    ];
+
+    /// The stable code: the snake_case of the kind's name, e.g. `"bad_input"`, `"wrong_key"`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::BadInput => "bad_input",
+            ErrorKind::Decryption => "decryption",
+            ErrorKind::Duplicate => "duplicate",
+            ErrorKind::Identity => "identity",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Storage => "storage",
+            ErrorKind::WrongKey => "wrong_key",
+            ErrorKind::Network => "network",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// The kind whose [`code`](Self::code) this is.
+    pub fn from_code(code: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+impl core::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 /// The kinds of prekey a first message can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrekeyKind {
@@ -188,3 +310,106 @@ impl core::fmt::Display for PrekeyKind {
 
 /// Result with [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::ChangeRejection;
+    use super::*;
+
+    /// Every variant of [`Error`] and the kind it is meant to have. A variant added to `Error`
+    /// fails to compile in [`Error::kind`] until it has a kind; add it here too.
+    fn every_variant() -> Vec<(Error, ErrorKind)> {
+        use ErrorKind as K;
+        vec![
+            (Error::Malformed { what: "x" }, K::BadInput),
+            (Error::TooLarge { what: "x", size: 2, max: 1 }, K::BadInput),
+            (Error::UnsupportedVersion { what: "x", version: 9 }, K::BadInput),
+            (Error::BadSignature { what: "x" }, K::Identity),
+            (Error::NonContributoryKey, K::Identity),
+            (Error::InvalidKem { what: "x" }, K::BadInput),
+            (Error::PostQuantumRequired, K::Protocol),
+            (Error::ClassicalRefused, K::Protocol),
+            (Error::UnknownPrekey { kind: PrekeyKind::OneTime, id: 1 }, K::Protocol),
+            (Error::PeerMismatch, K::Identity),
+            (Error::SenderMismatch, K::Identity),
+            (Error::NoSession, K::Protocol),
+            (Error::DecryptionFailed, K::Decryption),
+            (Error::DuplicateMessage, K::Duplicate),
+            (Error::TooFarAhead { jump: 2, max: 1 }, K::Decryption),
+            (Error::DeviceListRollback { pinned: 2, received: 1 }, K::Identity),
+            (Error::UserKeyChanged, K::Identity),
+            (Error::DuplicateDevice, K::Identity),
+            (Error::UnknownDevice, K::Identity),
+            (Error::AttachmentTooLarge { size: 2, max: 1 }, K::BadInput),
+            (Error::AttachmentDigestMismatch, K::Decryption),
+            (Error::Io(std::io::ErrorKind::UnexpectedEof), K::Storage),
+            (Error::NotGroupMember, K::Protocol),
+            (Error::GroupChangeRejected(ChangeRejection::NotAdmin), K::BadInput),
+            (Error::UnknownSenderChain, K::Decryption),
+            (Error::IdentityChangePending, K::Identity),
+            (Error::NotLinked, K::Protocol),
+            (Error::AlreadyLinked, K::Protocol),
+            (Error::WrongStoreKey, K::WrongKey),
+            (Error::StoreCorrupt { table: "x" }, K::Storage),
+            (Error::StoreExists, K::Storage),
+            (Error::Database("x".into()), K::Storage),
+            (Error::Internal("x"), K::Internal),
+        ]
+    }
+
+    #[test]
+    fn every_variant_has_its_intended_kind() {
+        let cases = every_variant();
+        for (error, kind) in &cases {
+            assert_eq!(error.kind(), *kind, "{error:?}");
+        }
+        // One case per variant: the variant names are all different.
+        let mut names: Vec<String> = cases
+            .iter()
+            .map(|(e, _)| format!("{e:?}").split([' ', '(', '{']).next().unwrap_or("").to_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), cases.len());
+        // Network and NotFound are the bindings' own; every other kind is some error's.
+        for kind in ErrorKind::ALL {
+            let used = cases.iter().any(|(_, k)| *k == kind);
+            assert_eq!(used, !matches!(kind, ErrorKind::Network | ErrorKind::NotFound), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn codes_are_stable_and_distinct() {
+        let codes: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "bad_input",
+                "decryption",
+                "duplicate",
+                "identity",
+                "protocol",
+                "storage",
+                "wrong_key",
+                "network",
+                "not_found",
+                "internal"
+            ]
+        );
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_code(kind.code()), Some(kind));
+            assert_eq!(kind.to_string(), kind.code());
+            // The code is the snake_case of the name (what the bindings' class names derive from).
+            let name = format!("{kind:?}");
+            let mut snake = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(snake, kind.code());
+        }
+        assert_eq!(ErrorKind::from_code("Malformed"), None);
+    }
+}

@@ -76,7 +76,7 @@ pub use crypto::{DeviceKeys, PublicKey, SigningPublicKey};
 /// Delivery tokens: the secret that authorises sealed sends to a recipient; the relay keeps its hash.
 pub use delivery_token::{DELIVERY_TOKEN_LEN, DeliveryToken};
 pub use device_list::SignedDeviceList;
-pub use error::{Error, PrekeyKind, Result};
+pub use error::{Error, ErrorKind, PrekeyKind, Result};
 pub use identity::{DeviceIdentity, UserIdentity};
 pub use message::{PrekeyMessage, RatchetMessage, SessionMessage};
 pub use peer::{DeviceMessage, PeerEvent, PeerUser};

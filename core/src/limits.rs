@@ -103,6 +103,8 @@ pub const MAX_STORE_ARGON2_T_COST: u32 = 64;
 pub const MAX_STORE_ARGON2_P_COST: u32 = 16;
 /// Most distinct words in one local search query.
 pub const MAX_SEARCH_QUERY_WORDS: usize = 16;
+/// Most messages one search returns through the bindings (`client::view`).
+pub const MAX_SEARCH_RESULTS: usize = 100;
 /// Most distinct emoji one user may have on one stored message.
 pub const MAX_REACTIONS_PER_USER: usize = 16;
 /// Most messages one history page returns.

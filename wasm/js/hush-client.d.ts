@@ -59,7 +59,7 @@ export class HushClient {
   static create(relayUrl: string, displayName: string, options?: HushClientOptions): Promise<HushClient>;
   /**
    * Creates a new account whose store is kept under `storeName` (":memory:": not kept).
-   * Throws HushStorageError "StoreExists" if that name is taken, HushError "BadInput" for a bad unlock.
+   * Throws HushStorageError "StoreExists" if that name is taken, HushError "bad_input" for a bad unlock.
    */
   static create(
     storeName: string,
@@ -69,7 +69,7 @@ export class HushClient {
     options?: HushClientOptions,
   ): Promise<HushClient>;
   /**
-   * Opens the account kept under `storeName`. Throws HushError "WrongStoreKey" for a wrong key or
+   * Opens the account kept under `storeName`. Throws HushError "wrong_key" for a wrong key or
    * passphrase, HushStorageError "NotFound" when there is no such store.
    */
   static open(

@@ -107,7 +107,7 @@ export class HushClient {
 
   /**
    * Opens the account kept under `storeName` (see `create`), unlocked by its key or passphrase. A
-   * wrong one throws HushError "WrongStoreKey"; no store of that name, HushStorageError "NotFound".
+   * wrong one throws HushError "wrong_key"; no store of that name, HushStorageError "NotFound".
    */
   static async open(storeName, unlock, relayUrl, displayName, options = {}) {
     await initHush(options.wasm);
@@ -162,7 +162,7 @@ export class HushClient {
 
   // ---- Identity ------------------------------------------------------------------------------
 
-  /** This user's id (hex user key); throws `NotLinked` while a `createForLink` device waits. */
+  /** This user's id (hex user key); throws HushError "protocol" (not linked) while a `createForLink` device waits. */
   get userId() {
     return this.wasm.userId;
   }

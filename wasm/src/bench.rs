@@ -49,7 +49,7 @@ impl BenchSession {
             let wire = self.alice_to_bob.encrypt(&mut OsRng, plaintext)?;
             let out = self.bob_from_alice.decrypt(&mut OsRng, &mut self.bob, &wire, PQ)?;
             if out != plaintext {
-                return Err(HushError::new("Internal", "decrypted text differs"));
+                return Err(HushError::new(hush_core::ErrorKind::Internal, "decrypted text differs"));
             }
             total += out.len() as u64;
         }

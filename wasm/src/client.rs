@@ -1,29 +1,14 @@
-//! `WasmClient`: hush-core's sans-IO [`Client`] for JavaScript.
-//!
-//! The same API as the native `HushClient` (hush-ffi), in camelCase, with the same hex-string ids:
-//! a user id is the hex user key, a conversation id the hex of [`ConversationId::to_bytes`], a
-//! message id the hex client message id. This object owns no socket: the JavaScript wrapper
-//! (`js/hush-client.js`) moves the bytes over the browser WebSocket.
-//!
-//! - Every binary message from the relay goes to [`handleFrame`](WasmClient::handle_frame) (the
-//!   first one, the relay's challenge, too: the client answers it itself); after every call
-//!   [`takeOutgoing`](WasmClient::take_outgoing) gives the frames to send.
-//! - [`onDisconnected`](WasmClient::on_disconnected) when the socket closes,
-//!   [`tick`](WasmClient::tick) every few seconds.
-//! - Attachments: [`encryptAttachment`](WasmClient::encrypt_attachment) gives the blob to upload
-//!   (with a token from [`requestUploadToken`](WasmClient::request_upload_token)) and a handle;
-//!   [`sendAttachment`](WasmClient::send_attachment) sends the pointer once the relay named the blob.
-//!
-//! Events and records are plain JavaScript objects (their TypeScript types are below); errors are
-//! `HushError`s: JavaScript `Error`s whose `name` is `"HushError"` and whose `code` names the cause.
+//! `WasmClient`: hush-core's sans-IO [`Client`] for JavaScript (its docs say how the JavaScript
+//! wrapper drives it).
 
 use std::collections::HashMap;
 
 use hush_core::attachment::{self, AttachmentEncryption};
-use hush_core::content::{AttachmentPointer, ContentBody, MessageId, ReceiptKind};
-use hush_core::group::{GroupEvent, GroupId};
-use hush_core::store::{ContactState, ConversationId, MessageStatus, StoredMessage};
-use hush_core::{Client, ClientConfig, ContactLink, Event, SigningPublicKey, Store, Unlock};
+use hush_core::client::view::{self, EventView, conversation_id as conversation_hex, user_id as user_hex};
+use hush_core::content::{AttachmentPointer, ContentBody, MessageId};
+use hush_core::group::GroupId;
+use hush_core::store::ConversationId;
+use hush_core::{Client, ClientConfig, ContactLink, ErrorKind, Event, SigningPublicKey, Store, Unlock};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
@@ -32,9 +17,6 @@ use crate::error::HushError;
 
 /// The largest attachment encrypted or decrypted (plaintext bytes).
 const MAX_ATTACHMENT_BYTES: u64 = hush_core::limits::DEFAULT_MAX_ATTACHMENT_BYTES;
-
-/// The most search results returned.
-const MAX_SEARCH_RESULTS: usize = 100;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -98,156 +80,33 @@ export type HushEvent =
 
 "#;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsAttachment {
-    mime: String,
-    size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    file_name: Option<String>,
-}
+// Records and events are hush-core's view layer (`hush_core::client::view`, with its `serde`
+// feature): serialized as they are, so they have the fields of the native bindings' records.
 
+/// What [`WasmClient::handle_frame`] and [`WasmClient::tick`] return: the views of the events, and
+/// the answers to upload-token requests, which the JavaScript wrapper takes for itself.
 #[derive(Serialize)]
-struct JsReaction {
-    user: String,
-    emoji: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsMessage {
-    conversation: String,
-    id: String,
-    sender: String,
-    outgoing: bool,
-    sent_at_ms: u64,
-    received_at_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    attachment: Option<JsAttachment>,
-    status: &'static str,
-    edited: bool,
-    deleted: bool,
-    reactions: Vec<JsReaction>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at_ms: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct JsHistoryPage {
-    messages: Vec<JsMessage>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsConversation {
-    id: String,
-    is_group: bool,
-    peer: String,
-    name: String,
-    last_activity_ms: u64,
-    unread: u32,
-    disappearing_secs: u32,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsContact {
-    user_id: String,
-    name: String,
-    state: &'static str,
-    verified: bool,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(untagged)]
 enum JsEvent {
-    Message {
-        message: JsMessage,
-    },
-    MessageRequest {
-        message: JsMessage,
-    },
-    Edited {
-        conversation: String,
-        message_id: String,
-    },
-    Deleted {
-        conversation: String,
-        message_id: String,
-    },
-    Reaction {
-        conversation: String,
-        message_id: String,
-        sender: String,
-        emoji: String,
-        removed: bool,
-    },
-    Receipt {
-        conversation: String,
-        message_ids: Vec<String>,
-        sender: String,
-        read: bool,
-    },
-    Typing {
-        conversation: String,
-        sender: String,
-        started: bool,
-    },
-    Presence {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        user: Option<String>,
-        online: bool,
-    },
-    GroupJoined {
-        conversation: String,
-        name: String,
-    },
-    GroupChanged {
-        conversation: String,
-        changes: Vec<String>,
-    },
-    IdentityChanged {
-        user: String,
-    },
-    DisappearingTimer {
-        conversation: String,
-        seconds: u32,
-    },
-    MessageStatus {
-        conversation: String,
-        message_id: String,
-        status: &'static str,
-    },
-    Undecryptable {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        sender: Option<String>,
-    },
-    UploadToken {
-        request: u64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        token: Option<String>,
-    },
-    Expired {
-        count: u64,
-    },
-    DeviceLinked {
-        user: String,
-    },
-    ConversationRead {
-        conversation: String,
-    },
+    View(EventView),
+    UploadToken(UploadToken),
 }
 
-fn js_error(code: &'static str, message: &str) -> HushError {
-    HushError::new(code, message)
+#[derive(Serialize)]
+struct UploadToken {
+    /// Always "uploadToken".
+    r#type: &'static str,
+    request: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+fn js_error(kind: ErrorKind, message: &str) -> HushError {
+    HushError::new(kind, message)
 }
 
 fn bad_input(message: &str) -> HushError {
-    js_error("BadInput", message)
+    js_error(ErrorKind::BadInput, message)
 }
 
 fn core_error(e: hush_core::Error) -> HushError {
@@ -258,13 +117,13 @@ fn core_error(e: hush_core::Error) -> HushError {
 fn set(target: &js_sys::Object, key: &str, value: &JsValue) -> Result<(), HushError> {
     js_sys::Reflect::set(target, &JsValue::from_str(key), value)
         .map(|_| ())
-        .map_err(|_| js_error("Internal", "cannot build the result object"))
+        .map_err(|_| js_error(ErrorKind::Internal, "cannot build the result object"))
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, HushError> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| js_error("Internal", &e.to_string()))
+        .map_err(|e| js_error(ErrorKind::Internal, &e.to_string()))
 }
 
 fn now_ms() -> u64 {
@@ -272,14 +131,6 @@ fn now_ms() -> u64 {
 }
 
 use hush_core::client::hex_id::{self, to_hex as hex};
-
-fn user_hex(u: &SigningPublicKey) -> String {
-    hex(u.as_bytes())
-}
-
-fn conversation_hex(c: &ConversationId) -> String {
-    hex(&c.to_bytes())
-}
 
 /// An id the app passed that is not one: its mistake, `BadInput` (as in the native bindings).
 fn bad_id(e: hush_core::Error) -> HushError {
@@ -309,108 +160,27 @@ fn group_id(conversation: &str) -> Result<GroupId, HushError> {
     }
 }
 
-fn status(s: MessageStatus) -> &'static str {
-    match s {
-        MessageStatus::Sending => "sending",
-        MessageStatus::Sent => "sent",
-        MessageStatus::Delivered => "delivered",
-        MessageStatus::Read => "read",
-        MessageStatus::Failed => "failed",
-        MessageStatus::Received => "received",
-    }
-}
-
-fn message(m: &StoredMessage, me: &SigningPublicKey) -> JsMessage {
-    let body = m.content().ok().flatten().map(|c| c.body);
-    let (text, attachment) = match body {
-        Some(ContentBody::Text(t)) => (Some(t), None),
-        Some(ContentBody::Attachment(a)) => {
-            (None, Some(JsAttachment { mime: a.mime, size: a.encryption.size, file_name: a.file_name }))
-        }
-        _ => (None, None),
-    };
-    JsMessage {
-        conversation: conversation_hex(&m.conversation),
-        id: hex(&m.id),
-        sender: user_hex(&m.sender),
-        outgoing: m.sender == *me,
-        sent_at_ms: m.sent_at_ms,
-        received_at_ms: m.received_at_ms,
-        text,
-        attachment,
-        status: status(m.status),
-        edited: m.edited,
-        deleted: m.deleted,
-        reactions: m.reactions.iter().map(|(u, e)| JsReaction { user: user_hex(u), emoji: e.clone() }).collect(),
-        expires_at_ms: m.expires_at_ms,
-    }
-}
-
-fn group_change(e: &GroupEvent) -> String {
-    match e {
-        GroupEvent::MemberAdded(u) => format!("added {}", user_hex(u)),
-        GroupEvent::MemberRemoved(u) => format!("removed {}", user_hex(u)),
-        GroupEvent::AdminAdded(u) => format!("admin {}", user_hex(u)),
-        GroupEvent::Renamed(name) => format!("renamed {name}"),
-        GroupEvent::ChangeRejected { author, reason } => format!("rejected {} {reason:?}", user_hex(author)),
-    }
-}
-
-fn event(e: Event, me: &SigningPublicKey) -> Option<JsEvent> {
-    Some(match e {
-        Event::Message(m) => JsEvent::Message { message: message(&m, me) },
-        Event::MessageRequest(m) => JsEvent::MessageRequest { message: message(&m, me) },
-        Event::Edited { conversation, id } => {
-            JsEvent::Edited { conversation: conversation_hex(&conversation), message_id: hex(&id) }
-        }
-        Event::Deleted { conversation, id } => {
-            JsEvent::Deleted { conversation: conversation_hex(&conversation), message_id: hex(&id) }
-        }
-        Event::Reaction { conversation, target, from, emoji, removed } => JsEvent::Reaction {
-            conversation: conversation_hex(&conversation),
-            message_id: hex(&target),
-            sender: user_hex(&from),
-            emoji,
-            removed,
-        },
-        Event::Receipt { conversation, kind, targets, from } => JsEvent::Receipt {
-            conversation: conversation_hex(&conversation),
-            message_ids: targets.iter().map(|t| hex(t)).collect(),
-            sender: user_hex(&from),
-            read: kind == ReceiptKind::Read,
-        },
-        Event::Typing { conversation, from, started } => {
-            JsEvent::Typing { conversation: conversation_hex(&conversation), sender: user_hex(&from), started }
-        }
-        Event::Presence { user, online, .. } => JsEvent::Presence { user: user.as_ref().map(user_hex), online },
-        Event::GroupJoined { group, name } => {
-            JsEvent::GroupJoined { conversation: conversation_hex(&ConversationId::Group(group)), name }
-        }
-        Event::GroupChanged { group, events } => JsEvent::GroupChanged {
-            conversation: conversation_hex(&ConversationId::Group(group)),
-            changes: events.iter().map(group_change).collect(),
-        },
-        Event::IdentityChanged { user } => JsEvent::IdentityChanged { user: user_hex(&user) },
-        Event::DisappearingTimer { conversation, seconds, .. } => {
-            JsEvent::DisappearingTimer { conversation: conversation_hex(&conversation), seconds }
-        }
-        Event::MessageStatus { conversation, id, status: s } => JsEvent::MessageStatus {
-            conversation: conversation_hex(&conversation),
-            message_id: hex(&id),
-            status: status(s),
-        },
-        Event::Undecryptable { from } => JsEvent::Undecryptable { sender: from.as_ref().map(user_hex) },
-        Event::UploadToken { request, token } => JsEvent::UploadToken { request, token },
-        Event::Expired { count } => JsEvent::Expired { count: count as u64 },
-        Event::DeviceLinked { user } => JsEvent::DeviceLinked { user: user_hex(&user) },
-        Event::ConversationRead { conversation } => {
-            JsEvent::ConversationRead { conversation: conversation_hex(&conversation) }
-        }
-        _ => return None,
-    })
-}
-
-/// The hush client state machine for JavaScript. See the [module docs](self).
+/// The hush client state machine for JavaScript.
+///
+/// The same API as the native `HushClient` (hush-ffi), in camelCase, with the same hex-string ids:
+/// a user id is the hex user key, a conversation id the hex of [`ConversationId::to_bytes`], a
+/// message id the hex client message id. This object owns no socket: the JavaScript wrapper
+/// (`js/hush-client.js`) moves the bytes over the browser WebSocket.
+///
+/// - Every binary message from the relay goes to [`handleFrame`](WasmClient::handle_frame) (the
+///   first one, the relay's challenge, too: the client answers it itself); after every call
+///   [`takeOutgoing`](WasmClient::take_outgoing) gives the frames to send.
+/// - [`onDisconnected`](WasmClient::on_disconnected) when the socket closes,
+///   [`tick`](WasmClient::tick) every few seconds.
+/// - Attachments: [`encryptAttachment`](WasmClient::encrypt_attachment) gives the blob to upload
+///   (with a token from [`requestUploadToken`](WasmClient::request_upload_token)) and a handle;
+///   [`sendAttachment`](WasmClient::send_attachment) sends the pointer once the relay named the blob.
+///
+/// Events and records are plain JavaScript objects, hush-core's view records
+/// ([`hush_core::client::view`]) with the fields of the native bindings' records (TypeScript:
+/// `HushMessage`, `HushEvent`, …); errors are `HushError`s: JavaScript `Error`s whose `name` is
+/// `"HushError"` and whose `code` is the kind of the cause (`"bad_input"`, `"wrong_key"`, … as in
+/// the native bindings).
 #[wasm_bindgen]
 pub struct WasmClient {
     client: Client,
@@ -426,7 +196,7 @@ pub struct WasmClient {
 fn random_store_key() -> Result<Zeroizing<[u8; 32]>, HushError> {
     let mut key = Zeroizing::new([0u8; 32]);
     rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, key.as_mut_slice())
-        .map_err(|_| js_error("Internal", "no random number generator"))?;
+        .map_err(|_| js_error(ErrorKind::Internal, "no random number generator"))?;
     Ok(key)
 }
 
@@ -435,15 +205,17 @@ impl WasmClient {
         Self { client, relay_url, uploads: HashMap::new(), next_upload: 1, saved_writes: None }
     }
 
-    /// Whose messages are outgoing: this user's. A device waiting to be linked has no user and no
-    /// messages; its device key (never a message's sender) stands in.
-    fn me(&self) -> SigningPublicKey {
-        self.client.user_key().unwrap_or_else(|_| self.client.device_key())
-    }
-
     fn events(&self, events: Vec<Event>) -> Result<JsValue, HushError> {
-        let me = self.me();
-        let events: Vec<JsEvent> = events.into_iter().filter_map(|e| event(e, &me)).collect();
+        let me = view::viewer(&self.client);
+        let events: Vec<JsEvent> = events
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::UploadToken { request, token } => {
+                    Some(JsEvent::UploadToken(UploadToken { r#type: "uploadToken", request, token }))
+                }
+                e => view::event(e, &me).map(JsEvent::View),
+            })
+            .collect();
         to_js(&events)
     }
 
@@ -453,7 +225,7 @@ impl WasmClient {
             .client
             .message(&conv, &id)
             .map_err(core_error)?
-            .ok_or_else(|| js_error("NotFound", "no such message"))?;
+            .ok_or_else(|| js_error(ErrorKind::NotFound, "no such message"))?;
         match m.content().map_err(core_error)? {
             Some(hush_core::Content { body: ContentBody::Attachment(pointer), .. }) => Ok(pointer),
             _ => Err(bad_input("the message has no attachment")),
@@ -494,8 +266,8 @@ impl WasmClient {
     }
 
     /// Opens the account in a store image (from [`takeStoreImage`](WasmClient::take_store_image)),
-    /// unlocked by its `storeKey` or `passphrase`. A wrong one throws `WrongStoreKey`; bytes that
-    /// are no store throw `Malformed` or `Database`.
+    /// unlocked by its `storeKey` or `passphrase`. A wrong one throws `wrong_key`; bytes that
+    /// are no store throw `bad_input` or `storage`.
     pub fn open(
         image: &[u8],
         #[wasm_bindgen(js_name = storeKey)] store_key: Option<Vec<u8>>,
@@ -533,7 +305,7 @@ impl WasmClient {
     /// Creates a device that waits to be linked to an existing user (in memory, as `create`).
     /// Show `linkRequest()` to one of the user's devices, which calls `linkDevice`; a
     /// `deviceLinked` event says when it is done. Until then calls that need a user throw
-    /// `HushError` with code `"NotLinked"`.
+    /// `HushError` with code `"protocol"` ("not linked").
     #[wasm_bindgen(js_name = createForLink)]
     pub fn create_for_link(
         #[wasm_bindgen(js_name = relayUrl)] relay_url: String,
@@ -564,7 +336,7 @@ impl WasmClient {
         self.client.is_linked()
     }
 
-    /// This user's id (their user key, hex); throws `NotLinked` while a `createForLink` device waits.
+    /// This user's id (their user key, hex); throws `protocol` ("not linked") while a `createForLink` device waits.
     #[wasm_bindgen(getter, js_name = userId)]
     pub fn user_id(&self) -> Result<String, HushError> {
         self.client.user_key().map(|u| user_hex(&u)).map_err(core_error)
@@ -647,32 +419,17 @@ impl WasmClient {
     /// Every contact.
     #[wasm_bindgen(unchecked_return_type = "HushContact[]")]
     pub fn contacts(&mut self) -> Result<JsValue, HushError> {
-        let contacts = self.client.contacts().map_err(core_error)?;
-        let contacts: Vec<JsContact> = contacts
-            .into_iter()
-            .map(|c| JsContact {
-                user_id: user_hex(&c.user_key),
-                name: c.display_name,
-                state: match c.state {
-                    ContactState::Requested => "requested",
-                    ContactState::Accepted => "accepted",
-                    ContactState::Blocked => "blocked",
-                },
-                verified: c.verified,
-            })
-            .collect();
-        to_js(&contacts)
+        to_js(&self.client.contact_views().map_err(core_error)?)
     }
 
     /// The safety number with a contact.
     #[wasm_bindgen(js_name = safetyNumber, unchecked_return_type = "HushSafetyNumber")]
     pub fn safety_number(&mut self, #[wasm_bindgen(js_name = userId)] user_id: &str) -> Result<JsValue, HushError> {
         let user = parse_user(user_id)?;
-        let n = self.client.safety_number(&user).map_err(core_error)?;
+        let n = self.client.safety_number_view(&user).map_err(core_error)?;
         let out = js_sys::Object::new();
-        let qr = js_sys::Uint8Array::from(&n.qr_payload()[..]);
-        set(&out, "digits", &n.display().into())?;
-        set(&out, "qr", &qr)?;
+        set(&out, "digits", &n.digits.into())?;
+        set(&out, "qr", &js_sys::Uint8Array::from(&n.qr[..]))?;
         Ok(out.into())
     }
 
@@ -876,30 +633,7 @@ impl WasmClient {
     /// The chat list, most recent first.
     #[wasm_bindgen(unchecked_return_type = "HushConversation[]")]
     pub fn conversations(&mut self) -> Result<JsValue, HushError> {
-        let contacts = self.client.contacts().map_err(core_error)?;
-        let mut out = Vec::new();
-        for conv in self.client.conversations().map_err(core_error)? {
-            let (is_group, peer, name) = match &conv.id {
-                ConversationId::Direct(u) => {
-                    let name = contacts.iter().find(|k| k.user_key == *u).map(|k| k.display_name.clone());
-                    (false, user_hex(u), name.unwrap_or_default())
-                }
-                ConversationId::Group(g) => {
-                    let name = self.client.group(g).map_err(core_error)?.map(|g| g.roster().name.clone());
-                    (true, hex(&g.to_bytes()), name.unwrap_or_default())
-                }
-            };
-            out.push(JsConversation {
-                id: conversation_hex(&conv.id),
-                is_group,
-                peer,
-                name,
-                last_activity_ms: conv.last_activity_ms,
-                unread: conv.unread,
-                disappearing_secs: conv.disappearing_secs,
-            });
-        }
-        to_js(&out)
+        to_js(&self.client.conversation_views().map_err(core_error)?)
     }
 
     /// A page of history, newest first, older than `before` (the `next` of an earlier page).
@@ -907,12 +641,7 @@ impl WasmClient {
     pub fn history(&mut self, conversation: &str, before: Option<String>, limit: u32) -> Result<JsValue, HushError> {
         let conv = parse_conversation(conversation)?;
         let before = before.map(|b| hex_id::cursor_from_hex(&b)).transpose().map_err(bad_id)?;
-        let (page, next) = self.client.history(&conv, before, limit as usize).map_err(core_error)?;
-        let me = self.me();
-        to_js(&JsHistoryPage {
-            messages: page.iter().map(|m| message(m, &me)).collect(),
-            next: next.map(|n| hex(&n.to_bytes())),
-        })
+        to_js(&self.client.history_view(&conv, before, limit as usize).map_err(core_error)?)
     }
 
     /// One message, or `undefined`.
@@ -923,9 +652,8 @@ impl WasmClient {
         #[wasm_bindgen(js_name = messageId)] message_id: &str,
     ) -> Result<JsValue, HushError> {
         let (conv, id) = (parse_conversation(conversation)?, parse_message_id(message_id)?);
-        let me = self.me();
-        match self.client.message(&conv, &id).map_err(core_error)? {
-            Some(m) => to_js(&message(&m, &me)),
+        match self.client.message_view(&conv, &id).map_err(core_error)? {
+            Some(m) => to_js(&m),
             None => Ok(JsValue::UNDEFINED),
         }
     }
@@ -933,8 +661,6 @@ impl WasmClient {
     /// Messages containing every word of `query` (through the blind index).
     #[wasm_bindgen(unchecked_return_type = "HushMessage[]")]
     pub fn search(&mut self, query: &str) -> Result<JsValue, HushError> {
-        let me = self.me();
-        let found = self.client.search(query, MAX_SEARCH_RESULTS).map_err(core_error)?;
-        to_js(&found.iter().map(|m| message(m, &me)).collect::<Vec<_>>())
+        to_js(&self.client.search_view(query).map_err(core_error)?)
     }
 }

@@ -1,10 +1,21 @@
 //! [`hush_core::Error`] as a typed JS error.
 
+use hush_core::ErrorKind;
 use wasm_bindgen::prelude::*;
 
-/// The error every hush-wasm export throws. `code` names the failure and is stable across releases
-/// (the [`hush_core::Error`] variant name, e.g. `"Malformed"`, `"WrongStoreKey"`); `message` is for
-/// people. Its prototype chain includes `Error.prototype`, so `e instanceof Error` holds too.
+#[wasm_bindgen(typescript_custom_section)]
+const TS_ERROR_CODES: &'static str = r#"
+/** The `code` of a `HushError`: its kind, the same in every hush binding (see `errorCodes()`). */
+export type HushErrorCode =
+  | "bad_input" | "decryption" | "duplicate" | "identity" | "protocol"
+  | "storage" | "wrong_key" | "network" | "not_found" | "internal";
+"#;
+
+/// The error every hush-wasm export throws. `code` is the kind of the failure, stable across
+/// releases and the same in every hush binding ([`ErrorKind::code`]: `"bad_input"`,
+/// `"wrong_key"`, …; the native bindings' exception classes `HushError.BadInput`, …); `message`
+/// says exactly what happened, for people. Its prototype chain includes `Error.prototype`, so
+/// `e instanceof Error` holds too.
 #[wasm_bindgen]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HushError {
@@ -14,8 +25,8 @@ pub struct HushError {
 
 #[wasm_bindgen]
 impl HushError {
-    /// The stable error code, e.g. `"Malformed"`.
-    #[wasm_bindgen(getter)]
+    /// The stable error code, e.g. `"bad_input"`: one of [`errorCodes()`](error_codes).
+    #[wasm_bindgen(getter, unchecked_return_type = "HushErrorCode")]
     pub fn code(&self) -> String {
         self.code.to_owned()
     }
@@ -40,66 +51,29 @@ impl HushError {
 }
 
 impl HushError {
-    /// An error with an explicit code, for failures the bindings detect themselves.
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+    /// An error of this kind, for failures the bindings detect themselves.
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { code: kind.code(), message: message.into() }
     }
 }
 
 impl From<hush_core::Error> for HushError {
     fn from(err: hush_core::Error) -> Self {
-        Self { code: code(&err), message: err.to_string() }
+        Self::new(err.kind(), err.to_string())
     }
 }
 
-/// The stable code of each [`hush_core::Error`] variant: its name.
-pub(crate) fn code(err: &hush_core::Error) -> &'static str {
-    use hush_core::Error as E;
-    match err {
-        E::Malformed { .. } => "Malformed",
-        E::TooLarge { .. } => "TooLarge",
-        E::UnsupportedVersion { .. } => "UnsupportedVersion",
-        E::BadSignature { .. } => "BadSignature",
-        E::NonContributoryKey => "NonContributoryKey",
-        E::InvalidKem { .. } => "InvalidKem",
-        E::PostQuantumRequired => "PostQuantumRequired",
-        E::ClassicalRefused => "ClassicalRefused",
-        E::UnknownPrekey { .. } => "UnknownPrekey",
-        E::PeerMismatch => "PeerMismatch",
-        E::SenderMismatch => "SenderMismatch",
-        E::NoSession => "NoSession",
-        E::DecryptionFailed => "DecryptionFailed",
-        E::DuplicateMessage => "DuplicateMessage",
-        E::TooFarAhead { .. } => "TooFarAhead",
-        E::DeviceListRollback { .. } => "DeviceListRollback",
-        E::UserKeyChanged => "UserKeyChanged",
-        E::DuplicateDevice => "DuplicateDevice",
-        E::UnknownDevice => "UnknownDevice",
-        E::AttachmentTooLarge { .. } => "AttachmentTooLarge",
-        E::AttachmentDigestMismatch => "AttachmentDigestMismatch",
-        E::Io(_) => "Io",
-        E::NotGroupMember => "NotGroupMember",
-        E::GroupChangeRejected(_) => "GroupChangeRejected",
-        E::UnknownSenderChain => "UnknownSenderChain",
-        E::IdentityChangePending => "IdentityChangePending",
-        E::NotLinked => "NotLinked",
-        E::AlreadyLinked => "AlreadyLinked",
-        E::WrongStoreKey => "WrongStoreKey",
-        E::StoreCorrupt { .. } => "StoreCorrupt",
-        E::StoreExists => "StoreExists",
-        E::Database(_) => "Database",
-        E::Internal(_) => "Internal",
-        // `hush_core::Error` is non-exhaustive: a variant added later reads as "Unknown" until it
-        // gets its own code here.
-        _ => "Unknown",
-    }
+/// Every code a `HushError` can have, in hush-core's order ([`ErrorKind::ALL`]).
+#[wasm_bindgen(js_name = errorCodes, unchecked_return_type = "HushErrorCode[]")]
+pub fn error_codes() -> Vec<String> {
+    ErrorKind::ALL.iter().map(|k| k.code().to_owned()).collect()
 }
 
 /// Makes `HushError.prototype` inherit from `Error.prototype` (`instanceof Error`, and tools that
 /// treat errors specially), once, when the module starts.
 #[wasm_bindgen(start)]
 fn start() {
-    let sample: JsValue = HushError::new("Internal", "").into();
+    let sample: JsValue = HushError::new(ErrorKind::Internal, "").into();
     let proto = js_sys::Object::get_prototype_of(&sample);
     let error_proto = js_sys::Object::get_prototype_of(&js_sys::Error::new(""));
     js_sys::Object::set_prototype_of(&proto, &error_proto);
@@ -110,11 +84,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_name_the_variant() {
+    fn codes_name_the_kind() {
         let e = HushError::from(hush_core::Error::Malformed { what: "user key" });
-        assert_eq!((e.code(), e.message()), ("Malformed".to_owned(), "malformed user key".to_owned()));
-        assert_eq!(e.to_js_string(), "HushError [Malformed]: malformed user key");
-        assert_eq!(code(&hush_core::Error::WrongStoreKey), "WrongStoreKey");
-        assert_eq!(code(&hush_core::Error::Database("x".into())), "Database");
+        assert_eq!((e.code(), e.message()), ("bad_input".to_owned(), "malformed user key".to_owned()));
+        assert_eq!(e.to_js_string(), "HushError [bad_input]: malformed user key");
+        assert_eq!(HushError::from(hush_core::Error::WrongStoreKey).code(), "wrong_key");
+        assert_eq!(HushError::from(hush_core::Error::Database("x".into())).code(), "storage");
+        assert_eq!(error_codes().len(), ErrorKind::ALL.len());
     }
 }

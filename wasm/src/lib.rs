@@ -2,7 +2,8 @@
 //! `hush-wasm` (see `wasm/package.json` and `scripts/wasm.sh`).
 //!
 //! Every fallible export throws a [`HushError`]: a JS class (an `Error` by prototype) with a stable
-//! `code` string naming the [`hush_core::Error`] variant. TypeScript types come from the `.d.ts`
+//! `code` string naming the kind of the failure ([`hush_core::ErrorKind::code`], the same
+//! codes as the native bindings; [`error_codes`] lists them). TypeScript types come from the `.d.ts`
 //! that `wasm-bindgen` generates.
 //!
 //! The `store` feature (on by default) adds the encrypted store on sqlite-wasm-rs; without it the
@@ -24,7 +25,7 @@ mod store;
 pub use bench::BenchSession;
 #[cfg(feature = "store")]
 pub use client::WasmClient;
-pub use error::HushError;
+pub use error::{HushError, error_codes};
 pub use protocol::{SafetyNumber, safety_number, version};
 #[cfg(feature = "store")]
 pub use store::check_store;

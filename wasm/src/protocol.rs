@@ -46,7 +46,7 @@ impl SafetyNumber {
 }
 
 /// The safety number of two users from their 32-byte Ed25519 user keys. A key of the wrong size
-/// or not a valid point throws a `HushError` with code `"Malformed"`.
+/// or not a valid point throws a `HushError` with code `"bad_input"`.
 #[wasm_bindgen(js_name = safetyNumber)]
 pub fn safety_number(user_key_a: &[u8], user_key_b: &[u8]) -> Result<SafetyNumber, HushError> {
     let a = SigningPublicKey::from_slice(user_key_a, "user key")?;
@@ -61,6 +61,6 @@ mod tests {
     #[test]
     fn rejects_short_keys_with_a_typed_error() {
         let err = safety_number(&[1; 31], &[2; 32]).unwrap_err();
-        assert_eq!(err.code(), "Malformed");
+        assert_eq!(err.code(), "bad_input");
     }
 }

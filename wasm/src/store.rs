@@ -4,7 +4,7 @@
 //! page loads is its image ([`hush_core::Store::image`]), which the JavaScript wrapper writes to
 //! IndexedDB before it sends anything the new state caused (see `js/hush-store.js`).
 
-use hush_core::{Argon2Params, Store, Unlock};
+use hush_core::{Argon2Params, ErrorKind, Store, Unlock};
 use rand_core::{OsRng, RngCore};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
@@ -26,7 +26,7 @@ pub fn check_store() -> Result<u32, HushError> {
     let read = tx.setting("hush-wasm-check")?;
     tx.commit()?;
     if read.as_deref().map(Vec::as_slice) != Some(b"ok".as_slice()) {
-        return Err(HushError::new("StoreCorrupt", "the store read back a different value"));
+        return Err(HushError::new(ErrorKind::Storage, "the store read back a different value"));
     }
     Ok(store.schema_version()?)
 }
@@ -36,11 +36,13 @@ pub fn check_store() -> Result<u32, HushError> {
 pub(crate) fn unlock(store_key: Option<Vec<u8>>, passphrase: Option<String>) -> Result<Unlock, HushError> {
     match (store_key.map(Zeroizing::new), passphrase.map(Zeroizing::new)) {
         (Some(key), None) => {
-            let key: [u8; 32] =
-                key.as_slice().try_into().map_err(|_| HushError::new("BadInput", "the store key must be 32 bytes"))?;
+            let key: [u8; 32] = key
+                .as_slice()
+                .try_into()
+                .map_err(|_| HushError::new(ErrorKind::BadInput, "the store key must be 32 bytes"))?;
             Ok(Unlock::Key(Zeroizing::new(key)))
         }
         (None, Some(p)) => Ok(Unlock::Passphrase(p, Argon2Params::default())),
-        _ => Err(HushError::new("BadInput", "give either a 32-byte store key or a passphrase")),
+        _ => Err(HushError::new(ErrorKind::BadInput, "give either a 32-byte store key or a passphrase")),
     }
 }

@@ -51,6 +51,7 @@ mod linking;
 mod messages;
 mod outbox;
 mod sent_sync;
+pub mod view;
 
 #[cfg(test)]
 mod crash_tests;

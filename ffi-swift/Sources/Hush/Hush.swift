@@ -2123,6 +2123,10 @@ public struct HushMessage: Equatable, Hashable {
      */
     public let sender: String
     /**
+     * Sent by this user (from this device or another of theirs).
+     */
+    public let outgoing: Bool
+    /**
      * The sender's timestamp (ms).
      */
     public let sentAtMs: UInt64
@@ -2172,6 +2176,9 @@ public struct HushMessage: Equatable, Hashable {
          * Who sent it (user id).
          */sender: String, 
         /**
+         * Sent by this user (from this device or another of theirs).
+         */outgoing: Bool, 
+        /**
          * The sender's timestamp (ms).
          */sentAtMs: UInt64, 
         /**
@@ -2201,6 +2208,7 @@ public struct HushMessage: Equatable, Hashable {
         self.conversation = conversation
         self.id = id
         self.sender = sender
+        self.outgoing = outgoing
         self.sentAtMs = sentAtMs
         self.receivedAtMs = receivedAtMs
         self.text = text
@@ -2231,6 +2239,7 @@ public struct FfiConverterTypeHushMessage: FfiConverterRustBuffer {
                 conversation: FfiConverterString.read(from: &buf), 
                 id: FfiConverterString.read(from: &buf), 
                 sender: FfiConverterString.read(from: &buf), 
+                outgoing: FfiConverterBool.read(from: &buf), 
                 sentAtMs: FfiConverterUInt64.read(from: &buf), 
                 receivedAtMs: FfiConverterUInt64.read(from: &buf), 
                 text: FfiConverterOptionString.read(from: &buf), 
@@ -2247,6 +2256,7 @@ public struct FfiConverterTypeHushMessage: FfiConverterRustBuffer {
         FfiConverterString.write(value.conversation, into: &buf)
         FfiConverterString.write(value.id, into: &buf)
         FfiConverterString.write(value.sender, into: &buf)
+        FfiConverterBool.write(value.outgoing, into: &buf)
         FfiConverterUInt64.write(value.sentAtMs, into: &buf)
         FfiConverterUInt64.write(value.receivedAtMs, into: &buf)
         FfiConverterOptionString.write(value.text, into: &buf)
@@ -2675,8 +2685,8 @@ public func FfiConverterTypeHushConnectionState_lower(_ value: HushConnectionSta
 
 
 /**
- * Why a call into hush failed. The variants group hush-core's errors by what an application
- * does about them; the message says exactly what happened.
+ * Why a call into hush failed. The variants are hush-core's [`ErrorKind`]s, which group its
+ * errors by what an application does about them; the message says exactly what happened.
  */
 public 
 enum HushError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -3765,6 +3775,18 @@ public func hushVersion() -> String  {
 })
 }
 /**
+ * The code of every error kind, in hush-core's order ([`ErrorKind::ALL`]): `"bad_input"`,
+ * `"decryption"`, …. Each is the snake_case name of one `HushError` variant (the exception class
+ * `HushError.BadInput` has the code `"bad_input"`).
+ */
+public func hushErrorCodes() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_hush_ffi_fn_func_hush_error_codes(uniffiCallStatus
+    )
+})
+}
+/**
  * The safety number of two users from their 32-byte Ed25519 user keys. The order of the two keys
  * does not matter.
  *
@@ -3849,6 +3871,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_hush_ffi_checksum_func_hush_version() != 57828) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hush_ffi_checksum_func_hush_error_codes() != 46788) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hush_ffi_checksum_func_compute_safety_number() != 11777) {

@@ -231,7 +231,7 @@ async function main() {
     await bob.getByTestId("unlock-passphrase").fill("not it");
     await bob.getByTestId("unlock").click();
     await bob.waitForFunction(
-      () => document.getElementById("unlock-error").textContent.includes("[WrongStoreKey]"),
+      () => document.getElementById("unlock-error").textContent.includes("[wrong_key]"),
       null,
       WAIT,
     );

@@ -475,6 +475,12 @@ RustBuffer uniffi_hush_ffi_fn_func_hush_version(RustCallStatus *_Nonnull out_sta
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_FUNC_HUSH_ERROR_CODES
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_FUNC_HUSH_ERROR_CODES
+RustBuffer uniffi_hush_ffi_fn_func_hush_error_codes(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_FUNC_COMPUTE_SAFETY_NUMBER
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_FUNC_COMPUTE_SAFETY_NUMBER
 RustBuffer uniffi_hush_ffi_fn_func_compute_safety_number(RustBuffer user_a_key, RustBuffer user_b_key, RustCallStatus *_Nonnull out_status
@@ -758,6 +764,12 @@ void ffi_hush_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_No
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_FUNC_HUSH_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_FUNC_HUSH_VERSION
 uint16_t uniffi_hush_ffi_checksum_func_hush_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_FUNC_HUSH_ERROR_CODES
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_FUNC_HUSH_ERROR_CODES
+uint16_t uniffi_hush_ffi_checksum_func_hush_error_codes(void
     
 );
 #endif
