@@ -34,10 +34,11 @@ export function httpBase(relayUrl: string): string;
 /** The relay's WebSocket URL for a page it serves. */
 export function relayUrlFor(location: { protocol: string; host: string }): string;
 
-/** A failure of the wrapper itself: code "Network", "Timeout", "Http" or "Refused". */
+/** A failure of the wrapper's transport: code "network" (as in every binding), and which one. */
 export class HushTransportError extends Error {
   readonly name: "HushTransportError";
-  readonly code: "Network" | "Timeout" | "Http" | "Refused";
+  readonly code: "network";
+  readonly reason: "Network" | "Timeout" | "Http" | "Refused";
 }
 
 export interface HushClientOptions {
@@ -59,7 +60,7 @@ export class HushClient {
   static create(relayUrl: string, displayName: string, options?: HushClientOptions): Promise<HushClient>;
   /**
    * Creates a new account whose store is kept under `storeName` (":memory:": not kept).
-   * Throws HushStorageError "StoreExists" if that name is taken, HushError "bad_input" for a bad unlock.
+   * Throws HushStorageError "storage" (reason "StoreExists") if that name is taken, HushError "bad_input" for a bad unlock.
    */
   static create(
     storeName: string,
@@ -70,7 +71,7 @@ export class HushClient {
   ): Promise<HushClient>;
   /**
    * Opens the account kept under `storeName`. Throws HushError "wrong_key" for a wrong key or
-   * passphrase, HushStorageError "NotFound" when there is no such store.
+   * passphrase, HushStorageError "not_found" when there is no such store.
    */
   static open(
     storeName: string,

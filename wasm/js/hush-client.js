@@ -39,12 +39,17 @@ export function initHush(input) {
   return ready;
 }
 
-/** A failure of the wrapper itself (network, timeout); the state machine throws HushError. */
+/**
+ * A failure of the wrapper's own transport; the state machine throws HushError. `code` is "network",
+ * the shared code every hush binding gives a transport failure; `reason` says which: "Network"
+ * (not connected), "Timeout", "Http" (an attachment upload or download) or "Refused" (by the relay).
+ */
 export class HushTransportError extends Error {
-  constructor(code, message) {
+  constructor(reason, message) {
     super(message);
     this.name = "HushTransportError";
-    this.code = code;
+    this.code = "network";
+    this.reason = reason;
   }
 }
 
@@ -81,7 +86,7 @@ export class HushClient {
    * - `create(storeName, unlock, relayUrl, displayName, options)`: the store is kept under
    *   `storeName` (in IndexedDB, or `options.storage`) and `open` opens it again. `unlock` is a
    *   32-byte `Uint8Array` key or a passphrase string (Argon2id). `storeName` ":memory:" keeps it
-   *   in memory. An existing store of that name throws HushStorageError "StoreExists".
+   *   in memory. An existing store of that name throws HushStorageError "storage" (reason "StoreExists").
    *
    * `options.WebSocket` replaces the global WebSocket (e.g. the `ws` package in Node).
    */
@@ -107,7 +112,7 @@ export class HushClient {
 
   /**
    * Opens the account kept under `storeName` (see `create`), unlocked by its key or passphrase. A
-   * wrong one throws HushError "wrong_key"; no store of that name, HushStorageError "NotFound".
+   * wrong one throws HushError "wrong_key"; no store of that name, HushStorageError "not_found".
    */
   static async open(storeName, unlock, relayUrl, displayName, options = {}) {
     await initHush(options.wasm);

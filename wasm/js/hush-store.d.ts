@@ -10,10 +10,11 @@ export interface HushStorage {
   remove(name: string): Promise<void>;
 }
 
-/** A failure to keep or find a store image. */
+/** A failure to keep or find a store image; `code` is "not_found" for reason NotFound, else "storage". */
 export class HushStorageError extends Error {
   readonly name: "HushStorageError";
-  readonly code: "NotFound" | "StoreExists" | "Storage";
+  readonly code: "not_found" | "storage";
+  readonly reason: "NotFound" | "StoreExists" | "Storage";
 }
 
 /** Images in IndexedDB (database "hush", object store "stores" unless told otherwise). */

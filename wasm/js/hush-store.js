@@ -10,12 +10,17 @@
 const DB_NAME = "hush";
 const OBJECT_STORE = "stores";
 
-/** A failure to keep or find a store image; `code` is "NotFound", "StoreExists" or "Storage". */
+/**
+ * A failure to keep or find a store image. `reason` is "NotFound", "StoreExists" or "Storage"
+ * (IndexedDB failed); `code` is the shared code of every hush binding: "not_found" for NotFound,
+ * else "storage".
+ */
 export class HushStorageError extends Error {
-  constructor(code, message) {
+  constructor(reason, message) {
     super(message);
     this.name = "HushStorageError";
-    this.code = code;
+    this.code = reason === "NotFound" ? "not_found" : "storage";
+    this.reason = reason;
   }
 }
 

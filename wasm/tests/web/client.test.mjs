@@ -141,7 +141,7 @@ test("a kept store reopens with its key, history included, and refuses a wrong o
   const carol = await HushClient.create("carol", key, relayUrl, "Carol", { WebSocket, storage });
   await assert.rejects(
     HushClient.create("carol", key, relayUrl, "Carol", { WebSocket, storage }),
-    (e) => e instanceof HushStorageError && e.code === "StoreExists",
+    (e) => e instanceof HushStorageError && e.code === "storage" && e.reason === "StoreExists",
   );
   const dave = await connected("Dave");
   let up = nextEvent(carol, (e) => e.type === "connection" && e.state === "connected");
@@ -162,7 +162,7 @@ test("a kept store reopens with its key, history included, and refuses a wrong o
   );
   await assert.rejects(
     HushClient.open("nobody", key, relayUrl, "Carol", { WebSocket, storage }),
-    (e) => e instanceof HushStorageError && e.code === "NotFound",
+    (e) => e instanceof HushStorageError && e.code === "not_found" && e.reason === "NotFound",
   );
   const again = await HushClient.open("carol", key, relayUrl, "Carol", { WebSocket, storage });
   try {
