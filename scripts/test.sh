@@ -9,7 +9,7 @@
 #                they are built and run by bench/ and `cargo bench`, not here)
 #   test         cargo test --workspace            (unit, integration and doc tests; the relay on SQLite;
 #                core/tests/fuzz_corpus.rs runs every fuzz body over fuzz/seeds/ and mutations of them)
-#   doc          cargo doc --workspace --no-deps --examples with RUSTDOCFLAGS="-D warnings"
+#   doc          cargo doc --workspace --no-deps --examples --keep-going with RUSTDOCFLAGS="-D warnings"
 #   deny         cargo deny --offline -t HOST check licenses bans sources (deny.toml: the licence allow-list,
 #                crates.io only; after the builds, which fetched the crates it reads)
 #   wasm         scripts/wasm.sh test              (store on wasm32 in Node and headless Chromium; hush-wasm Node tests)
@@ -139,7 +139,8 @@ step test cargo test "${LOCKED[@]}" --workspace
 # --examples: the examples use the dev-dependencies, so the dependencies are checked with the same
 # features as clippy's --all-targets did and rustdoc reuses clippy's metadata instead of checking ~20
 # crates again.
-step doc env RUSTDOCFLAGS="-D warnings" cargo doc "${LOCKED[@]}" --workspace --no-deps --examples
+# --keep-going: every crate's warnings in one run, not only the first failing crate's.
+step doc env RUSTDOCFLAGS="-D warnings" cargo doc "${LOCKED[@]}" --workspace --no-deps --examples --keep-going
 step deny deny_check
 step wasm "$ROOT/scripts/wasm.sh" test
 step web "$ROOT/scripts/web.sh" test
