@@ -4,7 +4,9 @@
 #
 # Usage: scripts/bindings.sh [COMMAND]
 #   all (default)  build, generate, python, kotlin, swift-check
-#   build          cargo build -p hush-ffi -p hush-uniffi-bindgen, and the relay the Python client tests talk to
+#   build          build_native (scripts/lib.sh): the workspace's libraries and binaries, hush-ffi,
+#                  uniffi-bindgen and the relay the Python client tests talk to among them, in the feature
+#                  resolution of `cargo test --workspace`, so nothing recompiles after the test step
 #                  (debug profile; shares the workspace target/)
 #   generate       Python into bindings/python/src/hush/ (with the native library beside it) and Kotlin
 #                  into ffi-kotlin/target/generated-sources/uniffi/ (neither committed)
@@ -49,8 +51,7 @@ missing() {
 }
 
 build() {
-    cargo build "${LOCKED[@]}" -p hush-ffi -p hush-uniffi-bindgen
-    cargo build "${LOCKED[@]}" -p hush-relay --bin hush-relay
+    build_native
 }
 
 bindgen() {

@@ -12,9 +12,12 @@
 # Environment:
 #   FUZZ_SECONDS    seconds per target in `smoke` (default 20)
 #   FUZZ_TOOLCHAIN  rustup toolchain used for cargo-fuzz (default nightly)
-#   CI              when "true", `smoke` fails if nightly or cargo-fuzz is missing (locally it skips)
+#   CI              when "true", `smoke` fails if nightly or cargo-fuzz is missing (locally it skips);
+#                   CI itself does not run this script (scripts/test.sh runs the bodies over the seeds)
 #
-# Corpora grow in fuzz/corpus/TARGET and crashes land in fuzz/artifacts/TARGET (both gitignored).
+# Corpora grow in fuzz/corpus/TARGET (gitignored), starting from the checked-in seeds in fuzz/seeds/TARGET
+# (which CI runs on stable, with mutations, in core/tests/fuzz_corpus.rs); crashes land in
+# fuzz/artifacts/TARGET (gitignored).
 # Builds use --debug-assertions so integer overflows and debug_assert!s are caught while fuzzing.
 set -euo pipefail
 
@@ -26,7 +29,7 @@ TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
 BUILD_FLAGS=(--debug-assertions)
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit "${1:-64}"
 }
 
@@ -100,7 +103,9 @@ cmd_smoke() {
         echo "fuzz.sh: --- $t for ${seconds}s"
         start=$SECONDS
         touch "$stamp"
-        if ! (cd "$FUZZ_DIR" && cargo "+$TOOLCHAIN" fuzz run --fuzz-dir "$FUZZ_DIR" "${BUILD_FLAGS[@]}" "$t" -- \
+        mkdir -p "$FUZZ_DIR/corpus/$t"
+        if ! (cd "$FUZZ_DIR" && cargo "+$TOOLCHAIN" fuzz run --fuzz-dir "$FUZZ_DIR" "${BUILD_FLAGS[@]}" "$t" \
+            "$FUZZ_DIR/corpus/$t" "$FUZZ_DIR/seeds/$t" -- \
             -max_total_time="$seconds" -print_final_stats=1); then
             found="$(find "$FUZZ_DIR/artifacts/$t" -type f -newer "$stamp" 2>/dev/null | head -n 1)"
             rm -f "$stamp"
@@ -144,8 +149,10 @@ cmd_run() {
     fi
 
     echo "fuzz.sh: running $target for ${seconds}s (corpus fuzz/corpus/$target, crashes fuzz/artifacts/$target)"
+    mkdir -p "$FUZZ_DIR/corpus/$target"
     cd "$FUZZ_DIR"
-    exec cargo "+$TOOLCHAIN" fuzz run --fuzz-dir "$FUZZ_DIR" "${BUILD_FLAGS[@]}" "$target" -- \
+    exec cargo "+$TOOLCHAIN" fuzz run --fuzz-dir "$FUZZ_DIR" "${BUILD_FLAGS[@]}" "$target" \
+        "$FUZZ_DIR/corpus/$target" "$FUZZ_DIR/seeds/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 "$@"
 }
 

@@ -12,7 +12,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 NATIVE_DIR="$TARGET_DIR/debug"
 
-cargo build "${LOCKED[@]}" -p hush-relay --bin hush-relay
+build_native
 [[ -f "$ROOT/bindings/python/src/hush/hush_ffi.py" ]] || die "run scripts/bindings.sh first (the Python package)"
 [[ -f "$ROOT/wasm/web/pkg/web/hush_wasm_bg.wasm" ]] || die "run scripts/web.sh build first (the web assets)"
 

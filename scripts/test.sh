@@ -3,27 +3,34 @@
 # Works from any directory. Runs every step even when one fails, then prints a table of all steps
 # (ok or FAIL with its exit code, seconds) and exits non-zero when any step failed.
 #
-# Steps (Rust only for now; the Kotlin, Python and wasm bindings add their steps here when they land):
-#   fmt          cargo fmt --all -- --check (and the same for the fuzz crate)
+# Steps:
+#   fmt          cargo fmt --all -- --check (and the same for the fuzz crate, outside the workspace)
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings (also type-checks every bench;
 #                they are built and run by bench/ and `cargo bench`, not here)
-#   test         cargo test --workspace            (unit, integration and doc tests; the relay on SQLite)
+#   test         cargo test --workspace            (unit, integration and doc tests; the relay on SQLite;
+#                core/tests/fuzz_corpus.rs runs every fuzz body over fuzz/seeds/ and mutations of them)
+#   doc          cargo doc --workspace --no-deps --examples --keep-going with RUSTDOCFLAGS="-D warnings"
+#   deny         cargo deny --offline -t HOST check licenses bans sources (deny.toml: the licence allow-list,
+#                crates.io only; after the builds, which fetched the crates it reads)
 #   wasm         scripts/wasm.sh test              (store on wasm32 in Node and headless Chromium; hush-wasm Node tests)
 #   web          scripts/web.sh test               (demo web chat: relay + two headless Chromium contexts, playwright-core)
 #   bindings     scripts/bindings.sh               (uniffi: Python pytest, Kotlin mvn test, Swift up-to-date check)
 #   interop      scripts/interop.sh                (Python, Kotlin and browser clients in one group through one relay)
-#   relay-pg     the relay's tests again on a throw-away local PostgreSQL (two instances share it)
-#   fuzz-smoke   scripts/fuzz.sh smoke             (each fuzz target for FUZZ_SECONDS, default 20)
+#   relay-pg     the relay's test executables (from the test step's build) again on a throw-away local
+#                PostgreSQL (two instances share it)
+#   msrv         cargo +MSRV check --workspace --lib --bins (MSRV = rust-version in Cargo.toml), in its own
+#                target dir target/msrv; locally skipped with a message when that toolchain is missing
+#
+# Long fuzzing (nightly, cargo-fuzz) is not a step: scripts/fuzz.sh smoke|run, see fuzz/README.md.
 #
 # Environment:
-#   CI=true       cargo runs with --locked (Cargo.lock must be up to date) and the fuzz smoke step is
-#                 mandatory; locally it is skipped with a message when nightly or cargo-fuzz is missing.
-#                 Likewise mvn/javac and python3's venv for the bindings step.
+#   CI=true       cargo runs with --locked (Cargo.lock must be up to date), and the deny and msrv steps
+#                 are mandatory (.ci/run installs cargo-deny and the MSRV toolchain); locally they are
+#                 skipped with a message when the tool is missing. Likewise mvn/javac and python3's venv
+#                 for the bindings step.
 #                 CI also builds without incremental state and prints the free disk after every step
 #                 (a CI machine once ran out of disk), and drops the wasm32 build once the browser steps
-#                 that need it are done and the whole workspace build before the fuzz smoke (which builds
-#                 its own).
-#   FUZZ_SECONDS  seconds per fuzz target in the smoke step (default 10 in CI, 20 otherwise).
+#                 that need it are done.
 #   HUSH_CRASH_RUNS  SIGKILLs in the store crash-consistency test (default 50; e.g. 500 for a long run),
 #                 HUSH_CRASH_SEED replays a run (each run prints its seed).
 set -euo pipefail
@@ -33,7 +40,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if ((CI_MODE)); then
     # Incremental state is for edit-compile loops; on a one-shot run it only costs disk.
     export CARGO_INCREMENTAL=0
-    export FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 fi
 
 # disk: free space where the build goes, and how much the build takes (printed after every step).
@@ -87,10 +93,55 @@ fmt_check() {
         cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 }
 
+# The licence, duplicate-version and source checks of deny.toml, offline (from ~/.cargo's registry).
+deny_check() {
+    if ! cargo deny --version >/dev/null 2>&1; then
+        if ((CI_MODE)); then
+            echo "deny: cargo-deny is not installed (.ci/run installs it)" >&2
+            return 1
+        fi
+        echo "deny: skipped, cargo-deny is not installed (cargo install cargo-deny --locked)"
+        return 0
+    fi
+    # -t: the host's graph only (see deny.toml); offline, cargo metadata needs its crates, which the
+    # clippy and test steps before this one fetched.
+    local host
+    host="$(rustc -vV | sed -n 's/^host: //p')"
+    cargo deny --offline "${LOCKED[@]}" -t "$host" check --hide-inclusion-graph licenses bans sources
+}
+
+# The minimum supported Rust version (rust-version in Cargo.toml) still builds the libraries and
+# binaries: a check only (no codegen), in its own target dir so it does not disturb the main build.
+msrv_check() {
+    local msrv
+    msrv="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
+    if [[ -z "$msrv" ]]; then
+        echo "msrv: no rust-version in Cargo.toml" >&2
+        return 1
+    fi
+    # RUSTUP_AUTO_INSTALL=0: checking for the toolchain must not install it.
+    if ! RUSTUP_AUTO_INSTALL=0 cargo "+$msrv" --version >/dev/null 2>&1; then
+        if ((CI_MODE)); then
+            echo "msrv: the $msrv toolchain is not installed (.ci/run installs it)" >&2
+            return 1
+        fi
+        echo "msrv: skipped, the $msrv toolchain is not installed (rustup toolchain install $msrv --profile minimal)"
+        return 0
+    fi
+    CARGO_TARGET_DIR="$TARGET_DIR/msrv" RUSTUP_AUTO_INSTALL=0 \
+        cargo "+$msrv" check "${LOCKED[@]}" --workspace --lib --bins
+}
+
 disk
 step fmt fmt_check
 step clippy cargo clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
 step test cargo test "${LOCKED[@]}" --workspace
+# --examples: the examples use the dev-dependencies, so the dependencies are checked with the same
+# features as clippy's --all-targets did and rustdoc reuses clippy's metadata instead of checking ~20
+# crates again.
+# --keep-going: every crate's warnings in one run, not only the first failing crate's.
+step doc env RUSTDOCFLAGS="-D warnings" cargo doc "${LOCKED[@]}" --workspace --no-deps --examples --keep-going
+step deny deny_check
 step wasm "$ROOT/scripts/wasm.sh" test
 step web "$ROOT/scripts/web.sh" test
 step bindings "$ROOT/scripts/bindings.sh"
@@ -124,20 +175,35 @@ relay_postgres() {
         return 1
     }
     "${as[@]}" "$bin/pg_ctl" -D "$dir/db" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1" -l "$dir/log" start
-    local rc=0
-    HUSH_RELAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres" \
-        cargo test "${LOCKED[@]}" -p hush-relay || rc=$?
+    # The relay's test executables from the test step's build (`cargo test -p hush-relay` would resolve
+    # the relay's features on their own and rebuild dozens of crates), run from relay/ as cargo test does.
+    local rc=0 exe exes
+    exes="$(cargo test "${LOCKED[@]}" --workspace --no-run --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"] \
+            and m["manifest_path"].endswith("/relay/Cargo.toml"):
+        print(m["executable"])
+')" || rc=$?
+    if ((rc == 0)) && [[ -z "$exes" ]]; then
+        echo "relay-pg: no test executables of hush-relay found" >&2
+        rc=1
+    fi
+    if ((rc == 0)); then
+        while IFS= read -r exe; do
+            echo "relay-pg: ${exe#"$TARGET_DIR"/}"
+            (cd "$ROOT/relay" && HUSH_RELAY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres" "$exe") ||
+                rc=$?
+        done <<<"$exes"
+    fi
     "${as[@]}" "$bin/pg_ctl" -D "$dir/db" -m fast stop >/dev/null || true
     rm -rf "$dir"
     return "$rc"
 }
 
 step relay-pg relay_postgres
-# The fuzz smoke builds in fuzz/target: nothing after this needs the workspace's build.
-if ((CI_MODE)); then
-    rm -rf "$TARGET_DIR"
-fi
-step fuzz-smoke "$ROOT/scripts/fuzz.sh" smoke
+step msrv msrv_check
 
 summary
 ((FAILED == 0))

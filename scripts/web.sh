@@ -37,7 +37,7 @@ chat_test() {
     fi
     command -v npm >/dev/null || die "npm is missing (apt-get install npm)"
     build
-    cargo build "${LOCKED[@]}" -p hush-relay --bin hush-relay
+    build_native
     (cd "$ROOT/wasm/tests/web" && { [[ node_modules/.package-lock.json -nt package-lock.json ]] || npm ci --no-audit --no-fund; })
     export HUSH_RELAY_BIN="$TARGET_DIR/debug/hush-relay" HUSH_WEB_DIR="$WEB"
     node --test "$ROOT/wasm/tests/web/client.test.mjs"

@@ -268,7 +268,7 @@ pub enum EventView {
     GroupChanged {
         /// The group's conversation id.
         conversation: String,
-        /// What changed, one line each (e.g. "added <user id>", "renamed <name>").
+        /// What changed, one line each (e.g. `added <user id>`, `renamed <name>`).
         changes: Vec<String>,
     },
     /// A contact's identity key changed: verify or accept before sending again.

@@ -1,27 +1,8 @@
-//! The client state machine's entry point for everything the relay sends: arbitrary server
-//! frames (answers, envelopes, presence, challenges) must give an error or events, never a panic,
-//! and leave the client usable.
+//! cargo-fuzz entry point of the `client_incoming` target; its body (and what it checks) is in
+//! fuzz/bodies/client_incoming.rs, which core/tests/fuzz_corpus.rs also runs over fuzz/seeds/client_incoming/ on stable.
 #![no_main]
 
-use std::sync::{Mutex, OnceLock};
+#[path = "../bodies/client_incoming.rs"]
+mod body;
 
-use hush_core::store::Unlock;
-use hush_core::{Client, ClientConfig, Store};
-use libfuzzer_sys::fuzz_target;
-
-fn client() -> &'static Mutex<Client> {
-    static CLIENT: OnceLock<Mutex<Client>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let store = Store::open_in_memory(Unlock::Key([5u8; 32].into())).unwrap();
-        let mut client =
-            Client::create(store, ClientConfig::new("ws://fuzz/v1/ws", "fuzz"), 1_700_000_000_000).unwrap();
-        client.on_connected(1_700_000_000_000).unwrap();
-        Mutex::new(client)
-    })
-}
-
-fuzz_target!(|data: &[u8]| {
-    let mut client = client().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let _ = client.handle_incoming(data, 1_700_000_000_000);
-    let _ = client.take_outgoing();
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

@@ -1,17 +1,8 @@
-//! Link request URIs (`hush://link/…`, what a device waiting to be linked shows): arbitrary text
-//! after the prefix and arbitrary strings. Whatever parses must encode back to a URI that parses
-//! to the same request.
+//! cargo-fuzz entry point of the `link_uri` target; its body (and what it checks) is in
+//! fuzz/bodies/link_uri.rs, which core/tests/fuzz_corpus.rs also runs over fuzz/seeds/link_uri/ on stable.
 #![no_main]
 
-use hush_core::link::{LINK_URI_PREFIX, LinkRequest};
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies/link_uri.rs"]
+mod body;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        for uri in [text.to_owned(), format!("{LINK_URI_PREFIX}{text}")] {
-            if let Ok(request) = LinkRequest::from_uri(&uri) {
-                assert_eq!(LinkRequest::from_uri(&request.to_uri()).unwrap(), request);
-            }
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

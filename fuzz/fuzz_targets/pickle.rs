@@ -1,17 +1,8 @@
-//! Storage decoding of accounts and session records: never panics, and whatever loads saves to
-//! the same bytes. Byte 0 picks the type.
+//! cargo-fuzz entry point of the `pickle` target; its body (and what it checks) is in
+//! fuzz/bodies/pickle.rs, which core/tests/fuzz_corpus.rs also runs over fuzz/seeds/pickle/ on stable.
 #![no_main]
 
-use hush_core::{Account, SessionRecord};
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies/pickle.rs"]
+mod body;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&kind, rest)) = data.split_first() else { return };
-    if kind % 2 == 0 {
-        if let Ok(account) = Account::from_bytes(rest) {
-            assert_eq!(*account.to_bytes(), rest);
-        }
-    } else if let Ok(record) = SessionRecord::from_bytes(rest) {
-        assert_eq!(*record.to_bytes(), rest);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

@@ -1,18 +1,8 @@
-//! Storage decoding of peer users and groups: never panics, and whatever loads saves to the same
-//! bytes. Byte 0 picks the type.
+//! cargo-fuzz entry point of the `pickle_peer` target; its body (and what it checks) is in
+//! fuzz/bodies/pickle_peer.rs, which core/tests/fuzz_corpus.rs also runs over fuzz/seeds/pickle_peer/ on stable.
 #![no_main]
 
-use hush_core::PeerUser;
-use hush_core::group::Group;
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies/pickle_peer.rs"]
+mod body;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&kind, rest)) = data.split_first() else { return };
-    if kind % 2 == 0 {
-        if let Ok(peer) = PeerUser::from_bytes(rest) {
-            assert_eq!(*peer.to_bytes(), rest);
-        }
-    } else if let Ok(group) = Group::from_bytes(rest) {
-        assert_eq!(*group.to_bytes(), rest);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));

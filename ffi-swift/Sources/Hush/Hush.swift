@@ -2996,7 +2996,7 @@ public enum HushEvent: Equatable, Hashable {
          * The group's conversation id.
          */conversation: String, 
         /**
-         * What changed, one line each (e.g. "added <user id>", "renamed <name>").
+         * What changed, one line each (e.g. `added <user id>`, `renamed <name>`).
          */changes: [String]
     )
     /**
