@@ -5,11 +5,13 @@
 #
 # Steps:
 #   fmt          cargo fmt --all -- --check (and the same for the fuzz crate, outside the workspace)
-#   clippy       cargo clippy --workspace --all-targets -- -D warnings (also type-checks every bench;
-#                they are built and run by bench/ and `cargo bench`, not here)
+#   clippy       cargo +MSRV clippy --workspace --all-targets -- -D warnings, on the minimum supported
+#                toolchain (rust-version in Cargo.toml): the lints, and at once the MSRV build of every
+#                target, benches included (they are built and run by bench/ and `cargo bench`, not here)
 #   test         cargo test --workspace            (unit, integration and doc tests; the relay on SQLite;
 #                core/tests/fuzz_corpus.rs runs every fuzz body over fuzz/seeds/ and mutations of them)
-#   doc          cargo doc --workspace --no-deps --examples --keep-going with RUSTDOCFLAGS="-D warnings"
+#   doc          cargo +MSRV doc --workspace --no-deps --examples --keep-going, RUSTDOCFLAGS="-D warnings"
+#                (on clippy's toolchain, so it reuses clippy's metadata of the dependencies)
 #   deny         cargo deny --offline -t HOST check licenses bans sources (deny.toml: the licence allow-list,
 #                crates.io only; after the builds, which fetched the crates it reads)
 #   wasm         scripts/wasm.sh test              (store on wasm32 in Node and headless Chromium; hush-wasm Node tests)
@@ -18,15 +20,13 @@
 #   interop      scripts/interop.sh                (Python, Kotlin and browser clients in one group through one relay)
 #   relay-pg     the relay's test executables (from the test step's build) again on a throw-away local
 #                PostgreSQL (two instances share it)
-#   msrv         cargo +MSRV check --workspace --lib --bins (MSRV = rust-version in Cargo.toml), in its own
-#                target dir target/msrv; locally skipped with a message when that toolchain is missing
 #
 # Long fuzzing (nightly, cargo-fuzz) is not a step: scripts/fuzz.sh smoke|run, see fuzz/README.md.
 #
 # Environment:
-#   CI=true       cargo runs with --locked (Cargo.lock must be up to date), and the deny and msrv steps
-#                 are mandatory (.ci/run installs cargo-deny and the MSRV toolchain); locally they are
-#                 skipped with a message when the tool is missing. Likewise mvn/javac and python3's venv
+#   CI=true       cargo runs with --locked (Cargo.lock must be up to date), and cargo-deny and the MSRV
+#                 toolchain (with clippy) are mandatory (.ci/run installs both); locally the deny step is
+#                 skipped and clippy/doc run on the default toolchain, with a message, when they are missing. Likewise mvn/javac and python3's venv
 #                 for the bindings step.
 #                 CI also builds without incremental state and prints the free disk after every step
 #                 (a CI machine once ran out of disk), and drops the wasm32 build once the browser steps
@@ -110,37 +110,44 @@ deny_check() {
     cargo deny --offline "${LOCKED[@]}" -t "$host" check --hide-inclusion-graph licenses bans sources
 }
 
-# The minimum supported Rust version (rust-version in Cargo.toml) still builds the libraries and
-# binaries: a check only (no codegen), in its own target dir so it does not disturb the main build.
-msrv_check() {
+# The toolchain of the clippy and doc steps: the minimum supported Rust version (rust-version in
+# Cargo.toml), so that clippy's check of every target is also the MSRV build (one check of the
+# workspace instead of two; the test step builds on the default toolchain). Newer lints of the
+# default toolchain's clippy are not run here.
+lint_toolchain() {
     local msrv
-    msrv="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
+    msrv="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n 1)"
     if [[ -z "$msrv" ]]; then
-        echo "msrv: no rust-version in Cargo.toml" >&2
+        echo "no rust-version in Cargo.toml" >&2
         return 1
     fi
     # RUSTUP_AUTO_INSTALL=0: checking for the toolchain must not install it.
-    if ! RUSTUP_AUTO_INSTALL=0 cargo "+$msrv" --version >/dev/null 2>&1; then
-        if ((CI_MODE)); then
-            echo "msrv: the $msrv toolchain is not installed (.ci/run installs it)" >&2
-            return 1
-        fi
-        echo "msrv: skipped, the $msrv toolchain is not installed (rustup toolchain install $msrv --profile minimal)"
-        return 0
+    if RUSTUP_AUTO_INSTALL=0 cargo "+$msrv" clippy --version >/dev/null 2>&1; then
+        echo "+$msrv"
+    elif ((CI_MODE)); then
+        echo "the MSRV toolchain $msrv with clippy is not installed (.ci/run installs it)" >&2
+        return 1
+    else
+        echo "clippy, doc: the MSRV toolchain $msrv (with clippy) is missing, so they run on the default toolchain (rustup toolchain install $msrv --profile minimal -c clippy)" >&2
+        echo "+$(rustup show active-toolchain | cut -d' ' -f1)"
     fi
-    CARGO_TARGET_DIR="$TARGET_DIR/msrv" RUSTUP_AUTO_INSTALL=0 \
-        cargo "+$msrv" check "${LOCKED[@]}" --workspace --lib --bins
 }
+LINT=()
+if lint="$(lint_toolchain)"; then
+    LINT=("$lint")
+else
+    LINT=("+missing-msrv-toolchain")
+fi
 
 disk
 step fmt fmt_check
-step clippy cargo clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
+step clippy cargo "${LINT[@]}" clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
 step test cargo test "${LOCKED[@]}" --workspace
-# --examples: the examples use the dev-dependencies, so the dependencies are checked with the same
-# features as clippy's --all-targets did and rustdoc reuses clippy's metadata instead of checking ~20
-# crates again.
+# On clippy's toolchain, and --examples: the examples use the dev-dependencies, so the dependencies
+# are checked with the same toolchain and features as clippy's --all-targets did and rustdoc reuses
+# clippy's metadata instead of checking them again.
 # --keep-going: every crate's warnings in one run, not only the first failing crate's.
-step doc env RUSTDOCFLAGS="-D warnings" cargo doc "${LOCKED[@]}" --workspace --no-deps --examples --keep-going
+step doc env RUSTDOCFLAGS="-D warnings" cargo "${LINT[@]}" doc "${LOCKED[@]}" --workspace --no-deps --examples --keep-going
 step deny deny_check
 step wasm "$ROOT/scripts/wasm.sh" test
 step web "$ROOT/scripts/web.sh" test
@@ -203,7 +210,6 @@ for line in sys.stdin:
 }
 
 step relay-pg relay_postgres
-step msrv msrv_check
 
 summary
 ((FAILED == 0))

@@ -237,7 +237,7 @@ pub enum EventView {
     GroupChanged {
         /// The group's conversation id.
         conversation: String,
-        /// What changed, one line each ([`group_change`]: "added <user id>", "renamed <name>", …).
+        /// What changed, one line each ([`group_change`]: `added <user id>`, `renamed <name>`, …).
         changes: Vec<String>,
     },
     /// A contact's identity key changed: verify or accept before sending again.
@@ -378,8 +378,8 @@ pub fn safety_number(n: &SafetyNumber) -> SafetyNumberView {
     SafetyNumberView { digits: n.display(), qr: n.qr_payload().to_vec() }
 }
 
-/// One line of a [`EventView::GroupChanged`]: "added <user id>", "removed <user id>",
-/// "admin <user id>", "renamed <name>" or "rejected <user id> <reason>".
+/// One line of a [`EventView::GroupChanged`]: `added <user id>`, `removed <user id>`,
+/// `admin <user id>`, `renamed <name>` or `rejected <user id> <reason>`.
 pub fn group_change(e: &GroupEvent) -> String {
     match e {
         GroupEvent::MemberAdded(u) => format!("added {}", user_id(u)),
