@@ -5,13 +5,11 @@
 #
 # Steps:
 #   fmt          cargo fmt --all -- --check (and the same for the fuzz crate, outside the workspace)
-#   clippy       cargo +MSRV clippy --workspace --all-targets -- -D warnings, on the minimum supported
-#                toolchain (rust-version in Cargo.toml): the lints, and at once the MSRV build of every
-#                target, benches included (they are built and run by bench/ and `cargo bench`, not here)
+#   clippy       cargo clippy --workspace --all-targets -- -D warnings (also type-checks every bench;
+#                they are built and run by bench/ and `cargo bench`, not here)
 #   test         cargo test --workspace            (unit, integration and doc tests; the relay on SQLite;
 #                core/tests/fuzz_corpus.rs runs every fuzz body over fuzz/seeds/ and mutations of them)
-#   doc          cargo +MSRV doc --workspace --no-deps --examples --keep-going, RUSTDOCFLAGS="-D warnings"
-#                (on clippy's toolchain, so it reuses clippy's metadata of the dependencies)
+#   doc          cargo doc --workspace --no-deps --examples --keep-going with RUSTDOCFLAGS="-D warnings"
 #   deny         cargo deny --offline -t HOST check licenses bans sources (deny.toml: the licence allow-list,
 #                crates.io only; after the builds, which fetched the crates it reads)
 #   wasm         scripts/wasm.sh test              (store on wasm32 in Node and headless Chromium; hush-wasm Node tests)
@@ -24,9 +22,10 @@
 # Long fuzzing (nightly, cargo-fuzz) is not a step: scripts/fuzz.sh smoke|run, see fuzz/README.md.
 #
 # Environment:
-#   CI=true       cargo runs with --locked (Cargo.lock must be up to date), and cargo-deny and the MSRV
-#                 toolchain (with clippy) are mandatory (.ci/run installs both); locally the deny step is
-#                 skipped and clippy/doc run on the default toolchain, with a message, when they are missing. Likewise mvn/javac and python3's venv
+#   CI=true       cargo runs with --locked (Cargo.lock must be up to date), every step runs on the MSRV
+#                 toolchain (rust-version in Cargo.toml; .ci/run sets RUSTUP_TOOLCHAIN) and the deny step
+#                 is mandatory (.ci/run installs cargo-deny); locally it is skipped with a message when
+#                 cargo-deny is missing. Likewise mvn/javac and python3's venv
 #                 for the bindings step.
 #                 CI also builds without incremental state and prints the free disk after every step
 #                 (a CI machine once ran out of disk), and drops the wasm32 build once the browser steps
@@ -110,44 +109,26 @@ deny_check() {
     cargo deny --offline "${LOCKED[@]}" -t "$host" check --hide-inclusion-graph licenses bans sources
 }
 
-# The toolchain of the clippy and doc steps: the minimum supported Rust version (rust-version in
-# Cargo.toml), so that clippy's check of every target is also the MSRV build (one check of the
-# workspace instead of two; the test step builds on the default toolchain). Newer lints of the
-# default toolchain's clippy are not run here.
-lint_toolchain() {
-    local msrv
-    msrv="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n 1)"
-    if [[ -z "$msrv" ]]; then
-        echo "no rust-version in Cargo.toml" >&2
-        return 1
-    fi
-    # RUSTUP_AUTO_INSTALL=0: checking for the toolchain must not install it.
-    if RUSTUP_AUTO_INSTALL=0 cargo "+$msrv" clippy --version >/dev/null 2>&1; then
-        echo "+$msrv"
-    elif ((CI_MODE)); then
-        echo "the MSRV toolchain $msrv with clippy is not installed (.ci/run installs it)" >&2
-        return 1
-    else
-        echo "clippy, doc: the MSRV toolchain $msrv (with clippy) is missing, so they run on the default toolchain (rustup toolchain install $msrv --profile minimal -c clippy)" >&2
-        echo "+$(rustup show active-toolchain | cut -d' ' -f1)"
-    fi
-}
-LINT=()
-if lint="$(lint_toolchain)"; then
-    LINT=("$lint")
-else
-    LINT=("+missing-msrv-toolchain")
+# CI runs every step on the minimum supported Rust version (rust-version in Cargo.toml; .ci/run sets
+# RUSTUP_TOOLCHAIN to it), so the whole run is the MSRV build and each crate is compiled once, by one
+# compiler. Lints newer than that toolchain's clippy are not enforced there. Locally: the active toolchain.
+msrv="$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n 1)"
+active="$(rustc --version)"
+echo "test.sh: $active (rust-version $msrv)"
+if ((CI_MODE)) && [[ "$active" != "rustc $msrv."* ]]; then
+    echo "test.sh: CI runs on the MSRV toolchain $msrv (RUSTUP_TOOLCHAIN=$msrv; .ci/run installs and sets it)" >&2
+    exit 1
 fi
 
 disk
 step fmt fmt_check
-step clippy cargo "${LINT[@]}" clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
+step clippy cargo clippy "${LOCKED[@]}" --workspace --all-targets -- -D warnings
 step test cargo test "${LOCKED[@]}" --workspace
-# On clippy's toolchain, and --examples: the examples use the dev-dependencies, so the dependencies
-# are checked with the same toolchain and features as clippy's --all-targets did and rustdoc reuses
-# clippy's metadata instead of checking them again.
+# --examples: the examples use the dev-dependencies, so the dependencies are checked with the same
+# features as clippy's --all-targets did and rustdoc reuses clippy's metadata instead of checking them
+# again.
 # --keep-going: every crate's warnings in one run, not only the first failing crate's.
-step doc env RUSTDOCFLAGS="-D warnings" cargo "${LINT[@]}" doc "${LOCKED[@]}" --workspace --no-deps --examples --keep-going
+step doc env RUSTDOCFLAGS="-D warnings" cargo doc "${LOCKED[@]}" --workspace --no-deps --examples --keep-going
 step deny deny_check
 step wasm "$ROOT/scripts/wasm.sh" test
 step web "$ROOT/scripts/web.sh" test
