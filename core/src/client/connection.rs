@@ -233,7 +233,7 @@ impl Client {
         };
         match (why, body) {
             (Some(Pending::Auth), Resp::Ok(_)) => self.on_connected(now_ms)?,
-            (Some(Pending::Outbox { id }), _) => self.on_send_answer(id, error, now_ms)?,
+            (Some(Pending::Outbox { id }), _) => self.on_send_answer(id, error)?,
             (Some(Pending::FetchList(user)), Resp::DeviceList(list)) => {
                 self.fetching_lists.remove(&user);
                 self.on_device_list(user, &list.signed_device_list, now_ms, events)?;

@@ -137,7 +137,7 @@ impl Client {
                     self.try_encrypt(&item, &conversation, recipients, &content, group, now_ms)?;
                 }
                 Ok(Stored::Frame(_)) => {}
-                Err(_) => self.give_up(&item, now_ms)?,
+                Err(_) => self.give_up(&item)?,
             }
         }
         let mut due = Vec::new();
@@ -180,17 +180,24 @@ impl Client {
     }
 
     /// Removes an outbox item that cannot be sent and marks its message failed.
-    pub(super) fn give_up(&mut self, item: &OutboxItem, _now_ms: u64) -> Result<()> {
+    pub(super) fn give_up(&mut self, item: &OutboxItem) -> Result<()> {
+        self.settle(item, MessageStatus::Failed)
+    }
+
+    /// Removes a finished outbox item and sets its message's status: `Sent` once no other copy of
+    /// the message waits in the outbox, `Failed` at the first copy given up. Reports a change.
+    fn settle(&mut self, item: &OutboxItem, status: MessageStatus) -> Result<()> {
         let tx = self.store.transaction()?;
         tx.outbox_remove(item.id)?;
-        let changed = tx.set_message_status(&item.conversation, &item.message_id, MessageStatus::Failed)?;
+        let rest = status == MessageStatus::Sent
+            && tx
+                .outbox_due(u64::MAX)?
+                .iter()
+                .any(|o| o.message_id == item.message_id && o.conversation == item.conversation);
+        let changed = !rest && tx.set_message_status(&item.conversation, &item.message_id, status)?;
         tx.commit()?;
         if changed {
-            self.backlog.push(Event::MessageStatus {
-                conversation: item.conversation,
-                id: item.message_id,
-                status: MessageStatus::Failed,
-            });
+            self.backlog.push(Event::MessageStatus { conversation: item.conversation, id: item.message_id, status });
         }
         Ok(())
     }
@@ -225,7 +232,7 @@ impl Client {
         now_ms: u64,
     ) -> Result<()> {
         let Some(users) = self.recipients_of(conversation, recipients, group)? else {
-            return self.give_up(item, now_ms);
+            return self.give_up(item);
         };
         // Ready? (The user's own other devices too, when this payload is synced to them.)
         let me = self.user_key()?;
@@ -263,7 +270,7 @@ impl Client {
         match self.encrypt_pending(item, conversation, &users, content, group, now_ms) {
             Ok(()) => Ok(()),
             Err(Error::Database(e)) => Err(Error::Database(e)),
-            Err(_) => self.give_up(item, now_ms),
+            Err(_) => self.give_up(item),
         }
     }
 
@@ -406,7 +413,7 @@ impl Client {
     }
 
     /// The relay answered a send: done, or retried later, or given up.
-    pub(super) fn on_send_answer(&mut self, id: u64, error: Option<i32>, now_ms: u64) -> Result<()> {
+    pub(super) fn on_send_answer(&mut self, id: u64, error: Option<i32>) -> Result<()> {
         self.in_flight.remove(&id);
         let tx = self.store.transaction()?;
         let Some(item) = tx.outbox_item(id)? else {
@@ -415,28 +422,8 @@ impl Client {
         };
         tx.commit()?;
         match error {
-            None => {
-                let tx = self.store.transaction()?;
-                tx.outbox_remove(id)?;
-                let rest = tx
-                    .outbox_due(u64::MAX)?
-                    .iter()
-                    .any(|o| o.message_id == item.message_id && o.conversation == item.conversation);
-                let changed =
-                    !rest && tx.set_message_status(&item.conversation, &item.message_id, MessageStatus::Sent)?;
-                tx.commit()?;
-                if changed {
-                    self.backlog.push(Event::MessageStatus {
-                        conversation: item.conversation,
-                        id: item.message_id,
-                        status: MessageStatus::Sent,
-                    });
-                }
-                Ok(())
-            }
-            Some(code) if is_permanent(code) || item.attempts >= self.config.max_attempts => {
-                self.give_up(&item, now_ms)
-            }
+            None => self.settle(&item, MessageStatus::Sent),
+            Some(code) if is_permanent(code) || item.attempts >= self.config.max_attempts => self.give_up(&item),
             Some(_) => {
                 // Rate limited, quota, relay trouble: the retry time set when it was sent stands.
                 Ok(())
