@@ -92,3 +92,21 @@ async fn acks_in_flight_never_cause_a_second_delivery() {
     }
     assert!(b.pushed_is_empty(), "no envelope delivered again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_comes_before_an_envelope_is_still_its_requests_answer() {
+    // The relay writes answers and pushes on one socket in whatever order they are ready; a client
+    // waiting for an envelope must keep the answer for the request that asked (the harness once
+    // dropped it, which made the test above hang when envelopes lagged behind ack answers).
+    let relay = TestRelay::start().await;
+    let mut bob = Device::new();
+    let mut b = bob.register(&relay, 1).await;
+    let mut a = relay.login(&DeviceIdentity::generate(&mut OsRng)).await;
+    let (id, frame) = b.frame(Req::GetPrekeyCounts(GetPrekeyCounts {}));
+    b.send_raw(frame.encode_to_vec()).await;
+    let sent = message_ids(a.request(send_to(&bob.key(), b"after the request")).await);
+    let env = b.next_envelope().await;
+    assert_eq!(vec![env.id], sent);
+    assert!(matches!(b.answer(id).await, Resp::PrekeyCounts(_)), "the answer read before the envelope is kept");
+    assert!(b.pushed_is_empty());
+}

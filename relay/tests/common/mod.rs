@@ -2,7 +2,7 @@
 //! client that authenticates with a `DeviceIdentity` and speaks relay.proto frames.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -192,6 +192,9 @@ pub struct Client {
     next_id: u64,
     /// Frames the relay pushed (request id 0) while we waited for an answer.
     pushed: VecDeque<ServerFrame>,
+    /// Answers that arrived while we waited for something else (a push or another answer), by
+    /// request id: an ack's answer may come between two envelopes.
+    early: HashMap<u64, ServerFrame>,
 }
 
 impl Client {
@@ -200,7 +203,8 @@ impl Client {
             .await
             .expect("connect timed out")
             .expect("connect");
-        let mut c = Self { ws, challenge: Challenge::default(), next_id: 1, pushed: VecDeque::new() };
+        let mut c =
+            Self { ws, challenge: Challenge::default(), next_id: 1, pushed: VecDeque::new(), early: HashMap::new() };
         let first = c.recv().await.expect("challenge");
         match first.body {
             Some(Resp::Challenge(ch)) => c.challenge = ch,
@@ -232,12 +236,24 @@ impl Client {
 
     /// The answer to request `id`, or `None` when the socket closed first.
     pub async fn try_answer(&mut self, id: u64) -> Option<Resp> {
+        if let Some(f) = self.early.remove(&id).filter(|_| id != 0) {
+            return f.body;
+        }
         loop {
             let f = self.recv().await?;
             if f.request_id == id && id != 0 {
                 return f.body;
             }
+            self.keep(f);
+        }
+    }
+
+    /// Keeps a frame that is not the one waited for: a push for `next_push`, an answer for `answer`.
+    fn keep(&mut self, f: ServerFrame) {
+        if f.request_id == 0 {
             self.pushed.push_back(f);
+        } else {
+            self.early.insert(f.request_id, f);
         }
     }
 
@@ -260,13 +276,7 @@ impl Client {
 
     /// Waits for the answer to request `id`.
     pub async fn answer(&mut self, id: u64) -> Resp {
-        loop {
-            let f = self.recv().await.expect("socket closed before the answer");
-            if f.request_id == id && id != 0 {
-                return f.body.expect("answer body");
-            }
-            self.pushed.push_back(f);
-        }
+        self.try_answer(id).await.expect("socket closed before the answer (or an answer without a body)")
     }
 
     /// Sends a request that must succeed with `Ok`.
@@ -283,9 +293,9 @@ impl Client {
         assert_error(&resp, code);
     }
 
-    /// Whether no pushed frame is kept unread.
+    /// Whether no pushed frame and no early answer is kept unread.
     pub fn pushed_is_empty(&self) -> bool {
-        self.pushed.is_empty()
+        self.pushed.is_empty() && self.early.is_empty()
     }
 
     /// The next pushed frame (envelope or presence).
@@ -293,7 +303,13 @@ impl Client {
         if let Some(f) = self.pushed.pop_front() {
             return f;
         }
-        self.recv().await.expect("socket closed while waiting for a push")
+        loop {
+            let f = self.recv().await.expect("socket closed while waiting for a push");
+            if f.request_id == 0 {
+                return f;
+            }
+            self.keep(f);
+        }
     }
 
     /// The next pushed envelope (skipping presence frames).
