@@ -89,6 +89,9 @@ pub const MAX_GROUP_CONTROL_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_GROUP_MESSAGE_BYTES: usize = 160 * 1024;
 /// Sender chains kept per member device (the current one and the one before, for messages in flight).
 pub const MAX_SENDER_CHAINS_PER_DEVICE: usize = 2;
+/// Longest relay URL and display name (name hint) a contact link carries, and so a client may be
+/// configured with: with both at their limit the link stays under `MAX_CONTACT_LINK_BYTES`.
+pub const MAX_LINK_TEXT_BYTES: usize = 512;
 /// Largest encoded device link request (a QR code holds at most 2,953 bytes).
 pub const MAX_LINK_REQUEST_BYTES: usize = 2_900;
 /// Largest link approval (user key, device list, recent-contacts state).

@@ -66,3 +66,15 @@ test('an unknown message is not_found', { skip: !WasmClient && 'built without th
   const chat = eve.directConversation(WasmClient.create(RELAY, 'Kim').userId);
   assert.equal(thrown(() => eve.attachmentBlobId(chat, '00'.repeat(16))).code, 'not_found');
 });
+
+test('a config whose contact link no one could add is bad_input', { skip: !WasmClient && 'built without the store feature' }, () => {
+  for (const [relay, name, detail] of [
+    [RELAY, 'n'.repeat(1024 * 1024), /display name/],
+    ['not a url', 'Eve', /relay URL/],
+    ['https://relay.example/v1/ws', 'Eve', /relay URL/],
+  ]) {
+    const e = thrown(() => WasmClient.create(relay, name));
+    assert.equal(e.code, 'bad_input');
+    assert.match(e.message, detail);
+  }
+});

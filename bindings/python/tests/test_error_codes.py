@@ -63,3 +63,15 @@ def test_a_device_not_linked_yet_is_a_protocol_error():
     with pytest.raises(HushError) as e:
         laptop.user_id()
     assert e.value.code == "protocol"
+
+
+@pytest.mark.parametrize("relay, name, detail", [
+    (RELAY, "n" * (1024 * 1024), "display name"),
+    ("not a url", "Eve", "relay URL"),
+    ("https://relay.example/v1/ws", "Eve", "relay URL"),
+])
+def test_a_config_whose_contact_link_no_one_could_add_is_bad_input(relay, name, detail):
+    with pytest.raises(HushError) as e:
+        HushClient.create(":memory:", os.urandom(32), None, relay, name)
+    assert e.value.code == "bad_input"
+    assert detail in str(e.value)

@@ -11,6 +11,7 @@ use prost::Message as _;
 use crate::crypto::SigningPublicKey;
 use crate::delivery_token::DeliveryToken;
 use crate::error::{Error, Result};
+use crate::limits::MAX_LINK_TEXT_BYTES;
 use crate::wire::{self, client as proto};
 
 /// The URL scheme and path of a contact link.
@@ -18,9 +19,6 @@ pub const CONTACT_LINK_PREFIX: &str = "hush://contact/";
 
 /// The largest encoded link accepted (relay URL and name hint included).
 pub const MAX_CONTACT_LINK_BYTES: usize = 2048;
-
-/// The longest relay URL and name hint a link may carry.
-const MAX_LINK_TEXT_BYTES: usize = 512;
 
 const LINK_VERSION: u32 = 1;
 
@@ -54,12 +52,8 @@ impl ContactLink {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let p: proto::ContactLink = wire::decode(bytes, MAX_CONTACT_LINK_BYTES, "contact link")?;
         wire::check_version("contact link", p.version, LINK_VERSION)?;
-        if p.relay_url.len() > MAX_LINK_TEXT_BYTES || p.name_hint.len() > MAX_LINK_TEXT_BYTES {
-            return Err(Error::TooLarge { what: "contact link text", size: bytes.len(), max: MAX_LINK_TEXT_BYTES });
-        }
-        if p.name_hint.chars().any(char::is_control) || p.relay_url.chars().any(|c| c.is_control() || c == ' ') {
-            return Err(Error::Malformed { what: "contact link text" });
-        }
+        check_relay_url(&p.relay_url, "contact link text")?;
+        check_display_name(&p.name_hint, "contact link text")?;
         Ok(Self {
             relay_url: p.relay_url.clone(),
             user_key: SigningPublicKey::from_slice(&p.user_key, "contact link user key")?,
@@ -82,6 +76,35 @@ impl ContactLink {
         let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| Error::Malformed { what: "contact link" })?;
         Self::from_bytes(&bytes)
     }
+}
+
+/// A relay URL a link may carry and a client may be configured with: `ws://` or `wss://`, a
+/// non-empty host (letters, digits, `.`, `-`, `_`, an optional `:port`, or a bracketed IPv6
+/// address), then an optional path of printable ASCII without spaces; at most
+/// [`MAX_LINK_TEXT_BYTES`]. `TooLarge`/`Malformed` name `what`.
+pub(crate) fn check_relay_url(url: &str, what: &'static str) -> Result<()> {
+    if url.len() > MAX_LINK_TEXT_BYTES {
+        return Err(Error::TooLarge { what, size: url.len(), max: MAX_LINK_TEXT_BYTES });
+    }
+    let rest = url.strip_prefix("wss://").or_else(|| url.strip_prefix("ws://")).ok_or(Error::Malformed { what })?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host_ok = !host.is_empty()
+        && !host.starts_with(':')
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']'));
+    let path_ok = path.bytes().all(|b| b.is_ascii_graphic());
+    if host_ok && path_ok { Ok(()) } else { Err(Error::Malformed { what }) }
+}
+
+/// A display name a link may carry and a client may be configured with: at most
+/// [`MAX_LINK_TEXT_BYTES`], no control characters (may be empty).
+pub(crate) fn check_display_name(name: &str, what: &'static str) -> Result<()> {
+    if name.len() > MAX_LINK_TEXT_BYTES {
+        return Err(Error::TooLarge { what, size: name.len(), max: MAX_LINK_TEXT_BYTES });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::Malformed { what });
+    }
+    Ok(())
 }
 
 impl fmt::Debug for ContactLink {
@@ -118,6 +141,44 @@ mod tests {
         let url = l.to_url();
         assert!(url.starts_with(CONTACT_LINK_PREFIX));
         assert_eq!(ContactLink::from_url(&url).unwrap(), l);
+    }
+
+    #[test]
+    fn relay_urls_and_names_are_checked_the_same_way_for_links_and_clients() {
+        for good in ["ws://x", "wss://relay.example/v1/ws", "ws://127.0.0.1:8080/v1/ws", "wss://[::1]:9/v1/ws?a=b"] {
+            assert!(check_relay_url(good, "relay URL").is_ok(), "{good}");
+        }
+        let long = format!("wss://{}", "a".repeat(MAX_LINK_TEXT_BYTES));
+        for bad in [
+            "",
+            "relay.example",
+            "https://relay.example/v1/ws",
+            "ws://",
+            "ws:///v1/ws",
+            "ws://:80",
+            "ws://a b/c",
+            "ws://a/b c",
+            "ws://a\n/",
+            "ws://ex\u{e4}mple/",
+            "ws://user@host/",
+        ] {
+            assert!(
+                matches!(check_relay_url(bad, "relay URL"), Err(Error::Malformed { what: "relay URL" })),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(check_relay_url(&long, "relay URL"), Err(Error::TooLarge { what: "relay URL", .. })));
+        assert!(check_display_name("", "display name").is_ok());
+        assert!(check_display_name(&"\u{e4}".repeat(MAX_LINK_TEXT_BYTES / 2), "display name").is_ok());
+        assert!(matches!(check_display_name("a\u{7}", "display name"), Err(Error::Malformed { .. })));
+        let too_long = "n".repeat(MAX_LINK_TEXT_BYTES + 1);
+        assert!(matches!(check_display_name(&too_long, "display name"), Err(Error::TooLarge { .. })));
+        // The largest link a valid client makes still parses.
+        let mut l = link();
+        l.relay_url = format!("wss://{}", "r".repeat(MAX_LINK_TEXT_BYTES - 6));
+        l.name_hint = "\u{e4}".repeat(MAX_LINK_TEXT_BYTES / 2);
+        assert!(l.to_bytes().len() <= MAX_CONTACT_LINK_BYTES);
+        assert_eq!(ContactLink::from_url(&l.to_url()).unwrap(), l);
     }
 
     #[test]

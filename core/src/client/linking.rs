@@ -48,6 +48,7 @@ impl Client {
     /// user's existing device and connect; [`Event::DeviceLinked`] says when it is done. Until
     /// then, what needs a user fails with [`Error::NotLinked`].
     pub fn create_for_link(mut store: Store, config: ClientConfig, _now_ms: u64) -> Result<Self> {
+        config.check()?;
         let mut rng = super::new_rng()?;
         let account = Account::new(&mut rng);
         let request = LinkRequest::new(&mut rng, &account)?;

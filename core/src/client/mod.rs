@@ -113,6 +113,17 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Checks what goes into the contact link: `relay_url` a `ws://`/`wss://` URL and
+    /// `display_name` without control characters, each at most [`MAX_LINK_TEXT_BYTES`], so every
+    /// link this client hands out is one others can add. `Malformed`/`TooLarge` name "relay URL" or
+    /// "display name".
+    ///
+    /// [`MAX_LINK_TEXT_BYTES`]: crate::limits::MAX_LINK_TEXT_BYTES
+    pub fn check(&self) -> Result<()> {
+        contact_link::check_relay_url(&self.relay_url, "relay URL")?;
+        contact_link::check_display_name(&self.display_name, "display name")
+    }
+
     /// Defaults for an account on `relay_url`.
     pub fn new(relay_url: impl Into<String>, display_name: impl Into<String>) -> Self {
         Self {
@@ -205,7 +216,9 @@ impl core::fmt::Debug for Client {
 impl Client {
     /// Creates a new account in an empty `store`: device and user identities, the first signed
     /// device list, prekeys and a delivery token. The relay learns of them at the first connect.
+    /// A `config` that fails [`ClientConfig::check`] is refused before anything is written.
     pub fn create(mut store: Store, config: ClientConfig, now_ms: u64) -> Result<Self> {
+        config.check()?;
         let mut rng = new_rng()?;
         let account = Account::new(&mut rng);
         let user = UserIdentity::generate(&mut rng);
@@ -228,6 +241,7 @@ impl Client {
 
     /// Opens the account held by `store`.
     pub fn open(mut store: Store, config: ClientConfig) -> Result<Self> {
+        config.check()?;
         let rng = new_rng()?;
         let (account, user, token) = {
             let tx = store.transaction()?;

@@ -258,6 +258,50 @@ fn groups_create_talk_add_and_remove() {
 }
 
 #[test]
+fn a_config_whose_contact_link_no_one_could_add_is_refused_before_anything_is_stored() {
+    let key = || Unlock::Key(Zeroizing::new([7; 32]));
+    let mut store = Store::open_in_memory(key()).unwrap();
+    let huge_name = "n".repeat(1024 * 1024);
+    let refused = [
+        (ClientConfig::new("ws://relay.test/v1/ws", huge_name.as_str()), "display name"),
+        (ClientConfig::new("ws://relay.test/v1/ws", "Eve\u{0}"), "display name"),
+        (ClientConfig::new("not a url", "Eve"), "relay URL"),
+        (ClientConfig::new("https://relay.test/v1/ws", "Eve"), "relay URL"),
+        (ClientConfig::new(format!("ws://{}", "r".repeat(2048)), "Eve"), "relay URL"),
+    ];
+    for (config, field) in refused {
+        match Client::create(store, config.clone(), T0) {
+            Err(e @ (Error::Malformed { what } | Error::TooLarge { what, .. })) => {
+                assert_eq!(what, field, "{e}");
+            }
+            other => panic!("{config:?} was not refused: {:?}", other.map(|_| ())),
+        }
+        store = Store::open_in_memory(key()).unwrap();
+    }
+    // Nothing was written: a store file a refused create was given takes a valid account afterwards.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let bad = ClientConfig::new("ws://relay.test/v1/ws", huge_name.as_str());
+    assert!(Client::create(Store::create(&path, key()).unwrap(), bad, T0).is_err());
+    let mut store = Store::open(&path, key()).unwrap();
+    {
+        let tx = store.transaction().unwrap();
+        assert!(tx.account().unwrap().is_none(), "a refused create stored an account");
+        tx.commit().unwrap();
+    }
+    // A client at both limits hands out a link another client adds.
+    let url = format!("ws://{}", "r".repeat(crate::limits::MAX_LINK_TEXT_BYTES - "ws://".len()));
+    let name = "\u{e4}".repeat(crate::limits::MAX_LINK_TEXT_BYTES / 2);
+    let eve = Client::create(store, ClientConfig::new(url.as_str(), name.as_str()), T0).unwrap();
+    let mut alice = new_client("Alice");
+    alice.add_contact(&eve.contact_link().unwrap(), T0).unwrap();
+    // Opening with a config that fails the check is refused too.
+    drop(eve);
+    let reopened = Client::open(Store::open(&path, key()).unwrap(), ClientConfig::new("ws://x", "a\nb"));
+    assert!(matches!(reopened, Err(Error::Malformed { what: "display name" })));
+}
+
+#[test]
 fn safety_numbers_match_and_verify() {
     let (_relay, mut alice, mut bob) = pair();
     let a = alice.safety_number(&bob.user_key().unwrap()).unwrap();

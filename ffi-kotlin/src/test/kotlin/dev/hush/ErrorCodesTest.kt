@@ -37,6 +37,22 @@ class ErrorCodesTest {
     }
 
     @Test
+    fun aConfigWhoseContactLinkNoOneCouldAddIsBadInput() {
+        val refused = listOf(
+            relay to "n".repeat(1024 * 1024) to "display name",
+            "not a url" to "Eve" to "relay URL",
+            "https://relay.example/v1/ws" to "Eve" to "relay URL",
+        )
+        for ((config, detail) in refused) {
+            val e = assertFailsWith<HushException.BadInput> {
+                HushClient.create(":memory:", ByteArray(32) { 5 }, null, config.first, config.second)
+            }
+            assertEquals("bad_input", e.code)
+            kotlin.test.assertContains(e.message ?: "", detail)
+        }
+    }
+
+    @Test
     fun aWrongStoreKeyIsWrongKey() {
         val path = Files.createTempDirectory("hush-kt-").resolve("eve.db").toString()
         HushClient.create(path, ByteArray(32) { 1 }, null, relay, "Eve")
