@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use hush_ffi::{HushClient, HushEvent, HushListener};
+use hush_ffi::{HushClient, HushEvent, HushListener, ListenerError};
 
 struct Channel(mpsc::Sender<HushEvent>);
 
 impl HushListener for Channel {
-    fn on_event(&self, event: HushEvent) {
+    fn on_event(&self, event: HushEvent) -> Result<(), ListenerError> {
         let _ = self.0.send(event);
+        Ok(())
     }
 }
 

@@ -40,8 +40,33 @@ const MAX_DOWNLOAD_BYTES: u64 = hush_core::limits::DEFAULT_MAX_ATTACHMENT_BYTES;
 /// Receives every event of a client. Called from a background thread, one event at a time.
 #[uniffi::export(with_foreign)]
 pub trait HushListener: Send + Sync {
-    /// One event.
-    fn on_event(&self, event: HushEvent);
+    /// One event. A listener that throws (any exception: uniffi turns the unexpected ones into
+    /// [`ListenerError`]) does not stop delivery: the failure is logged and the next event comes.
+    fn on_event(&self, event: HushEvent) -> Result<(), ListenerError>;
+}
+
+/// A listener's failure to handle an event; logged, never fatal to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum ListenerError {
+    /// The listener threw.
+    #[error("the event listener failed: {reason}")]
+    Failed {
+        /// What it threw, as the foreign language describes it.
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for ListenerError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Failed { reason: e.reason }
+    }
+}
+
+/// Hands one event to the listener; a failure is logged and delivery goes on.
+fn notify(listener: &dyn HushListener, event: HushEvent) {
+    if let Err(e) = listener.on_event(event) {
+        tracing::warn!(error = %e, "a hush event listener failed; delivering the next events");
+    }
 }
 
 // The records and events are hush-core's view layer (`hush_core::client::view`), built there
@@ -56,6 +81,13 @@ pub enum ConnectionView {
     Connected,
     /// Lost; reconnecting.
     Disconnected,
+    /// A connection attempt failed; the client tries again in `retry_in_ms`.
+    Unreachable {
+        /// Why (cannot connect, not a hush relay, …).
+        reason: String,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u64,
+    },
     /// The relay refused this device; the client stopped trying.
     Refused {
         /// What the relay said.
@@ -362,6 +394,9 @@ fn event(e: MessengerEvent, me: &SigningPublicKey) -> Option<EventView> {
             state: match state {
                 ConnectionState::Connected => ConnectionView::Connected,
                 ConnectionState::Disconnected => ConnectionView::Disconnected,
+                ConnectionState::Unreachable { reason, retry_in_ms } => {
+                    ConnectionView::Unreachable { reason, retry_in_ms }
+                }
                 ConnectionState::Refused(detail) => ConnectionView::Refused { detail },
             },
         }),
@@ -391,7 +426,7 @@ impl Delivery {
                 }
             }
         };
-        listener.on_event(e);
+        notify(listener.as_ref(), e);
     }
 }
 
@@ -531,7 +566,7 @@ impl HushClient {
             core::mem::take(&mut d.buffered)
         };
         for e in buffered {
-            listener.on_event(e);
+            notify(listener.as_ref(), e);
         }
     }
 

@@ -64,6 +64,14 @@ pub enum ClientEvent {
     Connected,
     /// The socket closed; a reconnect is scheduled.
     Disconnected,
+    /// A connection attempt failed (the relay cannot be reached, or is not a hush relay); the
+    /// next attempt is in `retry_in`.
+    Unreachable {
+        /// Why the attempt failed.
+        reason: String,
+        /// When the next attempt starts.
+        retry_in: Duration,
+    },
     /// A message from the relay's queue (id > 0, ack it after your own commit) or live (id 0).
     Envelope(Envelope),
     /// A watched device went online or offline.
@@ -172,8 +180,8 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// Why a connection attempt or session ended.
 enum End {
-    /// Try again after a backoff.
-    Retry,
+    /// Try again after a backoff (why).
+    Retry(String),
     /// Stop for good: the owner went away.
     Stop,
     /// Stop for good: the relay refused authentication (the detail it gave).
@@ -197,7 +205,7 @@ async fn run(
                 }
                 match session(ws, &mut commands, &events, &mut watched).await {
                     End::Stop | End::Refused(_) => return,
-                    End::Retry => {
+                    End::Retry(_) => {
                         if events.send(ClientEvent::Disconnected).await.is_err() {
                             return;
                         }
@@ -209,12 +217,24 @@ async fn run(
                 return;
             }
             Err(End::Stop) => return,
-            Err(End::Retry) => {}
+            Err(End::Retry(reason)) => {
+                let retry_in = with_jitter(backoff);
+                if events.send(ClientEvent::Unreachable { reason, retry_in }).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(retry_in).await;
+                backoff = (backoff * 2).min(config.max_backoff);
+                continue;
+            }
         }
-        let jitter = OsRng.next_u64() % (backoff.as_millis() as u64 / 2 + 1);
-        tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
+        tokio::time::sleep(with_jitter(backoff)).await;
         backoff = (backoff * 2).min(config.max_backoff);
     }
+}
+
+/// `backoff` plus up to 50 % of it at random (so clients do not reconnect in step).
+fn with_jitter(backoff: Duration) -> Duration {
+    backoff + Duration::from_millis(OsRng.next_u64() % (backoff.as_millis() as u64 / 2 + 1))
 }
 
 fn encode(request_id: u64, body: Req) -> Message {
@@ -245,22 +265,22 @@ async fn connect(config: &ClientConfig, identity: &DeviceIdentity) -> Result<Soc
         .await
         .map_err(|e| {
             tracing::debug!(error = %e, "connecting to the relay failed");
-            End::Retry
+            End::Retry(format!("cannot connect: {e}"))
         })?;
     let challenge = match next_frame(&mut ws).await.and_then(|f| f.body) {
         Some(Resp::Challenge(c)) => c,
-        _ => return Err(End::Retry),
+        _ => return Err(End::Retry("no challenge from the relay (not a hush relay?)".into())),
     };
     let mut response = hush_core::client::answer_challenge(identity, &challenge, now_ms() / 1000, None);
     response.registration_secret = config.registration_secret.clone().unwrap_or_default();
-    ws.send(encode(1, Req::Auth(response))).await.map_err(|_| End::Retry)?;
+    ws.send(encode(1, Req::Auth(response))).await.map_err(|e| End::Retry(format!("sending the auth failed: {e}")))?;
     match next_frame(&mut ws).await {
         Some(ServerFrame { request_id: 1, body: Some(Resp::Ok(_)), .. }) => Ok(ws),
         Some(ServerFrame { request_id: 1, body: Some(Resp::Error(e)), .. }) => {
             tracing::warn!(code = e.code, detail = %e.detail, "relay refused authentication");
             Err(End::Refused(e.detail))
         }
-        _ => Err(End::Retry),
+        _ => Err(End::Retry("no answer to the auth".into())),
     }
 }
 
@@ -276,13 +296,13 @@ async fn session(
     if let Some(keys) = watched.clone() {
         let resubscribe = Req::SubscribePresence(SubscribePresence { device_keys: keys });
         if ws.send(encode(2, resubscribe)).await.is_err() {
-            return End::Retry;
+            return End::Retry("the connection closed".into());
         }
     }
     let end = loop {
         tokio::select! {
             frame = next_frame(&mut ws) => {
-                let Some(frame) = frame else { break End::Retry };
+                let Some(frame) = frame else { break End::Retry("the connection closed".into()) };
                 let event = match frame.body {
                     Some(Resp::Envelope(e)) if frame.request_id == 0 => Some(ClientEvent::Envelope(e)),
                     Some(Resp::Presence(p)) if frame.request_id == 0 => Some(ClientEvent::Presence(p)),
@@ -309,7 +329,7 @@ async fn session(
                 next_id += 1;
                 if ws.send(encode(id, body)).await.is_err() {
                     let _ = reply.send(Err(ClientError::Disconnected));
-                    break End::Retry;
+                    break End::Retry("the connection closed".into());
                 }
                 pending.insert(id, reply);
             }

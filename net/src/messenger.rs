@@ -43,6 +43,13 @@ pub enum ConnectionState {
     Connected,
     /// Lost; reconnecting with backoff.
     Disconnected,
+    /// A connection attempt failed (why); the next one starts in `retry_in_ms`.
+    Unreachable {
+        /// Why the attempt failed (cannot connect, not a hush relay, …).
+        reason: String,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u64,
+    },
     /// The relay refused this device (the detail it gave); the transport stopped.
     Refused(String),
 }
@@ -246,6 +253,11 @@ async fn run(
                     ClientEvent::Presence(p) => {
                         let mut frame = Some(ServerFrame { version: 1, request_id: 0, body: Some(Resp::Presence(p)) });
                         drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
+                    }
+                    ClientEvent::Unreachable { reason, retry_in } => {
+                        let retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
+                        let state = ConnectionState::Unreachable { reason, retry_in_ms };
+                        let _ = events.send(MessengerEvent::Connection(state));
                     }
                     ClientEvent::AuthRefused(detail) => {
                         let _ = events.send(MessengerEvent::Connection(ConnectionState::Refused(detail)));

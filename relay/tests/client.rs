@@ -60,7 +60,7 @@ async fn reconnects_and_resumes_after_a_relay_restart() {
             ClientEvent::Disconnected => seen_disconnect = true,
             ClientEvent::Presence(p) => seen_presence |= p.device_key == watched && !p.online,
             ClientEvent::Envelope(e) => break e,
-            ClientEvent::Connected | ClientEvent::AuthRefused(_) => {}
+            ClientEvent::Connected | ClientEvent::AuthRefused(_) | ClientEvent::Unreachable { .. } => {}
         }
     };
     assert!(seen_disconnect);
@@ -72,7 +72,10 @@ async fn reconnects_and_resumes_after_a_relay_restart() {
         match event(&mut client).await {
             ClientEvent::Presence(p) => seen_presence |= p.device_key == watched,
             ClientEvent::Envelope(e) => break e,
-            ClientEvent::Connected | ClientEvent::Disconnected | ClientEvent::AuthRefused(_) => {}
+            ClientEvent::Connected
+            | ClientEvent::Disconnected
+            | ClientEvent::AuthRefused(_)
+            | ClientEvent::Unreachable { .. } => {}
         }
     };
     assert_eq!((env.id, env.payload.as_slice()), (second, &b"two"[..]));
@@ -88,6 +91,40 @@ async fn reconnects_and_resumes_after_a_relay_restart() {
             }
         }
     }
+    client.close().await;
+}
+
+/// The next `Unreachable` event: its reason and delay.
+async fn unreachable(c: &mut RelayClient) -> (String, Duration) {
+    match event(c).await {
+        ClientEvent::Unreachable { reason, retry_in } => (reason, retry_in),
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_relay_is_reported_with_the_reason_and_the_next_attempt() {
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut config = ClientConfig::new(format!("ws://127.0.0.1:{port}/v1/ws"));
+    config.min_backoff = Duration::from_millis(40);
+    config.max_backoff = Duration::from_millis(100);
+    let mut client = RelayClient::spawn(config, DeviceIdentity::generate(&mut OsRng));
+    let (reason, first) = unreachable(&mut client).await;
+    assert!(reason.starts_with("cannot connect"), "{reason}");
+    assert!((40..=60).contains(&first.as_millis()), "{first:?}: the backoff plus at most half of it");
+    let (_, second) = unreachable(&mut client).await;
+    assert!((80..=120).contains(&second.as_millis()), "{second:?}: doubled");
+    let (_, third) = unreachable(&mut client).await;
+    assert!((100..=150).contains(&third.as_millis()), "{third:?}: capped at max_backoff");
+    client.close().await;
+
+    // A server that is not a hush relay (an HTTP path of the relay that is no WebSocket).
+    let relay = TestRelay::start().await;
+    let not_a_relay = ClientConfig::new(relay.url("/healthz").replace("http", "ws"));
+    let mut client = RelayClient::spawn(not_a_relay, DeviceIdentity::generate(&mut OsRng));
+    let (reason, _) = unreachable(&mut client).await;
+    assert!(reason.starts_with("cannot connect"), "{reason}");
     client.close().await;
 }
 

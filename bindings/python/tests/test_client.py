@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from hush import HushClient, HushError, HushEvent, HushListener, HushMessageStatus
+from hush import HushClient, HushConnectionState, HushError, HushEvent, HushListener, HushMessageStatus
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 TIMEOUT = 30.0
@@ -104,6 +104,55 @@ def test_a_message_request_a_reply_and_receipts(relay):
     assert alice.safety_number(bob_id).digits == bob.safety_number(alice.user_id()).digits
     asyncio.run(alice.disconnect())
     asyncio.run(bob.disconnect())
+
+
+class Raising(Events):
+    """Records every event, then raises: a listener with a bug."""
+
+    def on_event(self, event):
+        super().on_event(event)
+        raise RuntimeError("a bug in the application's listener")
+
+
+def test_a_listener_that_raises_is_logged_and_still_gets_every_event(relay, caplog):
+    alice, _ = person(relay, "Alice")
+    bob = HushClient.create(":memory:", os.urandom(32), None, relay, "Bob")
+    bob_events = Raising()
+    bob.set_listener(bob_events)
+    asyncio.run(bob.connect())
+    bob_events.wait(lambda e: isinstance(e, HushEvent.CONNECTION), "connection")
+    to_bob = alice.direct_conversation(alice.add_contact(bob.contact_link()))
+    first, second = alice.send_text(to_bob, "one"), alice.send_text(to_bob, "two")
+    for sent in (first, second):
+        bob_events.wait(lambda e: isinstance(e, (HushEvent.MESSAGE, HushEvent.MESSAGE_REQUEST))
+                        and e.message.id == sent, "message")
+
+    def raised():
+        return [r for r in caplog.records if r.name == "hush" and "listener raised" in r.getMessage()]
+
+    # The last event is logged right after the listener recorded it: give the log that moment.
+    deadline = time.time() + TIMEOUT
+    while len(raised()) < 3 and time.time() < deadline:
+        time.sleep(0.01)
+    assert len(raised()) >= 3, caplog.text  # the connection and both messages at least
+    assert all(r.exc_info and "a bug in the application's listener" in str(r.exc_info[1]) for r in raised())
+    asyncio.run(alice.disconnect())
+    asyncio.run(bob.disconnect())
+
+
+def test_an_unreachable_relay_is_an_event_with_the_reason_and_the_next_attempt():
+    client = HushClient.create(":memory:", os.urandom(32), None, "ws://127.0.0.1:9/v1/ws", "Eve")  # nothing there
+    events = Events()
+    client.set_listener(events)
+    asyncio.run(client.connect())
+    unreachable = [events.wait(lambda e: isinstance(e, HushEvent.CONNECTION)
+                               and isinstance(e.state, HushConnectionState.UNREACHABLE), "unreachable").state]
+    assert unreachable[0].reason.startswith("cannot connect"), unreachable[0].reason
+    assert 250 <= unreachable[0].retry_in_ms <= 375  # the first backoff, with up to 50 % jitter
+    # It keeps trying, and says so each time.
+    events.wait(lambda e: isinstance(e, HushEvent.CONNECTION) and isinstance(e.state, HushConnectionState.UNREACHABLE)
+                and e.state.retry_in_ms >= 500, "second attempt")
+    asyncio.run(client.disconnect())
 
 
 def test_errors_are_typed(relay):

@@ -146,6 +146,13 @@ pub enum ConnectionView {
     Connected,
     /// Lost; reconnecting.
     Disconnected,
+    /// A connection attempt failed; the client tries again in `retry_in_ms`.
+    Unreachable {
+        /// Why (cannot connect, not a hush relay, …).
+        reason: String,
+        /// Milliseconds until the next attempt.
+        retry_in_ms: u64,
+    },
     /// The relay refused this device; the client stopped trying.
     Refused {
         /// What the relay said.

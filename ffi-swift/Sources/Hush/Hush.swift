@@ -1380,9 +1380,10 @@ public func FfiConverterTypeHushClient_lower(_ value: HushClient) -> UInt64 {
 public protocol HushListener: AnyObject, Sendable {
     
     /**
-     * One event.
+     * One event. A listener that throws (any exception: uniffi turns the unexpected ones into
+     * [`ListenerError`]) does not stop delivery: the failure is logged and the next event comes.
      */
-    func onEvent(event: HushEvent) 
+    func onEvent(event: HushEvent) throws 
     
 }
 /**
@@ -1442,9 +1443,10 @@ open class HushListenerImpl: HushListener, @unchecked Sendable {
 
     
     /**
-     * One event.
+     * One event. A listener that throws (any exception: uniffi turns the unexpected ones into
+     * [`ListenerError`]) does not stop delivery: the failure is logged and the next event comes.
      */
-open func onEvent(event: HushEvent)  {try! rustCall() {
+open func onEvent(event: HushEvent)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_hush_ffi_fn_method_hushlistener_on_event(
             self.uniffiCloneHandle(),
@@ -1492,17 +1494,18 @@ fileprivate struct UniffiCallbackInterfaceHushListener {
                 guard let uniffiObj = try? FfiConverterTypeHushListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onEvent(
+                return try uniffiObj.onEvent(
                      event: try FfiConverterTypeHushEvent_lift(event)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         }
     )
@@ -2608,6 +2611,17 @@ public enum HushConnectionState: Equatable, Hashable {
      */
     case disconnected
     /**
+     * A connection attempt failed; the client tries again in `retry_in_ms`.
+     */
+    case unreachable(
+        /**
+         * Why (cannot connect, not a hush relay, …).
+         */reason: String, 
+        /**
+         * Milliseconds until the next attempt.
+         */retryInMs: UInt64
+    )
+    /**
      * The relay refused this device; the client stopped trying.
      */
     case refused(
@@ -2640,7 +2654,10 @@ public struct FfiConverterTypeHushConnectionState: FfiConverterRustBuffer {
         
         case 2: return .disconnected
         
-        case 3: return .refused(detail: try FfiConverterString.read(from: &buf)
+        case 3: return .unreachable(reason: try FfiConverterString.read(from: &buf), retryInMs: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 4: return .refused(detail: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2659,8 +2676,14 @@ public struct FfiConverterTypeHushConnectionState: FfiConverterRustBuffer {
             writeInt(&buf, Int32(2))
         
         
-        case let .refused(detail):
+        case let .unreachable(reason,retryInMs):
             writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterUInt64.write(retryInMs, into: &buf)
+            
+        
+        case let .refused(detail):
+            writeInt(&buf, Int32(4))
             FfiConverterString.write(detail, into: &buf)
             
         }
@@ -3398,6 +3421,90 @@ public func FfiConverterTypeHushMessageStatus_lower(_ value: HushMessageStatus) 
 
 
 /**
+ * A listener's failure to handle an event; logged, never fatal to the client.
+ */
+public 
+enum ListenerError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The listener threw.
+     */
+    case Failed(
+        /**
+         * What it threw, as the foreign language describes it.
+         */reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension ListenerError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListenerError: FfiConverterRustBuffer {
+    typealias SwiftType = ListenerError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListenerError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Failed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ListenerError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Failed(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListenerError_lift(_ buf: RustBuffer) throws -> ListenerError {
+    return try FfiConverterTypeListenerError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListenerError_lower(_ value: ListenerError) -> RustBuffer {
+    return FfiConverterTypeListenerError.lower(value)
+}
+
+
+/**
  * What a sealed-sender envelope carries (`SealedContent`).
  */
 
@@ -3987,7 +4094,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hush_ffi_checksum_method_hushclient_verify() != 26539) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_hush_ffi_checksum_method_hushlistener_on_event() != 35160) {
+    if (uniffi_hush_ffi_checksum_method_hushlistener_on_event() != 27770) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hush_ffi_checksum_constructor_hushclient_create() != 7864) {

@@ -9,12 +9,16 @@ Errors are typed: every failing call raises a subclass of :class:`HushError`
 failure. Each has a ``code``, the kind's stable name in every hush binding (``"bad_input"``,
 ``"decryption"``, ``"identity"`` ...: the class name in snake_case); ``hush_error_codes()`` lists
 them all.
+
+A listener that raises does not stop the events: the exception is logged on the ``hush`` logger
+(``logging.getLogger("hush")``) and the next event is delivered.
 """
 
+import logging as _logging
 import re as _re
 
 from .hush_ffi import *  # noqa: F401,F403
-from .hush_ffi import HushError, hush_version  # noqa: F401
+from .hush_ffi import HushClient, HushError, HushListener, hush_version  # noqa: F401
 
 __version__ = hush_version()
 
@@ -25,3 +29,27 @@ def _error_code(self) -> str:
 
 
 HushError.code = property(_error_code)
+
+
+class _LoggedListener(HushListener):
+    """Calls the application's listener; what it raises is logged, and delivery goes on."""
+
+    def __init__(self, listener):
+        self._listener = listener
+
+    def on_event(self, event):
+        try:
+            self._listener.on_event(event)
+        except Exception:  # noqa: BLE001 - any bug in the application's listener
+            _logging.getLogger("hush").exception("the event listener raised on %s", type(event).__name__)
+
+
+_set_listener = HushClient.set_listener
+
+
+def _set_logged_listener(self, listener):
+    """Registers ``listener`` for every event (see the module docs for what an exception does)."""
+    _set_listener(self, _LoggedListener(listener))
+
+
+HushClient.set_listener = _set_logged_listener

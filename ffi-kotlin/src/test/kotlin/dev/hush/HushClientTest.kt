@@ -3,7 +3,12 @@ package dev.hush
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertIs
 import kotlin.test.assertTrue
+import java.util.concurrent.ConcurrentLinkedQueue
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
+import kotlinx.coroutines.runBlocking
 
 /**
  * HushClient on the JVM without a relay: accounts, links, typed errors, and what works offline
@@ -28,6 +33,28 @@ class HushClientTest {
         assertFailsWith<HushException.BadInput> { c.sendText("zz", "hi") }
         assertFailsWith<HushException.BadInput> { HushClient.create(":memory:", ByteArray(5), null, "ws://x", "x") }
         assertFailsWith<HushException.BadInput> { HushClient.create(":memory:", null, null, "ws://x", "x") }
+    }
+
+    @Test
+    fun aListenerThatThrowsStillGetsTheNextEventsAndAnUnreachableRelayIsOne() {
+        val c = client("Kim") // nothing listens on port 9
+        val calls = AtomicInteger()
+        val states = ConcurrentLinkedQueue<HushConnectionState>()
+        c.setListener(object : HushListener {
+            override fun onEvent(event: HushEvent) {
+                calls.incrementAndGet()
+                if (event is HushEvent.Connection) states.add(event.state)
+                throw IllegalStateException("a bug in the application's listener")
+            }
+        })
+        runBlocking { c.connect() }
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
+        while (calls.get() < 2 && System.nanoTime() < deadline) Thread.sleep(20)
+        runBlocking { c.disconnect() }
+        assertTrue(calls.get() >= 2, "delivery stopped after the listener threw (${calls.get()} events)")
+        val first = assertIs<HushConnectionState.Unreachable>(states.first())
+        assertTrue(first.reason.startsWith("cannot connect"), first.reason)
+        assertTrue(first.retryInMs in 250uL..375uL, "${first.retryInMs}")
     }
 
     @Test
