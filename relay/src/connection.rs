@@ -216,11 +216,16 @@ impl Connection {
             }
         };
         self.state.metrics.frames_in.get_or_create(&[("type", frame::client_type(&body))]).inc();
-        let limited =
-            !self.state.ip_limits.check(&self.ip) || self.device.is_some_and(|d| !self.state.device_limits.check(&d));
-        if limited {
+        let limited = self
+            .state
+            .ip_limits
+            .take(&self.ip)
+            .err()
+            .or_else(|| self.device.and_then(|d| self.state.device_limits.take(&d).err()));
+        if let Some(wait) = limited {
             self.drain(socket).await?;
-            return self.refuse(socket, request_id, &RequestError::RateLimited).await;
+            let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            return self.refuse(socket, request_id, &RequestError::RateLimited { retry_after_ms }).await;
         }
         if let Some(device) = self.device.filter(|_| self.state.storage.submits_in_order()) {
             match body {

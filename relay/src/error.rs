@@ -35,9 +35,13 @@ pub enum RequestError {
     /// A stored-count limit (prekeys) would be exceeded.
     #[error("too many {0} stored")]
     StoreLimit(&'static str),
-    /// The device or IP address sends faster than its rate limit.
-    #[error("rate limited")]
-    RateLimited,
+    /// The device or IP address sends faster than its rate limit; the same request is taken again
+    /// after `retry_after_ms`.
+    #[error("rate limited; retry after {retry_after_ms} ms")]
+    RateLimited {
+        /// Milliseconds until the bucket holds a token again.
+        retry_after_ms: u64,
+    },
     /// Nothing known under that key.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -58,6 +62,14 @@ pub enum RequestError {
 }
 
 impl RequestError {
+    /// When the same request may be taken (`RateLimited`); 0 for every other refusal.
+    pub fn retry_after_ms(&self) -> u64 {
+        match self {
+            Self::RateLimited { retry_after_ms } => *retry_after_ms,
+            _ => 0,
+        }
+    }
+
     /// The wire code.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -67,7 +79,7 @@ impl RequestError {
             Self::BadSignature(_) => ErrorCode::BadSignature,
             Self::TooLarge { .. } | Self::StoreLimit(_) => ErrorCode::TooLarge,
             Self::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
-            Self::RateLimited => ErrorCode::RateLimited,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Rollback { .. } => ErrorCode::Rollback,
             Self::Forbidden(_) => ErrorCode::Forbidden,
@@ -85,7 +97,7 @@ impl RequestError {
             Self::TooLarge { .. } => "too_large",
             Self::StoreLimit(_) => "store_limit",
             Self::QuotaExceeded(_) => "quota_exceeded",
-            Self::RateLimited => "rate_limited",
+            Self::RateLimited { .. } => "rate_limited",
             Self::NotFound(_) => "not_found",
             Self::Rollback { .. } => "rollback",
             Self::Forbidden(_) => "forbidden",

@@ -31,7 +31,11 @@ pub fn error(request_id: u64, error: &RequestError) -> ServerFrame {
     let code: ErrorCode = error.code();
     server(
         request_id,
-        server_frame::Body::Error(hush_core::wire::relay::Error { code: code.into(), detail: error.to_string() }),
+        server_frame::Body::Error(hush_core::wire::relay::Error {
+            code: code.into(),
+            detail: error.to_string(),
+            retry_after_ms: error.retry_after_ms(),
+        }),
     )
 }
 

@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The retry time given when a bucket never refills (a zero rate): try again in a minute.
+const NO_REFILL_RETRY: Duration = Duration::from_secs(60);
 
 /// Buckets per key: `rate` tokens per second up to `burst`; each frame or request takes one.
 pub struct RateLimiter<K> {
@@ -25,8 +28,14 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Takes one token for `key`; false when its bucket is empty.
     pub fn check(&self, key: &K) -> bool {
+        self.take(key).is_ok()
+    }
+
+    /// Takes one token for `key`; when its bucket is empty, how long until it holds one again (what
+    /// the refusal tells the client to wait).
+    pub fn take(&self, key: &K) -> Result<(), Duration> {
         if self.burst <= 0.0 || !self.burst.is_finite() {
-            return true;
+            return Ok(());
         }
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -36,9 +45,13 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         bucket.last = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
-            true
+            Ok(())
+        } else if self.rate > 0.0 {
+            // Whole milliseconds, rounded up, so a retry at that time finds the token there.
+            let ms = ((1.0 - bucket.tokens) / self.rate * 1000.0).ceil();
+            Err(Duration::from_millis(ms as u64).min(NO_REFILL_RETRY))
         } else {
-            false
+            Err(NO_REFILL_RETRY)
         }
     }
 
@@ -62,6 +75,24 @@ mod tests {
         assert!(limiter.check(&2));
         let off = RateLimiter::new(0.0, 0.0);
         assert!((0..100).all(|_| off.check(&1)));
+    }
+
+    #[test]
+    fn a_refusal_says_when_the_next_token_comes() {
+        // 4 tokens a second: an empty bucket holds its next one within 250 ms.
+        let limiter = RateLimiter::new(4.0, 1.0);
+        assert_eq!(limiter.take(&1), Ok(()));
+        let wait = limiter.take(&1).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(250), "{wait:?}");
+        std::thread::sleep(wait);
+        assert_eq!(limiter.take(&1), Ok(()), "a retry at the time given is taken");
+        let never = RateLimiter::new(0.0, 1.0);
+        assert!(never.check(&1));
+        assert_eq!(never.take(&1), Err(NO_REFILL_RETRY));
+        // A slow rate is capped: a client is not told to wait for hours.
+        let slow = RateLimiter::new(0.0001, 1.0);
+        assert!(slow.check(&1));
+        assert_eq!(slow.take(&1), Err(NO_REFILL_RETRY));
     }
 
     #[test]

@@ -233,6 +233,35 @@ async fn rate_limits_per_device() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_refusal_says_when_to_retry_and_a_retry_then_is_taken() {
+    // 10 frames a second, burst 2: the third request right away waits at most 100 ms.
+    let relay = TestRelay::start_with(|c| {
+        c.rate_device = 10.0;
+        c.rate_device_burst = 2.0;
+    })
+    .await;
+    let mut c = relay.login(&DeviceIdentity::generate(&mut OsRng)).await;
+    let refused = loop {
+        match c.request(Req::GetPrekeyCounts(GetPrekeyCounts {})).await {
+            Resp::PrekeyCounts(_) => continue,
+            Resp::Error(e) => break e,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(refused.code(), ErrorCode::RateLimited);
+    assert!((1..=100).contains(&refused.retry_after_ms), "retry after {} ms", refused.retry_after_ms);
+    assert!(refused.detail.contains("retry after"), "{}", refused.detail);
+    tokio::time::sleep(std::time::Duration::from_millis(refused.retry_after_ms)).await;
+    assert!(matches!(c.request(Req::GetPrekeyCounts(GetPrekeyCounts {})).await, Resp::PrekeyCounts(_)));
+    // Other refusals say nothing about retrying (after the bucket refilled).
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    match c.request(Req::FetchDeviceList(hush_core::wire::relay::FetchDeviceList { user_key: vec![1; 31] })).await {
+        Resp::Error(e) => assert_eq!((e.code(), e.retry_after_ms), (ErrorCode::Malformed, 0)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_per_ip() {
     let relay = TestRelay::start_with(|c| {
         c.rate_ip = 0.001;

@@ -231,9 +231,13 @@ impl Client {
             Resp::Error(e) => Some(e.code),
             _ => None,
         };
+        let retry_after_ms = match &body {
+            Resp::Error(e) => e.retry_after_ms,
+            _ => 0,
+        };
         match (why, body) {
             (Some(Pending::Auth), Resp::Ok(_)) => self.on_connected(now_ms)?,
-            (Some(Pending::Outbox { id }), _) => self.on_send_answer(id, error)?,
+            (Some(Pending::Outbox { id }), _) => self.on_send_answer(id, error, retry_after_ms, now_ms)?,
             (Some(Pending::FetchList(user)), Resp::DeviceList(list)) => {
                 self.fetching_lists.remove(&user);
                 self.on_device_list(user, &list.signed_device_list, now_ms, events)?;

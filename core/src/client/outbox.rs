@@ -81,6 +81,9 @@ pub(super) fn frame_entry(body: Req) -> Vec<u8> {
     OutboxEntry { version: OUTBOX_VERSION, entry: Some(Entry::Frame(frame.encode_to_vec())) }.encode_to_vec()
 }
 
+/// The soonest a send refused for the rate is tried again, whatever the relay says (ms).
+const MIN_RATE_LIMIT_RETRY_MS: u64 = 250;
+
 /// Error codes after which resending the same request cannot succeed.
 fn is_permanent(code: i32) -> bool {
     use relay::ErrorCode as C;
@@ -413,7 +416,13 @@ impl Client {
     }
 
     /// The relay answered a send: done, or retried later, or given up.
-    pub(super) fn on_send_answer(&mut self, id: u64, error: Option<i32>) -> Result<()> {
+    pub(super) fn on_send_answer(
+        &mut self,
+        id: u64,
+        error: Option<i32>,
+        retry_after_ms: u64,
+        now_ms: u64,
+    ) -> Result<()> {
         self.in_flight.remove(&id);
         let tx = self.store.transaction()?;
         let Some(item) = tx.outbox_item(id)? else {
@@ -423,6 +432,20 @@ impl Client {
         tx.commit()?;
         match error {
             None => self.settle(&item, MessageStatus::Sent),
+            Some(code) if code == relay::ErrorCode::RateLimited as i32 => {
+                // Not a failure: the relay sets the pace. Again when it says (or after the usual
+                // wait if it did not), plus up to half of that at random so the retries of many
+                // items and devices spread out; the refused attempt does not count.
+                let wait = match retry_after_ms {
+                    0 => self.config.retry_after_ms,
+                    ms => ms.min(self.config.retry_after_ms).max(MIN_RATE_LIMIT_RETRY_MS),
+                };
+                let jitter = rand_core::RngCore::next_u64(&mut self.rng) % (wait / 2 + 1);
+                let tx = self.store.transaction()?;
+                tx.outbox_retry_at(id, now_ms.saturating_add(wait).saturating_add(jitter))?;
+                tx.commit()?;
+                Ok(())
+            }
             Some(code) if is_permanent(code) || item.attempts >= self.config.max_attempts => self.give_up(&item),
             Some(_) => {
                 // Rate limited, quota, relay trouble: the retry time set when it was sent stands.

@@ -38,6 +38,11 @@ pub(crate) struct TestRelay {
     inbox: HashMap<Key, Vec<ServerFrame>>,
     /// Drop the answers to the next N sends (the relay stored them; the client never hears).
     pub(crate) lose_send_answers: usize,
+    /// Refuse the next N sends (plain or sealed) with `RateLimited`, saying "retry after this many ms".
+    pub(crate) rate_limit_sends: usize,
+    pub(crate) rate_limit_retry_ms: u64,
+    /// Sends refused that way so far.
+    pub(crate) rate_limited: usize,
     /// Every SealedSend seen carried a sender? (They never do: the relay sees no sender.)
     pub(crate) sealed_sends: usize,
     pub(crate) plain_sends: usize,
@@ -113,7 +118,7 @@ impl TestRelay {
     }
 
     fn error(code: relay::ErrorCode) -> Resp {
-        Resp::Error(relay::Error { code: code as i32, detail: String::new() })
+        Resp::Error(relay::Error { code: code as i32, detail: String::new(), retry_after_ms: 0 })
     }
 
     fn deposit(&mut self, to: &[u8], sender: &[u8], payload: Vec<u8>, online_only: bool, sealed: bool) -> Option<u64> {
@@ -186,6 +191,14 @@ impl TestRelay {
                     kem_prekey: kem,
                 };
                 self.answer(device, id, Resp::Bundle(relay::BundleResult { bundle: bundle.encode_to_vec() }));
+            }
+            Req::Send(_) | Req::SealedSend(_) if self.rate_limit_sends > 0 => {
+                self.rate_limit_sends -= 1;
+                self.rate_limited += 1;
+                let retry_after_ms = self.rate_limit_retry_ms;
+                let e =
+                    relay::Error { code: relay::ErrorCode::RateLimited as i32, detail: String::new(), retry_after_ms };
+                self.answer(device, id, Resp::Error(e));
             }
             Req::Send(s) => {
                 self.plain_sends += 1;

@@ -194,6 +194,39 @@ fn a_send_whose_answer_was_lost_is_resent_and_shown_once() {
 }
 
 #[test]
+fn a_send_refused_for_the_rate_goes_again_when_the_relay_says_and_never_fails() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let to_bob = direct(&bob);
+    // Far more refusals than max_attempts (5): a rate limit is not a failure.
+    relay.rate_limit_sends = 12;
+    relay.rate_limit_retry_ms = 2_000;
+    let id = alice.send_text(&to_bob, "slow down", T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    assert_eq!(relay.rate_limited, 1);
+    let mut now = T0;
+    let mut received = Vec::new();
+    for refused in 1..=12 {
+        // Not before the relay's time…
+        alice.tick(now + 1_999).unwrap();
+        relay.pump(&mut [&mut alice, &mut bob], now + 1_999);
+        assert_eq!(relay.rate_limited, refused, "re-sent before the relay's retry-after");
+        // …and within it plus half of it (the jitter).
+        now += 3_000;
+        alice.tick(now).unwrap();
+        let events = relay.pump(&mut [&mut alice, &mut bob], now);
+        received.extend(texts(&events[1]));
+        if refused < 12 {
+            assert_eq!(relay.rate_limited, refused + 1, "not re-sent within retry-after × 1.5");
+        }
+        let (page, _) = alice.history(&to_bob, None, 1).unwrap();
+        assert_ne!(page[0].status, MessageStatus::Failed, "a rate-limited send was given up");
+    }
+    assert_eq!(received, ["slow down"]);
+    let (page, _) = alice.history(&to_bob, None, 1).unwrap();
+    assert_eq!((page[0].id, page[0].status), (id, MessageStatus::Delivered), "sent, and Bob's receipt came back");
+}
+
+#[test]
 fn messages_written_offline_wait_in_the_outbox() {
     let (mut relay, mut alice, mut bob) = pair();
     relay.disconnect(&mut alice);

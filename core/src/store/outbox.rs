@@ -122,6 +122,16 @@ impl StoreTx<'_> {
         Ok(true)
     }
 
+    /// Schedules frame `id` again at `next_attempt_ms` without counting the attempt just made (the
+    /// relay refused it for the rate, not for what it is); whether it was there.
+    pub fn outbox_retry_at(&self, id: u64, next_attempt_ms: u64) -> Result<bool> {
+        let Some(mut item) = self.outbox_item(id)? else { return Ok(false) };
+        item.attempts = item.attempts.saturating_sub(1);
+        item.next_attempt_ms = next_attempt_ms;
+        self.write_outbox(&item)?;
+        Ok(true)
+    }
+
     /// Removes frame `id` (the relay acknowledged it, or the client gave up); whether it was there.
     pub fn outbox_remove(&self, id: u64) -> Result<bool> {
         Ok(self.tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?.execute([sql_time(id)])? > 0)
