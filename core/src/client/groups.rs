@@ -6,7 +6,7 @@ use super::incoming::Incoming;
 use super::{Client, Event, dedup};
 use crate::content::{Content, ContentBody};
 use crate::crypto::SigningPublicKey;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::group::{self, Group, GroupId, RosterAction};
 use crate::sealed_sender::Unsealed;
 use crate::store::{Conversation, ConversationId, StoreTx};
@@ -93,29 +93,58 @@ impl Client {
 pub(super) fn decrypt(tx: &StoreTx<'_>, unsealed: &Unsealed) -> Result<(Content, Group)> {
     let id = group::message_group_id(&unsealed.inner)?;
     let mut g = tx.group(&id)?.ok_or(Error::NotGroupMember)?;
-    let plain = g.decrypt(&unsealed.inner)?;
-    if plain.sender_user != unsealed.sender_user_key || plain.sender_device != unsealed.sender_device.device_key() {
+    let plain = g.decrypt(&unsealed.sender_device.device_key(), &unsealed.inner)?;
+    if plain.sender_user != unsealed.sender_user_key {
         return Err(Error::SenderMismatch);
     }
     Ok((Content::from_bytes(&plain.plaintext)?, g))
 }
 
+/// A group payload that is refused (malformed, or from someone the group does not let in) changes
+/// nothing, but its envelope still commits as processed and is acked, so the relay does not deliver
+/// it again on every connection (docs/PROTOCOL.md §16.6). Only a store failure or our own bug fails
+/// the envelope.
+fn refused_is_done(result: Result<bool>) -> Result<bool> {
+    match result {
+        Err(e) if matches!(e.kind(), ErrorKind::Storage | ErrorKind::Internal) => Err(e),
+        Err(_) => Ok(false),
+        ok => ok,
+    }
+}
+
 /// A roster change, or the welcome that joins this user to a group; it comes over a 1:1 session,
-/// never through a group's chain.
-pub(super) fn on_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Result<()> {
+/// never through a group's chain, from a member of the group. Returns whether the roster changed
+/// (parked group messages on a chain of the new epoch may now decrypt).
+pub(super) fn on_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Result<bool> {
+    refused_is_done(apply_control(cx, group_id, change))
+}
+
+fn apply_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Result<bool> {
     if cx.in_group() || group::control_group_id(change)? != group_id {
         return Err(Error::Malformed { what: "group control" });
     }
     match cx.tx.group(&group_id)? {
         Some(mut g) => {
+            // Only a member of the roster this device holds may send it changes; a removed member
+            // or a stranger is refused before any change is looked at.
+            if !g.roster().is_member(&cx.from) {
+                return Err(Error::NotGroupMember);
+            }
+            let epoch = g.epoch();
             let changes = g.apply_control(change)?;
             cx.tx.put_group(&g)?;
+            let moved = g.epoch() != epoch;
             if !changes.is_empty() {
                 cx.events.push(Event::GroupChanged { group: group_id, events: changes });
             }
+            Ok(moved)
         }
         None => {
             let g = Group::join(cx.c.me, change)?;
+            // The welcome must come from a member of the group it makes this user join.
+            if !g.roster().is_member(&cx.from) {
+                return Err(Error::NotGroupMember);
+            }
             let name = g.roster().name.clone();
             cx.tx.put_group(&g)?;
             let id = ConversationId::Group(group_id);
@@ -125,14 +154,18 @@ pub(super) fn on_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]
                 cx.tx.put_conversation(&conv)?;
             }
             cx.events.push(Event::GroupJoined { group: group_id, name });
+            Ok(true)
         }
     }
-    Ok(())
 }
 
 /// A member's sender chain for a group this user is in (over a 1:1 session). Returns whether it
-/// was taken: parked messages of the group may now decrypt.
+/// was taken: parked messages of the group may now decrypt. A refused one is dropped, acked.
 pub(super) fn on_distribution(cx: &mut Incoming<'_>, distribution: &[u8]) -> Result<bool> {
+    refused_is_done(take_distribution(cx, distribution))
+}
+
+fn take_distribution(cx: &mut Incoming<'_>, distribution: &[u8]) -> Result<bool> {
     if cx.in_group() {
         return Err(Error::Malformed { what: "sender key distribution in a group message" });
     }

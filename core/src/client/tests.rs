@@ -257,6 +257,68 @@ fn groups_create_talk_add_and_remove() {
     assert!(events[1].iter().any(|e| matches!(e, Event::GroupChanged { events, .. } if events.contains(&crate::group::GroupEvent::Renamed("trip 2027".into())))));
 }
 
+/// Carol, removed from the group, runs a modified client: she signs a rename off the group state
+/// she kept and sends it, and a sender-key distribution, to Bob over their 1:1 session. Bob refuses
+/// both (she is no member of his roster), his group is unchanged, and the envelopes are acked, so
+/// they do not come back on the next connection.
+#[test]
+fn group_payloads_from_a_removed_member_are_refused_and_acked() {
+    use crate::group::RosterAction;
+    use crate::group::roster::RosterChange;
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut carol = new_client("Carol");
+    relay.connect(&mut carol, T0);
+    relay.pump(&mut [&mut carol], T0);
+    alice.add_contact(&carol.contact_link().unwrap(), T0).unwrap();
+    let group = alice.create_group("trip", &[bob.user_key().unwrap(), carol.user_key().unwrap()], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
+    let conv = ConversationId::Group(group);
+    // Carol sends once (so she and Bob have a 1:1 session) and keeps her chain's distribution.
+    carol.send_text(&conv, "hi", T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 1);
+    let distribution = carol.group(&group).unwrap().unwrap().sender_key_distribution().unwrap();
+    alice.remove_member(&group, &carol.user_key().unwrap(), T0 + 2).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 2);
+    let kept = carol.group(&group).unwrap().unwrap();
+    assert!(!kept.roster().is_member(&carol.user_key().unwrap()));
+    let before = bob.group(&group).unwrap().unwrap().to_bytes();
+
+    let rename = RosterChange::sign(
+        carol.user().unwrap(),
+        group,
+        Some((kept.head.unwrap(), kept.epoch())),
+        T0 + 3,
+        RosterAction::Rename("carol's now".into()),
+    )
+    .unwrap();
+    let control = crate::wire::group::GroupControl {
+        version: 1,
+        group_id: group.to_bytes().to_vec(),
+        changes: vec![rename.to_proto().unwrap()],
+    }
+    .encode_to_vec();
+    let bob_key = bob.user_key().unwrap();
+    for body in [
+        ContentBody::GroupControl { group_id: group, change: control },
+        ContentBody::SenderKeyDistribution(crate::content::SecretBytes::new(distribution)),
+    ] {
+        let content = carol.content(body, T0 + 3).unwrap();
+        carol.queue_to(&ConversationId::Direct(bob_key), vec![bob_key], content, T0 + 3).unwrap();
+    }
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 3);
+    assert!(events[1].iter().all(|e| !matches!(e, Event::GroupChanged { .. })), "{:?}", events[1]);
+    assert_eq!(*bob.group(&group).unwrap().unwrap().to_bytes(), *before);
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    relay.disconnect(&mut bob);
+    relay.connect(&mut bob, T0 + 4);
+    let events = relay.pump(&mut [&mut bob], T0 + 4);
+    assert!(events[0].is_empty(), "{:?}", events[0]);
+    // The group still works for its members.
+    alice.send_text(&conv, "still here", T0 + 5).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 5);
+    assert_eq!(texts(&events[1]), ["still here"]);
+}
+
 #[test]
 fn safety_numbers_match_and_verify() {
     let (_relay, mut alice, mut bob) = pair();

@@ -238,6 +238,18 @@ impl Group {
         self.roster = replayed.roster;
         self.head = replayed.head;
         self.inbound.retain(|c| self.roster.is_member(&c.sender_user));
+        // A chain held ahead of the roster is checked once the roster reaches its epoch.
+        if self.inbound.iter().any(|c| c.epoch > before.epoch && c.epoch < self.roster.epoch) {
+            let inbound = core::mem::take(&mut self.inbound);
+            self.inbound = inbound
+                .into_iter()
+                .filter(|c| {
+                    c.epoch <= before.epoch
+                        || c.epoch >= self.roster.epoch
+                        || self.canonical_roster_at(c.epoch).is_member(&c.sender_user)
+                })
+                .collect();
+        }
         if !self.roster.is_member(&self.me) {
             self.outbound = None;
         }
@@ -307,7 +319,10 @@ impl Group {
     }
 
     /// Takes in a sender-key distribution that `sender_device` of `sender_user` sent over an
-    /// authenticated 1:1 session. The sender must be a member.
+    /// authenticated 1:1 session (docs/PROTOCOL.md §10.4). The sender must be a member now and, for a
+    /// chain of an earlier epoch, at that epoch too. Chains are held per (sending device, chain id),
+    /// so one device cannot take over another's chain by reusing its id. A chain of a later epoch than
+    /// this device's roster is held but used only once the roster reaches its epoch.
     pub fn process_distribution(
         &mut self,
         sender_user: SigningPublicKey,
@@ -318,7 +333,13 @@ impl Group {
             return Err(Error::NotGroupMember);
         }
         let chain = InboundSenderChain::from_distribution(&self.id, sender_user, sender_device, distribution)?;
-        if self.inbound.iter().any(|c| c.chain_id == chain.chain_id) {
+        if chain.epoch == 0 {
+            return Err(Error::Malformed { what: "sender key distribution epoch" });
+        }
+        if chain.epoch < self.roster.epoch && !self.canonical_roster_at(chain.epoch).is_member(&sender_user) {
+            return Err(Error::NotGroupMember);
+        }
+        if self.inbound.iter().any(|c| c.sender_device == sender_device && c.chain_id == chain.chain_id) {
             // Already known; the held copy may be further along, so keep it.
             return Ok(());
         }
@@ -332,15 +353,46 @@ impl Group {
         Ok(())
     }
 
-    /// Verifies and decrypts a group message. On error nothing changes.
-    pub fn decrypt(&mut self, message: &[u8]) -> Result<GroupPlaintext> {
+    /// Verifies and decrypts a group message that the sealed sender says `sender_device` sent. The
+    /// chain is looked up by (device, chain id); a chain of an epoch this device's roster has not
+    /// reached yet is not used (`UnknownSenderChain`: the caller keeps the message for later). On
+    /// error nothing changes.
+    pub fn decrypt(&mut self, sender_device: &SigningPublicKey, message: &[u8]) -> Result<GroupPlaintext> {
         let parsed = ParsedGroupMessage::from_bytes(message)?;
         if parsed.group_id != self.id {
             return Err(Error::Malformed { what: "group message group id" });
         }
-        let chain = self.inbound.iter_mut().find(|c| c.chain_id == parsed.chain_id).ok_or(Error::UnknownSenderChain)?;
+        let epoch = self.roster.epoch;
+        let chain = self
+            .inbound
+            .iter_mut()
+            .find(|c| c.sender_device == *sender_device && c.chain_id == parsed.chain_id && c.epoch <= epoch)
+            .ok_or(Error::UnknownSenderChain)?;
         let plaintext = chain.decrypt(&parsed)?;
         Ok(GroupPlaintext { sender_user: chain.sender_user, sender_device: chain.sender_device, plaintext })
+    }
+
+    /// The roster after the first `epoch` changes of the canonical chain (the current roster for
+    /// the current epoch or later). One walk, no copy per change.
+    fn canonical_roster_at(&self, epoch: u64) -> Roster {
+        if epoch >= self.roster.epoch {
+            return self.roster.clone();
+        }
+        let by_hash: std::collections::HashMap<[u8; 32], &RosterChange> =
+            self.log.iter().map(|c| (c.hash, c)).collect();
+        let mut chain = Vec::new();
+        let mut next = self.head;
+        while let Some(change) = next.and_then(|h| by_hash.get(&h)) {
+            chain.push(*change);
+            next = change.parent;
+        }
+        let mut roster = Roster::default();
+        for change in chain.iter().rev().take(usize::try_from(epoch).unwrap_or(usize::MAX)) {
+            if roster.apply(change).is_err() {
+                break; // cannot happen: these are the applied changes, in order
+            }
+        }
+        roster
     }
 }
 
@@ -417,7 +469,7 @@ mod tests {
         let send = g0.encrypt(&mut rng, b"hi").unwrap();
         let dist = send.distribution.unwrap();
         g1.process_distribution(users[0].user_key(), users[0].user_key(), &dist).unwrap();
-        g1.decrypt(&send.message).unwrap();
+        g1.decrypt(&users[0].user_key(), &send.message).unwrap();
         let text = format!("{g0:?}{g1:?}");
         let out = g0.outbound.as_ref().unwrap();
         crate::test_util::assert_no_secret(&text, &out.chain.key);

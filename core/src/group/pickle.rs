@@ -114,7 +114,10 @@ impl Group {
             if !roster.is_member(&chain.sender_user) {
                 return Err(Error::NotGroupMember);
             }
-            if inbound.iter().any(|other| other.chain_id == chain.chain_id) {
+            if inbound
+                .iter()
+                .any(|other| other.sender_device == chain.sender_device && other.chain_id == chain.chain_id)
+            {
                 return Err(Error::Malformed { what: "sender chain ids" });
             }
             let of_device = 1 + inbound.iter().filter(|other| other.sender_device == chain.sender_device).count();
@@ -212,8 +215,8 @@ pub(crate) mod tests {
         pub(crate) devices: Vec<SigningPublicKey>,
         /// Each device's group.
         pub(crate) groups: Vec<Group>,
-        /// Group messages to Carol not yet delivered, with their plaintexts.
-        pub(crate) held: Vec<(Vec<u8>, Vec<u8>)>,
+        /// Group messages to Carol not yet delivered, with their sending device and plaintexts.
+        pub(crate) held: Vec<(usize, Vec<u8>, Vec<u8>)>,
     }
 
     impl Groups {
@@ -243,7 +246,7 @@ pub(crate) mod tests {
             for i in 0..3 {
                 let text = format!("alice {i}").into_bytes();
                 let m = g.send(rng, 0, &text);
-                g.hold_or_deliver(m, text, i == 2);
+                g.hold_or_deliver(0, m, text, i == 2);
             }
             // A new epoch: Alice's next message starts her second chain.
             let rename = g.groups[0].change(&g.users[0], RosterAction::Rename("again".into()), 4).unwrap().control;
@@ -252,14 +255,14 @@ pub(crate) mod tests {
                 for i in 0..count {
                     let text = format!("device {device}, {i}").into_bytes();
                     let m = g.send(rng, device, &text);
-                    g.hold_or_deliver(m, text, i + 1 == count);
+                    g.hold_or_deliver(device, m, text, i + 1 == count);
                 }
             }
             // Carol sends too; Alice reads it.
             for i in 0..2 {
                 let text = format!("carol {i}").into_bytes();
                 let m = g.send(rng, CAROL, &text);
-                g.deliver(0, &m, &text);
+                g.deliver(CAROL, 0, &m, &text);
             }
 
             let carol = &g.groups[CAROL];
@@ -305,15 +308,16 @@ pub(crate) mod tests {
             sent.message
         }
 
-        fn deliver(&mut self, to: usize, m: &[u8], text: &[u8]) {
-            assert_eq!(self.groups[to].decrypt(m).unwrap().plaintext, text);
+        fn deliver(&mut self, from: usize, to: usize, m: &[u8], text: &[u8]) {
+            let device = self.devices[from];
+            assert_eq!(self.groups[to].decrypt(&device, m).unwrap().plaintext, text);
         }
 
-        fn hold_or_deliver(&mut self, m: Vec<u8>, text: Vec<u8>, deliver: bool) {
+        fn hold_or_deliver(&mut self, from: usize, m: Vec<u8>, text: Vec<u8>, deliver: bool) {
             if deliver {
-                self.deliver(CAROL, &m, &text);
+                self.deliver(from, CAROL, &m, &text);
             } else {
-                self.held.push((m, text));
+                self.held.push((from, m, text));
             }
         }
 
@@ -321,11 +325,11 @@ pub(crate) mod tests {
         /// transcript of everything sent and seen.
         fn finish(&mut self, rng: &mut ChaCha20Rng) -> Vec<Vec<u8>> {
             let mut transcript = Vec::new();
-            for (m, text) in self.held.clone().iter().rev() {
-                self.deliver(CAROL, m, text);
+            for (from, m, text) in self.held.clone().iter().rev() {
+                self.deliver(*from, CAROL, m, text);
             }
-            for (m, _) in &self.held {
-                assert_eq!(self.groups[CAROL].decrypt(m), Err(Error::DuplicateMessage));
+            for (from, m, _) in &self.held {
+                assert_eq!(self.groups[CAROL].decrypt(&self.devices[*from], m), Err(Error::DuplicateMessage));
             }
             let bob = self.users[1].user_key();
             let remove = self.groups[0].change(&self.users[0], RosterAction::Remove(bob), 5).unwrap();
@@ -337,7 +341,7 @@ pub(crate) mod tests {
                 for (from, to) in [(CAROL, 0), (0, CAROL)] {
                     let text = format!("after {from} {round}").into_bytes();
                     let m = self.send(rng, from, &text);
-                    self.deliver(to, &m, &text);
+                    self.deliver(from, to, &m, &text);
                     transcript.push(m);
                 }
             }

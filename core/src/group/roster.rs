@@ -216,7 +216,7 @@ impl Roster {
         self.members.get(user.as_bytes()).copied().unwrap_or(false)
     }
 
-    fn apply(&mut self, change: &RosterChange) -> core::result::Result<(), ChangeRejection> {
+    pub(crate) fn apply(&mut self, change: &RosterChange) -> core::result::Result<(), ChangeRejection> {
         let author = change.author.as_bytes();
         let author_admin = self.members.get(author).copied();
         match &change.action {
