@@ -7,9 +7,13 @@
 //! starts a fresh chain when it next sends, so a removed member cannot read later messages, an
 //! added one cannot read earlier ones, and a removal costs nothing for members who stay silent.
 
+#[cfg(test)]
+mod flood_tests;
 pub(crate) mod pickle;
 pub(crate) mod roster;
 pub(crate) mod sender_chain;
+
+use std::collections::HashSet;
 
 use prost::Message;
 use rand_core::CryptoRngCore;
@@ -210,16 +214,19 @@ impl Group {
         Ok(events)
     }
 
-    /// Inserts verified changes, replays, and drops the chains of users no longer members.
-    /// Returns the events and the statuses of the `new` changes, in order.
+    /// Inserts verified changes, replays, drops what the group does not hold (docs/PROTOCOL.md
+    /// §11.5: changes that can never apply, pending ones of non-members, waiting ones beyond the
+    /// caps) and the chains of users no longer members. Returns the events and the statuses of the
+    /// `new` changes, in order.
     fn merge(&mut self, new: Vec<RosterChange>) -> Result<(Vec<GroupEvent>, Vec<ChangeStatus>)> {
         let before = self.roster.clone();
-        let mut inserted = Vec::new();
+        let mut inserted = HashSet::new();
+        let mut arrived = Vec::new();
         for change in new {
             if change.group_id != self.id {
                 return Err(Error::Malformed { what: "group change group id" });
             }
-            if self.log.iter().any(|c| c.hash == change.hash) {
+            if inserted.contains(&change.hash) || self.log.iter().any(|c| c.hash == change.hash) {
                 continue;
             }
             // One create per group, ever: a second one could only be forged or replayed.
@@ -227,16 +234,33 @@ impl Group {
             if is_create && self.log.iter().any(|c| c.parent.is_none()) {
                 return Err(Error::GroupChangeRejected(ChangeRejection::Invalid));
             }
-            if self.log.len() >= MAX_GROUP_LOG {
-                return Err(Error::TooLarge { what: "group log", size: self.log.len() + 1, max: MAX_GROUP_LOG });
-            }
-            inserted.push(change.hash);
+            inserted.insert(change.hash);
+            arrived.push(change.hash);
             self.log.push(change);
         }
         let replayed = replay(&self.log);
         let previous = core::mem::replace(&mut self.statuses, replayed.statuses);
         self.roster = replayed.roster;
         self.head = replayed.head;
+
+        let mut events = Vec::new();
+        let mut statuses_by_hash = std::collections::HashMap::new();
+        for (i, (change, status)) in self.log.iter().zip(&self.statuses).enumerate() {
+            let is_new = inserted.contains(&change.hash);
+            if is_new {
+                statuses_by_hash.insert(change.hash, *status);
+            }
+            // New changes that did not take effect, and earlier ones a late change pushed out.
+            let reverted = previous.get(i) == Some(&ChangeStatus::Applied) && *status != ChangeStatus::Applied;
+            if let (ChangeStatus::Rejected(reason), true) = (status, is_new || reverted) {
+                events.push(GroupEvent::ChangeRejected { author: change.author, reason: *reason });
+            }
+        }
+        let new_statuses = arrived.iter().filter_map(|h| statuses_by_hash.get(h).copied()).collect();
+        self.prune(&inserted);
+        if self.log.len() > MAX_GROUP_LOG {
+            return Err(Error::TooLarge { what: "group log", size: self.log.len(), max: MAX_GROUP_LOG });
+        }
         self.inbound.retain(|c| self.roster.is_member(&c.sender_user));
         // A chain held ahead of the roster is checked once the roster reaches its epoch.
         if self.inbound.iter().any(|c| c.epoch > before.epoch && c.epoch < self.roster.epoch) {
@@ -254,19 +278,6 @@ impl Group {
             self.outbound = None;
         }
 
-        let mut events = Vec::new();
-        let mut new_statuses = Vec::new();
-        for (i, (change, status)) in self.log.iter().zip(&self.statuses).enumerate() {
-            let is_new = inserted.contains(&change.hash);
-            if is_new {
-                new_statuses.push(*status);
-            }
-            // New changes that did not take effect, and earlier ones a late change pushed out.
-            let reverted = previous.get(i) == Some(&ChangeStatus::Applied) && *status != ChangeStatus::Applied;
-            if let (ChangeStatus::Rejected(reason), true) = (status, is_new || reverted) {
-                events.push(GroupEvent::ChangeRejected { author: change.author, reason: *reason });
-            }
-        }
         let key = |k: &[u8; 32]| SigningPublicKey::from_slice(k, "member");
         for (user, admin) in &self.roster.members {
             match before.members.get(user) {
@@ -282,6 +293,31 @@ impl Group {
             events.push(GroupEvent::Renamed(self.roster.name.clone()));
         }
         Ok((events, new_statuses))
+    }
+
+    /// Drops the changes of the log the group does not keep ([`roster::kept`]); `arrived`: the
+    /// changes that just came in (a pending one is kept only from a current member).
+    fn prune(&mut self, arrived: &HashSet<[u8; 32]>) {
+        let keep = roster::kept(&self.log, &self.statuses, &self.roster, arrived);
+        if keep.iter().all(|k| *k) {
+            return;
+        }
+        // A stale change dropped leaves its valid descendants pending: replay again then.
+        let dropped_valid = self
+            .statuses
+            .iter()
+            .zip(&keep)
+            .any(|(s, k)| !k && *s == ChangeStatus::Rejected(ChangeRejection::StaleEpoch));
+        let mut keep_iter = keep.iter();
+        self.log.retain(|_| keep_iter.next().copied().unwrap_or(true));
+        let mut keep_iter = keep.iter();
+        self.statuses.retain(|_| keep_iter.next().copied().unwrap_or(true));
+        if dropped_valid {
+            let replayed = replay(&self.log);
+            self.statuses = replayed.statuses;
+            self.roster = replayed.roster;
+            self.head = replayed.head;
+        }
     }
 
     fn control<'a>(&self, changes: impl Iterator<Item = &'a RosterChange>) -> Result<Vec<u8>> {
