@@ -2,7 +2,7 @@
 //! members over 1:1 sessions; received, the group controls (a welcome joins the group), sender-key
 //! distributions and the messages that come through a group's sender chain.
 
-use super::incoming::Incoming;
+use super::incoming::{Direction, Incoming};
 use super::{Client, Event, dedup};
 use crate::content::{Content, ContentBody};
 use crate::crypto::SigningPublicKey;
@@ -53,6 +53,38 @@ impl Client {
     /// Leaves a group.
     pub fn leave_group(&mut self, id: &GroupId, now_ms: u64) -> Result<()> {
         self.change_group(id, RosterAction::Leave, &[], now_ms)
+    }
+
+    /// Accepts a group request ([`Event::GroupRequest`]): the group becomes an ordinary one.
+    pub fn accept_group(&mut self, id: &GroupId) -> Result<()> {
+        let tx = self.store.transaction()?;
+        let mut conv = tx.conversation(&ConversationId::Group(*id))?.ok_or(Error::NotGroupMember)?;
+        if conv.request {
+            conv.request = false;
+            tx.put_conversation(&conv)?;
+        }
+        tx.commit()
+    }
+
+    /// Declines a group request: leaves the group (its members are told, so they stop sending to
+    /// this user) and forgets it, its history included. Fails, changing nothing, for a group that
+    /// is no request.
+    pub fn decline_group(&mut self, id: &GroupId, now_ms: u64) -> Result<()> {
+        let conversation = ConversationId::Group(*id);
+        let tx = self.store.transaction()?;
+        let conv = tx.conversation(&conversation)?.ok_or(Error::NotGroupMember)?;
+        let member = tx.group(id)?.is_some_and(|g| g.roster().is_member(&g.me));
+        tx.commit()?;
+        if !conv.request {
+            return Err(Error::NotGroupMember);
+        }
+        if member {
+            self.leave_group(id, now_ms)?;
+        }
+        let tx = self.store.transaction()?;
+        tx.delete_group(id)?;
+        tx.delete_conversation(&conversation)?;
+        tx.commit()
     }
 
     /// Renames a group (admins only).
@@ -147,13 +179,22 @@ fn apply_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Res
             }
             let name = g.roster().name.clone();
             cx.tx.put_group(&g)?;
+            // An invite from someone who is not an accepted contact is a request, as a 1:1 message
+            // from them is (docs/PROTOCOL.md §16.6).
+            let request = cx.c.config.group_requests && matches!(cx.direction, Direction::Peer { request: true, .. });
             let id = ConversationId::Group(group_id);
-            if cx.tx.conversation(&id)?.is_none() {
+            let mut conv = cx.tx.conversation(&id)?.unwrap_or_else(|| {
                 let mut conv = Conversation::new(id);
                 conv.last_activity_ms = cx.now_ms;
-                cx.tx.put_conversation(&conv)?;
-            }
-            cx.events.push(Event::GroupJoined { group: group_id, name });
+                conv
+            });
+            conv.request |= request;
+            cx.tx.put_conversation(&conv)?;
+            cx.events.push(if request {
+                Event::GroupRequest { group: group_id, name, from: cx.from }
+            } else {
+                Event::GroupJoined { group: group_id, name }
+            });
             Ok(true)
         }
     }

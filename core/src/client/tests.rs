@@ -319,6 +319,67 @@ fn group_payloads_from_a_removed_member_are_refused_and_acked() {
     assert_eq!(texts(&events[1]), ["still here"]);
 }
 
+/// With group requests on, an invite from someone who is not an accepted contact is a request:
+/// Carol and Dave (who know nobody) see `GroupRequest`, not `GroupJoined`; the group's messages
+/// arrive as requests and reading them sends no receipt. Carol accepts: the next message is an
+/// ordinary one. Dave declines: he leaves (Alice sees it) and forgets the group. Bob, who accepted
+/// Alice, joins as before.
+#[test]
+fn a_group_invite_from_a_non_contact_is_a_request() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut carol = new_client("Carol");
+    let mut dave = new_client("Dave");
+    for c in [&mut bob, &mut carol, &mut dave] {
+        c.config.group_requests = true;
+    }
+    relay.connect(&mut carol, T0);
+    relay.connect(&mut dave, T0);
+    relay.pump(&mut [&mut carol, &mut dave], T0);
+    alice.add_contact(&carol.contact_link().unwrap(), T0).unwrap();
+    alice.add_contact(&dave.contact_link().unwrap(), T0).unwrap();
+    let members = [bob.user_key().unwrap(), carol.user_key().unwrap(), dave.user_key().unwrap()];
+    let group = alice.create_group("trip", &members, T0).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0);
+    let a = alice.user_key().unwrap();
+    assert!(events[1].contains(&Event::GroupJoined { group, name: "trip".into() }), "{:?}", events[1]);
+    for e in &events[2..] {
+        assert!(e.contains(&Event::GroupRequest { group, name: "trip".into(), from: a }), "{e:?}");
+        assert!(!e.iter().any(|e| matches!(e, Event::GroupJoined { .. })), "{e:?}");
+    }
+    let conv = ConversationId::Group(group);
+    assert!(carol.conversations().unwrap().iter().any(|c| c.id == conv && c.request));
+
+    alice.send_text(&conv, "first", T0 + 1).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0 + 1);
+    assert_eq!(texts(&events[1]), ["first"]);
+    assert!(events[1].iter().any(|e| matches!(e, Event::Message(_))));
+    for e in &events[2..] {
+        assert!(e.iter().any(|e| matches!(e, Event::MessageRequest(_))), "{e:?}");
+    }
+    // Reading a request tells nobody.
+    carol.mark_read(&conv, T0 + 2).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0 + 2);
+    assert!(!events[0].iter().any(|e| matches!(e, Event::Receipt { .. })), "{:?}", events[0]);
+
+    carol.accept_group(&group).unwrap();
+    dave.decline_group(&group, T0 + 3).unwrap();
+    assert!(dave.group(&group).unwrap().is_none());
+    assert!(!dave.conversations().unwrap().iter().any(|c| c.id == conv));
+    assert_eq!(dave.decline_group(&group, T0 + 3), Err(Error::NotGroupMember));
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0 + 3);
+    let d = dave.user_key().unwrap();
+    assert!(
+        events[0].iter().any(|e| matches!(e, Event::GroupChanged { events, .. } if events.contains(&crate::group::GroupEvent::MemberRemoved(d)))),
+        "{:?}",
+        events[0]
+    );
+    alice.send_text(&conv, "second", T0 + 4).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0 + 4);
+    assert!(events[2].iter().any(|e| matches!(e, Event::Message(_))), "{:?}", events[2]);
+    assert!(texts(&events[3]).is_empty());
+    assert!(!carol.conversations().unwrap().iter().any(|c| c.request));
+}
+
 #[test]
 fn safety_numbers_match_and_verify() {
     let (_relay, mut alice, mut bob) = pair();
