@@ -218,13 +218,19 @@ fn a_blocked_contact_is_acked_and_dropped_without_events() {
     assert!(history_texts(&mut bob, &direct(&alice)).is_empty());
 }
 
+/// A new user, connected, whom Alice adds from their link (they know nobody).
+fn newcomer(relay: &mut TestRelay, alice: &mut Client, name: &str) -> Client {
+    let mut c = new_client(name);
+    relay.connect(&mut c, T0);
+    relay.pump(&mut [&mut c], T0);
+    alice.add_contact(&c.contact_link().unwrap(), T0).unwrap();
+    c
+}
+
 #[test]
 fn groups_create_talk_add_and_remove() {
     let (mut relay, mut alice, mut bob) = pair();
-    let mut carol = new_client("Carol");
-    relay.connect(&mut carol, T0);
-    relay.pump(&mut [&mut carol], T0);
-    alice.add_contact(&carol.contact_link().unwrap(), T0).unwrap();
+    let mut carol = newcomer(&mut relay, &mut alice, "Carol");
 
     let group = alice.create_group("trip", &[bob.user_key().unwrap(), carol.user_key().unwrap()], T0).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
@@ -266,10 +272,7 @@ fn group_payloads_from_a_removed_member_are_refused_and_acked() {
     use crate::group::RosterAction;
     use crate::group::roster::RosterChange;
     let (mut relay, mut alice, mut bob) = pair();
-    let mut carol = new_client("Carol");
-    relay.connect(&mut carol, T0);
-    relay.pump(&mut [&mut carol], T0);
-    alice.add_contact(&carol.contact_link().unwrap(), T0).unwrap();
+    let mut carol = newcomer(&mut relay, &mut alice, "Carol");
     let group = alice.create_group("trip", &[bob.user_key().unwrap(), carol.user_key().unwrap()], T0).unwrap();
     relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
     let conv = ConversationId::Group(group);
@@ -327,16 +330,11 @@ fn group_payloads_from_a_removed_member_are_refused_and_acked() {
 #[test]
 fn a_group_invite_from_a_non_contact_is_a_request() {
     let (mut relay, mut alice, mut bob) = pair();
-    let mut carol = new_client("Carol");
-    let mut dave = new_client("Dave");
+    let mut carol = newcomer(&mut relay, &mut alice, "Carol");
+    let mut dave = newcomer(&mut relay, &mut alice, "Dave");
     for c in [&mut bob, &mut carol, &mut dave] {
         c.config.group_requests = true;
     }
-    relay.connect(&mut carol, T0);
-    relay.connect(&mut dave, T0);
-    relay.pump(&mut [&mut carol, &mut dave], T0);
-    alice.add_contact(&carol.contact_link().unwrap(), T0).unwrap();
-    alice.add_contact(&dave.contact_link().unwrap(), T0).unwrap();
     let members = [bob.user_key().unwrap(), carol.user_key().unwrap(), dave.user_key().unwrap()];
     let group = alice.create_group("trip", &members, T0).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0);
