@@ -39,7 +39,8 @@ fn group_message(c: &mut Criterion) {
     let mut reader = Group::join(users[1].user_key(), &welcome).unwrap();
     let first = sender.encrypt(&mut rng, b"start").unwrap();
     reader.process_distribution(users[0].user_key(), users[0].user_key(), &first.distribution.unwrap()).unwrap();
-    reader.decrypt(&first.message).unwrap();
+    let device = users[0].user_key();
+    reader.decrypt(&device, &first.message).unwrap();
 
     let mut outbound = GroupSession::new(MegolmConfig::version_1());
     let mut inbound = InboundGroupSession::new(&outbound.session_key(), MegolmConfig::version_1());
@@ -48,7 +49,7 @@ fn group_message(c: &mut Criterion) {
     g.bench_function(HUSH, |b| {
         b.iter(|| {
             let m = sender.encrypt(&mut rng, black_box(&MSG)).unwrap().message;
-            black_box(reader.decrypt(&m).unwrap());
+            black_box(reader.decrypt(&device, &m).unwrap());
         })
     });
     g.bench_function(MEGOLM, |b| {

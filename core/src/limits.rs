@@ -81,6 +81,19 @@ pub const MAX_GROUP_MEMBERS: usize = 1_000;
 pub const MAX_GROUP_NAME_BYTES: usize = 256;
 /// Most roster changes a group's log holds.
 pub const MAX_GROUP_LOG: usize = 10_000;
+/// Most roster changes of one author a group holds that wait: pending (parent not arrived) or valid
+/// but off the canonical chain (stale). Beyond it (or [`MAX_WAITING_BYTES_PER_AUTHOR`]) the author's
+/// oldest waiting change is dropped.
+pub const MAX_WAITING_CHANGES_PER_AUTHOR: usize = 16;
+/// Most bytes of one author's waiting roster changes (one of the largest, as its `SignedGroupChange`):
+/// every merge and every load replays them.
+pub const MAX_WAITING_BYTES_PER_AUTHOR: usize = MAX_GROUP_CHANGE_BYTES + 128;
+/// Most waiting roster changes (of all authors) a group holds. Beyond it (or [`MAX_WAITING_BYTES`])
+/// the oldest waiting change of the author holding the most bytes is dropped, so a flood pushes out
+/// only its own author's changes while any other author holds less.
+pub const MAX_WAITING_CHANGES: usize = 256;
+/// Most bytes of waiting roster changes (of all authors) a group holds.
+pub const MAX_WAITING_BYTES: usize = 2 * 1024 * 1024;
 /// Largest encoded roster change (a create naming every member is the largest).
 pub const MAX_GROUP_CHANGE_BYTES: usize = 64 * 1024;
 /// Largest encoded `GroupControl` (a welcome carries the whole log).

@@ -187,6 +187,9 @@ mod tests {
             for version in [0, 2, u32::MAX] {
                 let other = edit_peer(&peer, |p| p.version = version);
                 assert_eq!(load_peer(&other), Err(Error::UnsupportedVersion { what: "peer user", version }));
+            }
+            // Groups are at version 2, and version 1 migrates (group/pickle.rs).
+            for version in [0, 3, u32::MAX] {
                 let other = edit_group(&group, |g| g.version = version);
                 assert_eq!(load_group(&other), Err(Error::UnsupportedVersion { what: "group", version }));
             }

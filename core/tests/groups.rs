@@ -20,6 +20,10 @@ struct World {
     rng: ChaCha20Rng,
     users: Vec<UserIdentity>,
     devices: Vec<Device>,
+    /// The sending device of each group message sent, as its sealed-sender envelope would name it;
+    /// bytes not sent as such (a tampered copy) travel as from the last sender.
+    sent_by: std::collections::HashMap<Vec<u8>, SigningPublicKey>,
+    last_sender: Option<SigningPublicKey>,
 }
 
 impl World {
@@ -33,7 +37,7 @@ impl World {
                 group: None,
             })
             .collect();
-        World { rng, users, devices }
+        World { rng, users, devices, sent_by: Default::default(), last_sender: None }
     }
 
     fn user_key(&self, u: usize) -> SigningPublicKey {
@@ -99,12 +103,15 @@ impl World {
                 }
             }
         }
+        self.sent_by.insert(message.clone(), sender_device);
+        self.last_sender = Some(sender_device);
         message
     }
 
     fn read(&mut self, d: usize, message: &[u8]) -> hush_core::Result<String> {
+        let sender = self.sent_by.get(message).copied().or(self.last_sender).ok_or(Error::UnknownSenderChain)?;
         let g = self.devices[d].group.as_mut().ok_or(Error::NotGroupMember)?;
-        g.decrypt(message).map(|p| String::from_utf8(p.plaintext).unwrap())
+        g.decrypt(&sender, message).map(|p| String::from_utf8(p.plaintext).unwrap())
     }
 }
 
@@ -316,4 +323,117 @@ fn concurrent_leaf_changes_converge_in_any_order() {
     rosters.push(g1.roster().clone());
     assert!(rosters.windows(2).all(|w| w[0] == w[1]), "{rosters:#?}");
     assert_eq!(rosters[0].epoch, 3);
+}
+
+/// Mallory's distribution of a chain of her own (her signing key) under `chain_id` and `epoch`.
+fn forged_distribution(group: &Group, chain_id: Vec<u8>, epoch: u64, seed: u64) -> Vec<u8> {
+    use hush_core::wire::group::SenderKeyDistribution;
+    use prost::Message;
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[seed as u8; 32]);
+    let d = SenderKeyDistribution {
+        version: 1,
+        group_id: group.id().to_bytes().to_vec(),
+        epoch,
+        chain_id,
+        iteration: 0,
+        chain_key: vec![seed as u8; 32],
+        signing_key: signing.verifying_key().to_bytes().to_vec(),
+    };
+    d.encode_to_vec()
+}
+
+/// The chain id a group message names.
+fn chain_id_of(message: &[u8]) -> Vec<u8> {
+    use hush_core::wire::group::GroupMessage;
+    use prost::Message;
+    GroupMessage::decode(message).unwrap().chain_id
+}
+
+/// Member Mallory (user 2) learns Bob's chain id from his first message and distributes chains of
+/// her own under that id, her copies arriving at Alice before Bob's: one at Bob's epoch, one
+/// claiming epoch 999. Chains are held per (sending device, chain id), so Alice still reads every
+/// message of Bob's as Bob's, and Mallory's forgeries never pass as Bob's.
+#[test]
+fn a_member_cannot_squat_another_devices_chain_id() {
+    let mut w = World::new(11, 3, 1);
+    w.create(&[0, 1, 2]);
+    let (bob_user, bob_device) = (w.user_key(1), w.devices[1].key);
+    let (mallory_user, mallory_device) = (w.user_key(2), w.devices[2].key);
+    let epoch = w.group(0).epoch();
+    // Bob's first message; his distribution is held back from Alice.
+    let sent = w.group(1).encrypt(&mut ChaCha20Rng::seed_from_u64(1), b"bob 0").unwrap();
+    let bob_dist = sent.distribution.unwrap();
+    let chain_id = chain_id_of(&sent.message);
+    w.sent_by.insert(sent.message.clone(), bob_device);
+    for (seed, claimed) in [(5, epoch), (6, 999)] {
+        let forged = forged_distribution(w.group(0), chain_id.clone(), claimed, seed);
+        w.group(0).process_distribution(mallory_user, mallory_device, &forged).unwrap();
+    }
+    // Before Bob's copy arrives his message is not readable, and not Mallory's either.
+    assert_eq!(w.read(0, &sent.message), Err(Error::UnknownSenderChain));
+    w.group(0).process_distribution(bob_user, bob_device, &bob_dist).unwrap();
+    let read = w.group(0).decrypt(&bob_device, &sent.message).unwrap();
+    assert_eq!((read.sender_user, read.sender_device, read.plaintext), (bob_user, bob_device, b"bob 0".to_vec()));
+    // Bob's later messages all decrypt, as his.
+    for i in 1..4 {
+        let text = format!("bob {i}");
+        let m = w.group(1).encrypt(&mut ChaCha20Rng::seed_from_u64(i), text.as_bytes()).unwrap().message;
+        let read = w.group(0).decrypt(&bob_device, &m).unwrap();
+        assert_eq!((read.sender_user, read.plaintext), (bob_user, text.into_bytes()));
+        // The same bytes presented as Mallory's are not hers.
+        assert!(w.group(0).decrypt(&mallory_device, &m).is_err());
+    }
+}
+
+/// A distribution must be from a member, for an epoch at which it was one; a forged epoch-0 chain
+/// is malformed. Nothing changes on refusal.
+#[test]
+fn a_distribution_from_a_non_member_is_refused() {
+    let mut w = World::new(12, 4, 1);
+    w.create(&[0, 1, 2]);
+    let stranger = (w.user_key(3), w.devices[3].key);
+    let epoch = w.group(0).epoch();
+    let before = w.group(0).to_bytes();
+    let forged = forged_distribution(w.group(0), vec![1; 16], epoch, 7);
+    assert_eq!(w.group(0).process_distribution(stranger.0, stranger.1, &forged), Err(Error::NotGroupMember));
+    let zero = forged_distribution(w.group(0), vec![2; 16], 0, 8);
+    let member = (w.user_key(2), w.devices[2].key);
+    assert_eq!(
+        w.group(0).process_distribution(member.0, member.1, &zero),
+        Err(Error::Malformed { what: "sender key distribution epoch" })
+    );
+    assert_eq!(*w.group(0).to_bytes(), *before);
+    // Added at a later epoch, user 3 cannot bring in a chain for an epoch before it joined.
+    w.change(0, RosterAction::Add(vec![stranger.0])).unwrap();
+    let old = forged_distribution(w.group(0), vec![3; 16], epoch, 9);
+    let before = w.group(0).to_bytes();
+    assert_eq!(w.group(0).process_distribution(stranger.0, stranger.1, &old), Err(Error::NotGroupMember));
+    assert_eq!(*w.group(0).to_bytes(), *before);
+    // A removed member's distribution is refused too.
+    let removed = w.user_key(2);
+    w.change(0, RosterAction::Remove(removed)).unwrap();
+    let now = w.group(0).epoch();
+    let late = forged_distribution(w.group(0), vec![4; 16], now, 10);
+    let removed_device = w.devices[2].key;
+    assert_eq!(w.group(0).process_distribution(removed, removed_device, &late), Err(Error::NotGroupMember));
+}
+
+/// A chain distributed for an epoch this device has not reached yet (the roster change is still on
+/// its way) is held, but decrypts only once the roster reaches that epoch.
+#[test]
+fn a_chain_from_a_later_epoch_waits_for_the_roster() {
+    let mut w = World::new(13, 3, 1);
+    w.create(&[0, 1, 2]);
+    let rename = {
+        let user = w.users[0].clone();
+        w.group(0).change(&user, RosterAction::Rename("next".into()), 3).unwrap().control
+    };
+    // Bob has the rename, Carol not yet; Bob sends on the new epoch.
+    w.group(1).apply_control(&rename).unwrap();
+    let sent = w.group(1).encrypt(&mut ChaCha20Rng::seed_from_u64(2), b"new epoch").unwrap();
+    let bob = (w.user_key(1), w.devices[1].key);
+    w.group(2).process_distribution(bob.0, bob.1, &sent.distribution.unwrap()).unwrap();
+    assert_eq!(w.group(2).decrypt(&bob.1, &sent.message), Err(Error::UnknownSenderChain));
+    w.group(2).apply_control(&rename).unwrap();
+    assert_eq!(w.group(2).decrypt(&bob.1, &sent.message).unwrap().plaintext, b"new epoch");
 }

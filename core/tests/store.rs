@@ -98,8 +98,22 @@ fn every_table_round_trips_across_reopen() {
     let direct = ConversationId::Direct(carol.user_key);
     let group_chat = ConversationId::Group(group.id());
     let conversations = [
-        Conversation { id: direct, last_activity_ms: 10, unread: 2, disappearing_secs: 0, muted: false },
-        Conversation { id: group_chat, last_activity_ms: 20, unread: 0, disappearing_secs: 3600, muted: true },
+        Conversation {
+            id: direct,
+            last_activity_ms: 10,
+            unread: 2,
+            disappearing_secs: 0,
+            muted: false,
+            request: false,
+        },
+        Conversation {
+            id: group_chat,
+            last_activity_ms: 20,
+            unread: 0,
+            disappearing_secs: 3600,
+            muted: true,
+            request: true,
+        },
     ];
     let (_, encryption) = attachment::encrypt_bytes(&mut rng, b"a picture", 1 << 20).unwrap();
     let pointer = AttachmentPointer {
@@ -949,8 +963,14 @@ fn fixture_contents() -> FixtureContents {
         delivery_token: Some(DeliveryToken::from_bytes(&token).unwrap()),
     };
     let id = ConversationId::Direct(contact.user_key);
-    let conversation =
-        Conversation { id, last_activity_ms: 1_700_000_003_000, unread: 1, disappearing_secs: 0, muted: false };
+    let conversation = Conversation {
+        id,
+        last_activity_ms: 1_700_000_003_000,
+        unread: 1,
+        disappearing_secs: 0,
+        muted: false,
+        request: false,
+    };
     let messages = (0..3u64)
         .map(|i| {
             let mut mid = [0u8; 16];

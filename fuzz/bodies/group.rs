@@ -13,6 +13,8 @@ use rand_core::SeedableRng;
 
 struct Fixture {
     reader: Group,
+    /// The admin's device (its user key stands in for it).
+    sender: hush_core::SigningPublicKey,
     message: Vec<u8>,
     control: Vec<u8>,
 }
@@ -27,10 +29,10 @@ fn fixture() -> &'static Fixture {
         let mut reader = Group::join(keys[1], &welcome).unwrap();
         let first = admin.encrypt(&mut rng, b"first").unwrap();
         reader.process_distribution(keys[0], keys[0], &first.distribution.unwrap()).unwrap();
-        reader.decrypt(&first.message).unwrap();
+        reader.decrypt(&keys[0], &first.message).unwrap();
         let message = admin.encrypt(&mut rng, b"second").unwrap().message;
         let control = admin.change(&users[0], RosterAction::Rename("renamed".into()), 2).unwrap().control;
-        Fixture { reader, message, control }
+        Fixture { reader, sender: keys[0], message, control }
     })
 }
 
@@ -51,8 +53,8 @@ pub fn run(data: &[u8]) {
     let mut group = f.reader.clone();
     match mode % 4 {
         0 => {
-            if group.decrypt(&patched(&f.message)).is_err() {
-                assert_eq!(group.decrypt(&f.message).unwrap().plaintext, b"second");
+            if group.decrypt(&f.sender, &patched(&f.message)).is_err() {
+                assert_eq!(group.decrypt(&f.sender, &f.message).unwrap().plaintext, b"second");
             }
         }
         1 => {
@@ -61,7 +63,7 @@ pub fn run(data: &[u8]) {
             }
         }
         2 => {
-            let _ = group.decrypt(rest);
+            let _ = group.decrypt(&f.sender, rest);
         }
         _ => {
             if group.apply_control(rest).is_err() {

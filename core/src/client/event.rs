@@ -78,6 +78,19 @@ pub enum Event {
         /// Its name.
         name: String,
     },
+    /// Someone who is not an accepted contact added this user to a group (with
+    /// [`ClientConfig::group_requests`](super::ClientConfig::group_requests)): its state is kept and
+    /// its messages arrive as [`Event::MessageRequest`] until the user accepts
+    /// ([`Client::accept_group`](super::Client::accept_group)) or declines
+    /// ([`Client::decline_group`](super::Client::decline_group)) it.
+    GroupRequest {
+        /// The group.
+        group: GroupId,
+        /// Its name.
+        name: String,
+        /// Who added this user.
+        from: SigningPublicKey,
+    },
     /// A group's roster or name changed.
     GroupChanged {
         /// The group.

@@ -2,11 +2,11 @@
 //! members over 1:1 sessions; received, the group controls (a welcome joins the group), sender-key
 //! distributions and the messages that come through a group's sender chain.
 
-use super::incoming::Incoming;
+use super::incoming::{Direction, Incoming};
 use super::{Client, Event, dedup};
 use crate::content::{Content, ContentBody};
 use crate::crypto::SigningPublicKey;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::group::{self, Group, GroupId, RosterAction};
 use crate::sealed_sender::Unsealed;
 use crate::store::{Conversation, ConversationId, StoreTx};
@@ -55,6 +55,38 @@ impl Client {
         self.change_group(id, RosterAction::Leave, &[], now_ms)
     }
 
+    /// Accepts a group request ([`Event::GroupRequest`]): the group becomes an ordinary one.
+    pub fn accept_group(&mut self, id: &GroupId) -> Result<()> {
+        let tx = self.store.transaction()?;
+        let mut conv = tx.conversation(&ConversationId::Group(*id))?.ok_or(Error::NotGroupMember)?;
+        if conv.request {
+            conv.request = false;
+            tx.put_conversation(&conv)?;
+        }
+        tx.commit()
+    }
+
+    /// Declines a group request: leaves the group (its members are told, so they stop sending to
+    /// this user) and forgets it, its history included. Fails, changing nothing, for a group that
+    /// is no request.
+    pub fn decline_group(&mut self, id: &GroupId, now_ms: u64) -> Result<()> {
+        let conversation = ConversationId::Group(*id);
+        let tx = self.store.transaction()?;
+        let conv = tx.conversation(&conversation)?.ok_or(Error::NotGroupMember)?;
+        let member = tx.group(id)?.is_some_and(|g| g.roster().is_member(&g.me));
+        tx.commit()?;
+        if !conv.request {
+            return Err(Error::NotGroupMember);
+        }
+        if member {
+            self.leave_group(id, now_ms)?;
+        }
+        let tx = self.store.transaction()?;
+        tx.delete_group(id)?;
+        tx.delete_conversation(&conversation)?;
+        tx.commit()
+    }
+
     /// Renames a group (admins only).
     pub fn rename_group(&mut self, id: &GroupId, name: &str, now_ms: u64) -> Result<()> {
         self.change_group(id, RosterAction::Rename(name.to_owned()), &[], now_ms)
@@ -93,46 +125,88 @@ impl Client {
 pub(super) fn decrypt(tx: &StoreTx<'_>, unsealed: &Unsealed) -> Result<(Content, Group)> {
     let id = group::message_group_id(&unsealed.inner)?;
     let mut g = tx.group(&id)?.ok_or(Error::NotGroupMember)?;
-    let plain = g.decrypt(&unsealed.inner)?;
-    if plain.sender_user != unsealed.sender_user_key || plain.sender_device != unsealed.sender_device.device_key() {
+    let plain = g.decrypt(&unsealed.sender_device.device_key(), &unsealed.inner)?;
+    if plain.sender_user != unsealed.sender_user_key {
         return Err(Error::SenderMismatch);
     }
     Ok((Content::from_bytes(&plain.plaintext)?, g))
 }
 
+/// A group payload that is refused (malformed, or from someone the group does not let in) changes
+/// nothing, but its envelope still commits as processed and is acked, so the relay does not deliver
+/// it again on every connection (docs/PROTOCOL.md §16.6). Only a store failure or our own bug fails
+/// the envelope.
+fn refused_is_done(result: Result<bool>) -> Result<bool> {
+    match result {
+        Err(e) if matches!(e.kind(), ErrorKind::Storage | ErrorKind::Internal) => Err(e),
+        Err(_) => Ok(false),
+        ok => ok,
+    }
+}
+
 /// A roster change, or the welcome that joins this user to a group; it comes over a 1:1 session,
-/// never through a group's chain.
-pub(super) fn on_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Result<()> {
+/// never through a group's chain, from a member of the group. Returns whether the roster changed
+/// (parked group messages on a chain of the new epoch may now decrypt).
+pub(super) fn on_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Result<bool> {
+    refused_is_done(apply_control(cx, group_id, change))
+}
+
+fn apply_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Result<bool> {
     if cx.in_group() || group::control_group_id(change)? != group_id {
         return Err(Error::Malformed { what: "group control" });
     }
     match cx.tx.group(&group_id)? {
         Some(mut g) => {
+            // Only a member of the roster this device holds may send it changes; a removed member
+            // or a stranger is refused before any change is looked at.
+            if !g.roster().is_member(&cx.from) {
+                return Err(Error::NotGroupMember);
+            }
+            let epoch = g.epoch();
             let changes = g.apply_control(change)?;
             cx.tx.put_group(&g)?;
+            let moved = g.epoch() != epoch;
             if !changes.is_empty() {
                 cx.events.push(Event::GroupChanged { group: group_id, events: changes });
             }
+            Ok(moved)
         }
         None => {
             let g = Group::join(cx.c.me, change)?;
+            // The welcome must come from a member of the group it makes this user join.
+            if !g.roster().is_member(&cx.from) {
+                return Err(Error::NotGroupMember);
+            }
             let name = g.roster().name.clone();
             cx.tx.put_group(&g)?;
+            // An invite from someone who is not an accepted contact is a request, as a 1:1 message
+            // from them is (docs/PROTOCOL.md §16.6).
+            let request = cx.c.config.group_requests && matches!(cx.direction, Direction::Peer { request: true, .. });
             let id = ConversationId::Group(group_id);
-            if cx.tx.conversation(&id)?.is_none() {
+            let mut conv = cx.tx.conversation(&id)?.unwrap_or_else(|| {
                 let mut conv = Conversation::new(id);
                 conv.last_activity_ms = cx.now_ms;
-                cx.tx.put_conversation(&conv)?;
-            }
-            cx.events.push(Event::GroupJoined { group: group_id, name });
+                conv
+            });
+            conv.request |= request;
+            cx.tx.put_conversation(&conv)?;
+            cx.events.push(if request {
+                Event::GroupRequest { group: group_id, name, from: cx.from }
+            } else {
+                Event::GroupJoined { group: group_id, name }
+            });
+            Ok(true)
         }
     }
-    Ok(())
 }
 
 /// A member's sender chain for a group this user is in (over a 1:1 session). Returns whether it
-/// was taken: parked messages of the group may now decrypt.
+/// was taken: parked messages of the group may now decrypt. A refused one is dropped, acked.
 pub(super) fn on_distribution(cx: &mut Incoming<'_>, distribution: &[u8]) -> Result<bool> {
+    refused_is_done(take_distribution(cx, distribution))
+}
+
+fn take_distribution(cx: &mut Incoming<'_>, distribution: &[u8]) -> Result<bool> {
     if cx.in_group() {
         return Err(Error::Malformed { what: "sender key distribution in a group message" });
     }

@@ -306,7 +306,7 @@ fn receive(
 
 /// The incoming dispatch table: each kind of payload to the handler of its noun. A peer's payloads
 /// and this user's sent syncs share the handlers; a kind that a direction never carries is ignored
-/// there. Returns whether a sender chain arrived.
+/// there. Returns whether a sender chain arrived or a roster moved.
 pub(super) fn dispatch(cx: &mut Incoming<'_>, content: Content) -> Result<bool> {
     use ContentBody as B;
     use Direction::{Peer, SentSync};
@@ -319,7 +319,7 @@ pub(super) fn dispatch(cx: &mut Incoming<'_>, content: Content) -> Result<bool> 
         (Peer { .. }, B::Receipt { kind, targets }) => messages::on_receipt(cx, kind, targets)?,
         (SentSync, B::Receipt { kind: ReceiptKind::Read, .. }) => messages::on_read_elsewhere(cx)?,
         (Peer { .. }, B::Typing { started }) => messages::on_typing(cx, started),
-        (Peer { .. }, B::GroupControl { group_id, change }) => groups::on_control(cx, group_id, &change)?,
+        (Peer { .. }, B::GroupControl { group_id, change }) => return groups::on_control(cx, group_id, &change),
         (Peer { .. }, B::SenderKeyDistribution(bytes)) => return groups::on_distribution(cx, bytes.as_bytes()),
         // Linking has its own path (a device waiting to be linked); a sent sync is unwrapped before
         // (from this user's own devices) or ignored; receipts of delivery, typing and group

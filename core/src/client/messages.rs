@@ -125,7 +125,8 @@ impl Client {
         tx.put_conversation(&conv)?;
         let (page, _) = tx.history(conversation, None, unread.clamp(1, crate::limits::MAX_RECEIPT_TARGETS))?;
         let mut by_sender: HashMap<SigningPublicKey, Vec<MessageId>> = HashMap::new();
-        if unread > 0 {
+        // No read receipts into a group request: reading it must not tell its members.
+        if unread > 0 && !conv.request {
             for m in page.iter().filter(|m| m.status == MessageStatus::Received && !m.deleted) {
                 let accepted = tx.contact(&m.sender)?.is_some_and(|c| c.state == ContactState::Accepted);
                 if accepted || matches!(conversation, ConversationId::Group(_)) {
@@ -224,6 +225,8 @@ pub(super) fn on_message(cx: &mut Incoming<'_>, content: &Content) -> Result<()>
         }
     };
     let mut conv = cx.tx.conversation(&conversation)?.unwrap_or_else(|| Conversation::new(conversation));
+    // A group not yet accepted: its messages are requests too (no contact is made of its members).
+    let request = request || conv.request;
     let mut message = StoredMessage::from_content(conversation, cx.from, content, cx.now_ms, status)?;
     set_expiry(&mut message, &conv, cx.now_ms);
     if !cx.tx.insert_message(&message)? {

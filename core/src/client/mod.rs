@@ -110,6 +110,10 @@ pub struct ClientConfig {
     pub max_attempts: u32,
     /// Send delivery receipts for messages from accepted contacts.
     pub delivery_receipts: bool,
+    /// A group invite from someone who is not an accepted contact becomes a group request
+    /// ([`Event::GroupRequest`]) the user accepts or declines, instead of joining the group. Off by
+    /// default until the bindings show group requests.
+    pub group_requests: bool,
 }
 
 impl ClientConfig {
@@ -135,6 +139,7 @@ impl ClientConfig {
             retry_after_ms: 30_000,
             max_attempts: 5,
             delivery_receipts: true,
+            group_requests: false,
         }
     }
 }

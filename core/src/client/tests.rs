@@ -251,13 +251,19 @@ fn a_blocked_contact_is_acked_and_dropped_without_events() {
     assert!(history_texts(&mut bob, &direct(&alice)).is_empty());
 }
 
+/// A new user, connected, whom Alice adds from their link (they know nobody).
+fn newcomer(relay: &mut TestRelay, alice: &mut Client, name: &str) -> Client {
+    let mut c = new_client(name);
+    relay.connect(&mut c, T0);
+    relay.pump(&mut [&mut c], T0);
+    alice.add_contact(&c.contact_link().unwrap(), T0).unwrap();
+    c
+}
+
 #[test]
 fn groups_create_talk_add_and_remove() {
     let (mut relay, mut alice, mut bob) = pair();
-    let mut carol = new_client("Carol");
-    relay.connect(&mut carol, T0);
-    relay.pump(&mut [&mut carol], T0);
-    alice.add_contact(&carol.contact_link().unwrap(), T0).unwrap();
+    let mut carol = newcomer(&mut relay, &mut alice, "Carol");
 
     let group = alice.create_group("trip", &[bob.user_key().unwrap(), carol.user_key().unwrap()], T0).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
@@ -288,6 +294,121 @@ fn groups_create_talk_add_and_remove() {
     alice.rename_group(&group, "trip 2027", T0 + 6).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 6);
     assert!(events[1].iter().any(|e| matches!(e, Event::GroupChanged { events, .. } if events.contains(&crate::group::GroupEvent::Renamed("trip 2027".into())))));
+}
+
+/// Carol, removed from the group, runs a modified client: she signs a rename off the group state
+/// she kept and sends it, and a sender-key distribution, to Bob over their 1:1 session. Bob refuses
+/// both (she is no member of his roster), his group is unchanged, and the envelopes are acked, so
+/// they do not come back on the next connection.
+#[test]
+fn group_payloads_from_a_removed_member_are_refused_and_acked() {
+    use crate::group::RosterAction;
+    use crate::group::roster::RosterChange;
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut carol = newcomer(&mut relay, &mut alice, "Carol");
+    let group = alice.create_group("trip", &[bob.user_key().unwrap(), carol.user_key().unwrap()], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
+    let conv = ConversationId::Group(group);
+    // Carol sends once (so she and Bob have a 1:1 session) and keeps her chain's distribution.
+    carol.send_text(&conv, "hi", T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 1);
+    let distribution = carol.group(&group).unwrap().unwrap().sender_key_distribution().unwrap();
+    alice.remove_member(&group, &carol.user_key().unwrap(), T0 + 2).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 2);
+    let kept = carol.group(&group).unwrap().unwrap();
+    assert!(!kept.roster().is_member(&carol.user_key().unwrap()));
+    let before = bob.group(&group).unwrap().unwrap().to_bytes();
+
+    let rename = RosterChange::sign(
+        carol.user().unwrap(),
+        group,
+        Some((kept.head.unwrap(), kept.epoch())),
+        T0 + 3,
+        RosterAction::Rename("carol's now".into()),
+    )
+    .unwrap();
+    let control = crate::wire::group::GroupControl {
+        version: 1,
+        group_id: group.to_bytes().to_vec(),
+        changes: vec![rename.to_proto().unwrap()],
+    }
+    .encode_to_vec();
+    let bob_key = bob.user_key().unwrap();
+    for body in [
+        ContentBody::GroupControl { group_id: group, change: control },
+        ContentBody::SenderKeyDistribution(crate::content::SecretBytes::new(distribution)),
+    ] {
+        let content = carol.content(body, T0 + 3).unwrap();
+        carol.queue_to(&ConversationId::Direct(bob_key), vec![bob_key], content, T0 + 3).unwrap();
+    }
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 3);
+    assert!(events[1].iter().all(|e| !matches!(e, Event::GroupChanged { .. })), "{:?}", events[1]);
+    assert_eq!(*bob.group(&group).unwrap().unwrap().to_bytes(), *before);
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    relay.disconnect(&mut bob);
+    relay.connect(&mut bob, T0 + 4);
+    let events = relay.pump(&mut [&mut bob], T0 + 4);
+    assert!(events[0].is_empty(), "{:?}", events[0]);
+    // The group still works for its members.
+    alice.send_text(&conv, "still here", T0 + 5).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 5);
+    assert_eq!(texts(&events[1]), ["still here"]);
+}
+
+/// With group requests on, an invite from someone who is not an accepted contact is a request:
+/// Carol and Dave (who know nobody) see `GroupRequest`, not `GroupJoined`; the group's messages
+/// arrive as requests and reading them sends no receipt. Carol accepts: the next message is an
+/// ordinary one. Dave declines: he leaves (Alice sees it) and forgets the group. Bob, who accepted
+/// Alice, joins as before.
+#[test]
+fn a_group_invite_from_a_non_contact_is_a_request() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut carol = newcomer(&mut relay, &mut alice, "Carol");
+    let mut dave = newcomer(&mut relay, &mut alice, "Dave");
+    for c in [&mut bob, &mut carol, &mut dave] {
+        c.config.group_requests = true;
+    }
+    let members = [bob.user_key().unwrap(), carol.user_key().unwrap(), dave.user_key().unwrap()];
+    let group = alice.create_group("trip", &members, T0).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0);
+    let a = alice.user_key().unwrap();
+    assert!(events[1].contains(&Event::GroupJoined { group, name: "trip".into() }), "{:?}", events[1]);
+    for e in &events[2..] {
+        assert!(e.contains(&Event::GroupRequest { group, name: "trip".into(), from: a }), "{e:?}");
+        assert!(!e.iter().any(|e| matches!(e, Event::GroupJoined { .. })), "{e:?}");
+    }
+    let conv = ConversationId::Group(group);
+    assert!(carol.conversations().unwrap().iter().any(|c| c.id == conv && c.request));
+
+    alice.send_text(&conv, "first", T0 + 1).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0 + 1);
+    assert_eq!(texts(&events[1]), ["first"]);
+    assert!(events[1].iter().any(|e| matches!(e, Event::Message(_))));
+    for e in &events[2..] {
+        assert!(e.iter().any(|e| matches!(e, Event::MessageRequest(_))), "{e:?}");
+    }
+    // Reading a request tells nobody.
+    carol.mark_read(&conv, T0 + 2).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0 + 2);
+    assert!(!events[0].iter().any(|e| matches!(e, Event::Receipt { .. })), "{:?}", events[0]);
+
+    carol.accept_group(&group).unwrap();
+    dave.decline_group(&group, T0 + 3).unwrap();
+    assert!(dave.group(&group).unwrap().is_none());
+    assert!(!dave.conversations().unwrap().iter().any(|c| c.id == conv));
+    assert_eq!(dave.decline_group(&group, T0 + 3), Err(Error::NotGroupMember));
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0 + 3);
+    let d = dave.user_key().unwrap();
+    assert!(
+        events[0].iter().any(|e| matches!(e, Event::GroupChanged { events, .. } if events.contains(&crate::group::GroupEvent::MemberRemoved(d)))),
+        "{:?}",
+        events[0]
+    );
+    alice.send_text(&conv, "second", T0 + 4).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0 + 4);
+    assert!(events[2].iter().any(|e| matches!(e, Event::Message(_))), "{:?}", events[2]);
+    assert!(texts(&events[3]).is_empty());
+    assert!(!carol.conversations().unwrap().iter().any(|c| c.request));
 }
 
 #[test]

@@ -7,9 +7,13 @@
 //! starts a fresh chain when it next sends, so a removed member cannot read later messages, an
 //! added one cannot read earlier ones, and a removal costs nothing for members who stay silent.
 
+#[cfg(test)]
+mod flood_tests;
 pub(crate) mod pickle;
 pub(crate) mod roster;
 pub(crate) mod sender_chain;
+
+use std::collections::HashSet;
 
 use prost::Message;
 use rand_core::CryptoRngCore;
@@ -210,16 +214,19 @@ impl Group {
         Ok(events)
     }
 
-    /// Inserts verified changes, replays, and drops the chains of users no longer members.
-    /// Returns the events and the statuses of the `new` changes, in order.
+    /// Inserts verified changes, replays, drops what the group does not hold (docs/PROTOCOL.md
+    /// §11.5: changes that can never apply, pending ones of non-members, waiting ones beyond the
+    /// caps) and the chains of users no longer members. Returns the events and the statuses of the
+    /// `new` changes, in order.
     fn merge(&mut self, new: Vec<RosterChange>) -> Result<(Vec<GroupEvent>, Vec<ChangeStatus>)> {
         let before = self.roster.clone();
-        let mut inserted = Vec::new();
+        let mut inserted = HashSet::new();
+        let mut arrived = Vec::new();
         for change in new {
             if change.group_id != self.id {
                 return Err(Error::Malformed { what: "group change group id" });
             }
-            if self.log.iter().any(|c| c.hash == change.hash) {
+            if inserted.contains(&change.hash) || self.log.iter().any(|c| c.hash == change.hash) {
                 continue;
             }
             // One create per group, ever: a second one could only be forged or replayed.
@@ -227,27 +234,21 @@ impl Group {
             if is_create && self.log.iter().any(|c| c.parent.is_none()) {
                 return Err(Error::GroupChangeRejected(ChangeRejection::Invalid));
             }
-            if self.log.len() >= MAX_GROUP_LOG {
-                return Err(Error::TooLarge { what: "group log", size: self.log.len() + 1, max: MAX_GROUP_LOG });
-            }
-            inserted.push(change.hash);
+            inserted.insert(change.hash);
+            arrived.push(change.hash);
             self.log.push(change);
         }
         let replayed = replay(&self.log);
         let previous = core::mem::replace(&mut self.statuses, replayed.statuses);
         self.roster = replayed.roster;
         self.head = replayed.head;
-        self.inbound.retain(|c| self.roster.is_member(&c.sender_user));
-        if !self.roster.is_member(&self.me) {
-            self.outbound = None;
-        }
 
         let mut events = Vec::new();
-        let mut new_statuses = Vec::new();
+        let mut statuses_by_hash = std::collections::HashMap::new();
         for (i, (change, status)) in self.log.iter().zip(&self.statuses).enumerate() {
             let is_new = inserted.contains(&change.hash);
             if is_new {
-                new_statuses.push(*status);
+                statuses_by_hash.insert(change.hash, *status);
             }
             // New changes that did not take effect, and earlier ones a late change pushed out.
             let reverted = previous.get(i) == Some(&ChangeStatus::Applied) && *status != ChangeStatus::Applied;
@@ -255,6 +256,28 @@ impl Group {
                 events.push(GroupEvent::ChangeRejected { author: change.author, reason: *reason });
             }
         }
+        let new_statuses = arrived.iter().filter_map(|h| statuses_by_hash.get(h).copied()).collect();
+        self.prune(&inserted);
+        if self.log.len() > MAX_GROUP_LOG {
+            return Err(Error::TooLarge { what: "group log", size: self.log.len(), max: MAX_GROUP_LOG });
+        }
+        self.inbound.retain(|c| self.roster.is_member(&c.sender_user));
+        // A chain held ahead of the roster is checked once the roster reaches its epoch.
+        if self.inbound.iter().any(|c| c.epoch > before.epoch && c.epoch < self.roster.epoch) {
+            let inbound = core::mem::take(&mut self.inbound);
+            self.inbound = inbound
+                .into_iter()
+                .filter(|c| {
+                    c.epoch <= before.epoch
+                        || c.epoch >= self.roster.epoch
+                        || self.canonical_roster_at(c.epoch).is_member(&c.sender_user)
+                })
+                .collect();
+        }
+        if !self.roster.is_member(&self.me) {
+            self.outbound = None;
+        }
+
         let key = |k: &[u8; 32]| SigningPublicKey::from_slice(k, "member");
         for (user, admin) in &self.roster.members {
             match before.members.get(user) {
@@ -270,6 +293,31 @@ impl Group {
             events.push(GroupEvent::Renamed(self.roster.name.clone()));
         }
         Ok((events, new_statuses))
+    }
+
+    /// Drops the changes of the log the group does not keep ([`roster::kept`]); `arrived`: the
+    /// changes that just came in (a pending one is kept only from a current member).
+    fn prune(&mut self, arrived: &HashSet<[u8; 32]>) {
+        let keep = roster::kept(&self.log, &self.statuses, &self.roster, arrived);
+        if keep.iter().all(|k| *k) {
+            return;
+        }
+        // A stale change dropped leaves its valid descendants pending: replay again then.
+        let dropped_valid = self
+            .statuses
+            .iter()
+            .zip(&keep)
+            .any(|(s, k)| !k && *s == ChangeStatus::Rejected(ChangeRejection::StaleEpoch));
+        let mut keep_iter = keep.iter();
+        self.log.retain(|_| keep_iter.next().copied().unwrap_or(true));
+        let mut keep_iter = keep.iter();
+        self.statuses.retain(|_| keep_iter.next().copied().unwrap_or(true));
+        if dropped_valid {
+            let replayed = replay(&self.log);
+            self.statuses = replayed.statuses;
+            self.roster = replayed.roster;
+            self.head = replayed.head;
+        }
     }
 
     fn control<'a>(&self, changes: impl Iterator<Item = &'a RosterChange>) -> Result<Vec<u8>> {
@@ -307,7 +355,10 @@ impl Group {
     }
 
     /// Takes in a sender-key distribution that `sender_device` of `sender_user` sent over an
-    /// authenticated 1:1 session. The sender must be a member.
+    /// authenticated 1:1 session (docs/PROTOCOL.md §10.4). The sender must be a member now and, for a
+    /// chain of an earlier epoch, at that epoch too. Chains are held per (sending device, chain id),
+    /// so one device cannot take over another's chain by reusing its id. A chain of a later epoch than
+    /// this device's roster is held but used only once the roster reaches its epoch.
     pub fn process_distribution(
         &mut self,
         sender_user: SigningPublicKey,
@@ -318,7 +369,13 @@ impl Group {
             return Err(Error::NotGroupMember);
         }
         let chain = InboundSenderChain::from_distribution(&self.id, sender_user, sender_device, distribution)?;
-        if self.inbound.iter().any(|c| c.chain_id == chain.chain_id) {
+        if chain.epoch == 0 {
+            return Err(Error::Malformed { what: "sender key distribution epoch" });
+        }
+        if chain.epoch < self.roster.epoch && !self.canonical_roster_at(chain.epoch).is_member(&sender_user) {
+            return Err(Error::NotGroupMember);
+        }
+        if self.inbound.iter().any(|c| c.sender_device == sender_device && c.chain_id == chain.chain_id) {
             // Already known; the held copy may be further along, so keep it.
             return Ok(());
         }
@@ -332,15 +389,46 @@ impl Group {
         Ok(())
     }
 
-    /// Verifies and decrypts a group message. On error nothing changes.
-    pub fn decrypt(&mut self, message: &[u8]) -> Result<GroupPlaintext> {
+    /// Verifies and decrypts a group message that the sealed sender says `sender_device` sent. The
+    /// chain is looked up by (device, chain id); a chain of an epoch this device's roster has not
+    /// reached yet is not used (`UnknownSenderChain`: the caller keeps the message for later). On
+    /// error nothing changes.
+    pub fn decrypt(&mut self, sender_device: &SigningPublicKey, message: &[u8]) -> Result<GroupPlaintext> {
         let parsed = ParsedGroupMessage::from_bytes(message)?;
         if parsed.group_id != self.id {
             return Err(Error::Malformed { what: "group message group id" });
         }
-        let chain = self.inbound.iter_mut().find(|c| c.chain_id == parsed.chain_id).ok_or(Error::UnknownSenderChain)?;
+        let epoch = self.roster.epoch;
+        let chain = self
+            .inbound
+            .iter_mut()
+            .find(|c| c.sender_device == *sender_device && c.chain_id == parsed.chain_id && c.epoch <= epoch)
+            .ok_or(Error::UnknownSenderChain)?;
         let plaintext = chain.decrypt(&parsed)?;
         Ok(GroupPlaintext { sender_user: chain.sender_user, sender_device: chain.sender_device, plaintext })
+    }
+
+    /// The roster after the first `epoch` changes of the canonical chain (the current roster for
+    /// the current epoch or later). One walk, no copy per change.
+    fn canonical_roster_at(&self, epoch: u64) -> Roster {
+        if epoch >= self.roster.epoch {
+            return self.roster.clone();
+        }
+        let by_hash: std::collections::HashMap<[u8; 32], &RosterChange> =
+            self.log.iter().map(|c| (c.hash, c)).collect();
+        let mut chain = Vec::new();
+        let mut next = self.head;
+        while let Some(change) = next.and_then(|h| by_hash.get(&h)) {
+            chain.push(*change);
+            next = change.parent;
+        }
+        let mut roster = Roster::default();
+        for change in chain.iter().rev().take(usize::try_from(epoch).unwrap_or(usize::MAX)) {
+            if roster.apply(change).is_err() {
+                break; // cannot happen: these are the applied changes, in order
+            }
+        }
+        roster
     }
 }
 
@@ -417,7 +505,7 @@ mod tests {
         let send = g0.encrypt(&mut rng, b"hi").unwrap();
         let dist = send.distribution.unwrap();
         g1.process_distribution(users[0].user_key(), users[0].user_key(), &dist).unwrap();
-        g1.decrypt(&send.message).unwrap();
+        g1.decrypt(&users[0].user_key(), &send.message).unwrap();
         let text = format!("{g0:?}{g1:?}");
         let out = g0.outbound.as_ref().unwrap();
         crate::test_util::assert_no_secret(&text, &out.chain.key);

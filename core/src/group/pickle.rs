@@ -5,19 +5,20 @@
 //! chains must fit that roster and the protocol's bounds. The rules every format follows are in
 //! `crate::pickle`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use prost::Message;
 use zeroize::Zeroizing;
 
-use super::roster::{RosterChange, replay};
+use super::roster::{ChangeStatus, RosterChange, replay};
 use super::sender_chain::{ChainId, InboundSenderChain, OutboundSenderChain};
-use super::{Group, GroupId};
+use super::{ChangeRejection, Group, GroupId};
 use crate::crypto::SigningPublicKey;
 use crate::crypto::keys::SigningKeyPair;
 use crate::error::{Error, Result};
 use crate::limits::{
     MAX_GROUP_BYTES, MAX_GROUP_CHANGE_BYTES, MAX_GROUP_LOG, MAX_SENDER_CHAINS_PER_DEVICE, MAX_SKIPPED_KEYS,
+    MAX_WAITING_BYTES, MAX_WAITING_BYTES_PER_AUTHOR, MAX_WAITING_CHANGES, MAX_WAITING_CHANGES_PER_AUTHOR,
 };
 use crate::pickle::{check_count, secret32};
 use crate::ratchet::pickle::{
@@ -25,8 +26,12 @@ use crate::ratchet::pickle::{
 };
 use crate::wire::{self, group as group_proto, storage};
 
-/// Format version of [`storage::Group`].
-const GROUP_VERSION: u32 = 1;
+/// Format version of [`storage::Group`]: 2 since logs are bounded (docs/PROTOCOL.md §11.5): the log
+/// holds no change that can never apply, and no more waiting changes than the caps allow.
+const GROUP_VERSION: u32 = 2;
+/// The version before: the same fields, but the log holds every change received. Loading one
+/// migrates it (drops what version 2 does not hold); the next write stores version 2.
+const GROUP_VERSION_UNBOUNDED_LOG: u32 = 1;
 /// Largest encoded `SignedGroupChange`: the change, its 64-byte signature and their framing.
 const MAX_SIGNED_CHANGE_BYTES: usize = MAX_GROUP_CHANGE_BYTES + 128;
 
@@ -66,7 +71,10 @@ impl Group {
     /// replays the log for the roster, then checks the sender chains against it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let p: storage::Group = wire::decode(bytes, MAX_GROUP_BYTES, "group")?;
-        wire::check_version("group", p.version, GROUP_VERSION)?;
+        let migrate = p.version == GROUP_VERSION_UNBOUNDED_LOG;
+        if !migrate {
+            wire::check_version("group", p.version, GROUP_VERSION)?;
+        }
         // Every group holds its create, so the log is never empty.
         check_count("group log", p.log.len(), 1, MAX_GROUP_LOG)?;
         let id = GroupId::from_slice(&p.id)?;
@@ -94,7 +102,24 @@ impl Group {
         if replayed.head.is_none() {
             return Err(Error::Malformed { what: "group create" });
         }
-        let roster = replayed.roster;
+        let mut group = Group {
+            id,
+            me,
+            log,
+            statuses: replayed.statuses,
+            roster: replayed.roster,
+            head: replayed.head,
+            outbound: None,
+            inbound: Vec::new(),
+        };
+        if migrate {
+            // As if every change arrived now: a pending one is kept only from a current member.
+            let every: HashSet<[u8; 32]> = group.log.iter().map(|c| c.hash).collect();
+            group.prune(&every);
+        } else {
+            check_bounded_log(&group)?;
+        }
+        let roster = &group.roster;
 
         let outbound = p.outbound.as_ref().map(outbound_from_storage).transpose()?;
         if let Some(chain) = &outbound {
@@ -114,7 +139,17 @@ impl Group {
             if !roster.is_member(&chain.sender_user) {
                 return Err(Error::NotGroupMember);
             }
-            if inbound.iter().any(|other| other.chain_id == chain.chain_id) {
+            // `Group` takes no chain of epoch 0; version 1 did, and such a chain is dropped.
+            if chain.epoch == 0 {
+                if migrate {
+                    continue;
+                }
+                return Err(Error::Malformed { what: "sender chain epoch" });
+            }
+            if inbound
+                .iter()
+                .any(|other| other.sender_device == chain.sender_device && other.chain_id == chain.chain_id)
+            {
                 return Err(Error::Malformed { what: "sender chain ids" });
             }
             let of_device = 1 + inbound.iter().filter(|other| other.sender_device == chain.sender_device).count();
@@ -122,8 +157,31 @@ impl Group {
             inbound.push(chain);
         }
 
-        Ok(Self { id, me, log, statuses: replayed.statuses, roster, head: replayed.head, outbound, inbound })
+        group.outbound = outbound;
+        group.inbound = inbound;
+        Ok(group)
     }
+}
+
+/// What a version-2 log must be: what `roster::kept` keeps, all of it.
+fn check_bounded_log(group: &Group) -> Result<()> {
+    if group.statuses.iter().any(|s| matches!(s, ChangeStatus::Rejected(why) if *why != ChangeRejection::StaleEpoch)) {
+        return Err(Error::Malformed { what: "group log rejected change" });
+    }
+    // (count, bytes) of each author's waiting changes.
+    let mut waiting = BTreeMap::<[u8; 32], (usize, usize)>::new();
+    for (c, s) in group.log.iter().zip(&group.statuses) {
+        if *s != ChangeStatus::Applied {
+            let w = waiting.entry(c.author.to_bytes()).or_default();
+            *w = (w.0 + 1, w.1 + c.signed.len());
+        }
+    }
+    let most = |f: fn(&(usize, usize)) -> usize| waiting.values().map(f).max().unwrap_or(0);
+    let all = |f: fn(&(usize, usize)) -> usize| waiting.values().map(f).sum();
+    check_count("waiting group changes of an author", most(|w| w.0), 0, MAX_WAITING_CHANGES_PER_AUTHOR)?;
+    check_count("waiting group change bytes of an author", most(|w| w.1), 0, MAX_WAITING_BYTES_PER_AUTHOR)?;
+    check_count("waiting group changes", all(|w| w.0), 0, MAX_WAITING_CHANGES)?;
+    check_count("waiting group change bytes", all(|w| w.1), 0, MAX_WAITING_BYTES)
 }
 
 /// A logged change: its canonical `SignedGroupChange` encoding, verified as when it arrived.
@@ -212,8 +270,8 @@ pub(crate) mod tests {
         pub(crate) devices: Vec<SigningPublicKey>,
         /// Each device's group.
         pub(crate) groups: Vec<Group>,
-        /// Group messages to Carol not yet delivered, with their plaintexts.
-        pub(crate) held: Vec<(Vec<u8>, Vec<u8>)>,
+        /// Group messages to Carol not yet delivered, with their sending device and plaintexts.
+        pub(crate) held: Vec<(usize, Vec<u8>, Vec<u8>)>,
     }
 
     impl Groups {
@@ -243,7 +301,7 @@ pub(crate) mod tests {
             for i in 0..3 {
                 let text = format!("alice {i}").into_bytes();
                 let m = g.send(rng, 0, &text);
-                g.hold_or_deliver(m, text, i == 2);
+                g.hold_or_deliver(0, m, text, i == 2);
             }
             // A new epoch: Alice's next message starts her second chain.
             let rename = g.groups[0].change(&g.users[0], RosterAction::Rename("again".into()), 4).unwrap().control;
@@ -252,14 +310,14 @@ pub(crate) mod tests {
                 for i in 0..count {
                     let text = format!("device {device}, {i}").into_bytes();
                     let m = g.send(rng, device, &text);
-                    g.hold_or_deliver(m, text, i + 1 == count);
+                    g.hold_or_deliver(device, m, text, i + 1 == count);
                 }
             }
             // Carol sends too; Alice reads it.
             for i in 0..2 {
                 let text = format!("carol {i}").into_bytes();
                 let m = g.send(rng, CAROL, &text);
-                g.deliver(0, &m, &text);
+                g.deliver(CAROL, 0, &m, &text);
             }
 
             let carol = &g.groups[CAROL];
@@ -305,15 +363,16 @@ pub(crate) mod tests {
             sent.message
         }
 
-        fn deliver(&mut self, to: usize, m: &[u8], text: &[u8]) {
-            assert_eq!(self.groups[to].decrypt(m).unwrap().plaintext, text);
+        fn deliver(&mut self, from: usize, to: usize, m: &[u8], text: &[u8]) {
+            let device = self.devices[from];
+            assert_eq!(self.groups[to].decrypt(&device, m).unwrap().plaintext, text);
         }
 
-        fn hold_or_deliver(&mut self, m: Vec<u8>, text: Vec<u8>, deliver: bool) {
+        fn hold_or_deliver(&mut self, from: usize, m: Vec<u8>, text: Vec<u8>, deliver: bool) {
             if deliver {
-                self.deliver(CAROL, &m, &text);
+                self.deliver(from, CAROL, &m, &text);
             } else {
-                self.held.push((m, text));
+                self.held.push((from, m, text));
             }
         }
 
@@ -321,11 +380,11 @@ pub(crate) mod tests {
         /// transcript of everything sent and seen.
         fn finish(&mut self, rng: &mut ChaCha20Rng) -> Vec<Vec<u8>> {
             let mut transcript = Vec::new();
-            for (m, text) in self.held.clone().iter().rev() {
-                self.deliver(CAROL, m, text);
+            for (from, m, text) in self.held.clone().iter().rev() {
+                self.deliver(*from, CAROL, m, text);
             }
-            for (m, _) in &self.held {
-                assert_eq!(self.groups[CAROL].decrypt(m), Err(Error::DuplicateMessage));
+            for (from, m, _) in &self.held {
+                assert_eq!(self.groups[CAROL].decrypt(&self.devices[*from], m), Err(Error::DuplicateMessage));
             }
             let bob = self.users[1].user_key();
             let remove = self.groups[0].change(&self.users[0], RosterAction::Remove(bob), 5).unwrap();
@@ -337,7 +396,7 @@ pub(crate) mod tests {
                 for (from, to) in [(CAROL, 0), (0, CAROL)] {
                     let text = format!("after {from} {round}").into_bytes();
                     let m = self.send(rng, from, &text);
-                    self.deliver(to, &m, &text);
+                    self.deliver(from, to, &m, &text);
                     transcript.push(m);
                 }
             }
@@ -398,7 +457,8 @@ pub(crate) mod tests {
         let malformed = |what| Error::Malformed { what };
         let stranger = UserIdentity::generate(&mut rng);
 
-        check(&|g| g.version = 2, Error::UnsupportedVersion { what: "group", version: 2 });
+        check(&|g| g.version = 3, Error::UnsupportedVersion { what: "group", version: 3 });
+        check(&|g| g.inbound[2].epoch = 0, malformed("sender chain epoch"));
         check(
             &|g| {
                 g.id.pop();
@@ -491,6 +551,39 @@ pub(crate) mod tests {
             },
             malformed("group create"),
         );
+    }
+
+    /// A version-1 group (`test-vectors/store/group_v1.json`, written by the code before bounded
+    /// logs) whose log holds a stranger's rejected and pending changes and a member's rejected
+    /// renames and pending leave, beside Carol's chain of Alice's with a message held back.
+    #[test]
+    fn a_version_1_group_migrates_to_a_bounded_log() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../test-vectors/store/group_v1.json");
+        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let hex = |k: &str| hex::decode(f[k].as_str().unwrap()).unwrap();
+        let key = |k: &str| SigningPublicKey::from_slice(&hex(k), "key").unwrap();
+        let v1 = hex("pickle");
+        assert_eq!(storage::Group::decode(v1.as_slice()).unwrap().version, 1);
+        assert_eq!(storage::Group::decode(v1.as_slice()).unwrap().log.len(), 11);
+
+        let mut group = Group::from_bytes(&v1).unwrap();
+        // Kept: the create, the rename, and Bob's pending leave (he is a member). Mallory's six
+        // changes and Bob's two rejected renames are gone.
+        assert_eq!(group.log.len(), 3);
+        assert!(group.log.iter().all(|c| c.author != key("mallory")));
+        assert_eq!(group.statuses, vec![ChangeStatus::Applied, ChangeStatus::Applied, ChangeStatus::Pending]);
+        assert_eq!((group.roster.name.as_str(), group.roster.members.len(), group.epoch()), ("fixture 2", 3, 2));
+        // The chains came through: the message held back decrypts.
+        let read = group.decrypt(&key("sender_device"), &hex("held_message")).unwrap();
+        assert_eq!((read.sender_user, read.plaintext), (key("sender_user"), b"held across the migration".to_vec()));
+
+        // Written again, it is version 2 and loads as it is.
+        let v2 = group.to_bytes();
+        assert_eq!(storage::Group::decode(v2.as_slice()).unwrap().version, GROUP_VERSION);
+        reload_group(&group);
+        // A version-2 pickle may not hold what version 1 did.
+        let tagged = edit_group(&v1, |g| g.version = GROUP_VERSION);
+        assert_eq!(load_group(&tagged), Err(Error::Malformed { what: "group log rejected change" }));
     }
 
     fn outbound(g: &mut storage::Group) -> &mut storage::OutboundSenderChain {

@@ -9,7 +9,7 @@
 //! on a stale epoch (or lost a race with a concurrent change) and may make it again on the new
 //! epoch. A change whose parent has not arrived is pending. Each change on the chain bumps the epoch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -20,7 +20,10 @@ use crate::error::{Error, Result};
 use crate::group::GroupId;
 use crate::group::sender_chain::FORMAT_VERSION;
 use crate::identity::UserIdentity;
-use crate::limits::{MAX_GROUP_CHANGE_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES};
+use crate::limits::{
+    MAX_GROUP_CHANGE_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES, MAX_WAITING_BYTES, MAX_WAITING_BYTES_PER_AUTHOR,
+    MAX_WAITING_CHANGES, MAX_WAITING_CHANGES_PER_AUTHOR,
+};
 use crate::wire::{self, group as proto};
 
 const SIGNATURE_CONTEXT: &[u8] = b"hush/group-change/v1";
@@ -216,27 +219,19 @@ impl Roster {
         self.members.get(user.as_bytes()).copied().unwrap_or(false)
     }
 
-    fn apply(&mut self, change: &RosterChange) -> core::result::Result<(), ChangeRejection> {
-        let author = change.author.as_bytes();
-        let author_admin = self.members.get(author).copied();
+    /// Whether `change` would apply to this roster (§11.3), without changing it.
+    pub(crate) fn check(&self, change: &RosterChange) -> core::result::Result<(), ChangeRejection> {
+        let author_admin = self.members.get(change.author.as_bytes()).copied();
         match &change.action {
-            RosterAction::Create { name, members } => {
-                if self.epoch != 0 {
+            RosterAction::Create { members, .. } => {
+                let mut seen = std::collections::BTreeSet::from([change.author.to_bytes()]);
+                if self.epoch != 0 || !members.iter().all(|m| seen.insert(m.to_bytes())) {
                     return Err(ChangeRejection::Invalid);
                 }
-                let mut roster = BTreeMap::from([(*author, true)]);
-                for m in members {
-                    if roster.insert(m.to_bytes(), false).is_some() {
-                        return Err(ChangeRejection::Invalid);
-                    }
-                }
-                self.name = name.clone();
-                self.members = roster;
             }
             _ if self.epoch == 0 => return Err(ChangeRejection::Invalid),
             RosterAction::Leave => {
                 author_admin.ok_or(ChangeRejection::NotAdmin)?;
-                self.members.remove(author);
             }
             _ if author_admin != Some(true) => return Err(ChangeRejection::NotAdmin),
             RosterAction::Add(users) => {
@@ -248,21 +243,51 @@ impl Roster {
                 {
                     return Err(ChangeRejection::Invalid);
                 }
-                self.members.extend(distinct.into_iter().map(|u| (u, false)));
             }
             RosterAction::Remove(user) => {
-                if user == &change.author || self.members.remove(user.as_bytes()).is_none() {
+                if user == &change.author || !self.is_member(user) {
                     return Err(ChangeRejection::Invalid);
                 }
             }
+            RosterAction::Rename(_) => {}
+            RosterAction::Promote(user) => {
+                if self.members.get(user.as_bytes()) != Some(&false) {
+                    return Err(ChangeRejection::Invalid);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `change` if [`check`](Self::check) allows it, bumping the epoch; else changes nothing.
+    pub(crate) fn apply(&mut self, change: &RosterChange) -> core::result::Result<(), ChangeRejection> {
+        self.check(change)?;
+        self.apply_checked(change);
+        Ok(())
+    }
+
+    /// Applies a change [`check`](Self::check) allowed on this very roster.
+    fn apply_checked(&mut self, change: &RosterChange) {
+        let author = change.author.to_bytes();
+        match &change.action {
+            RosterAction::Create { name, members } => {
+                self.name = name.clone();
+                self.members = BTreeMap::from([(author, true)]);
+                self.members.extend(members.iter().map(|m| (m.to_bytes(), false)));
+            }
+            RosterAction::Leave => {
+                self.members.remove(&author);
+            }
+            RosterAction::Add(users) => self.members.extend(users.iter().map(|u| (u.to_bytes(), false))),
+            RosterAction::Remove(user) => {
+                self.members.remove(user.as_bytes());
+            }
             RosterAction::Rename(name) => self.name = name.clone(),
-            RosterAction::Promote(user) => match self.members.get_mut(user.as_bytes()) {
-                Some(admin @ false) => *admin = true,
-                _ => return Err(ChangeRejection::Invalid),
-            },
+            RosterAction::Promote(user) => {
+                self.members.insert(user.to_bytes(), true);
+            }
         }
         self.epoch += 1;
-        Ok(())
     }
 }
 
@@ -294,20 +319,36 @@ pub(crate) fn replay(log: &[RosterChange]) -> Replay {
     // tree branches, which only concurrent changes make it do.
     let mut valid = vec![false; log.len()];
     let mut order = Vec::new();
-    let mut stack: Vec<(usize, Roster)> = root.map(|r| (r, Roster::default())).into_iter().collect();
+    // A child is checked against its parent's roster before that roster is copied for it, so a
+    // change that does not apply (e.g. junk from a non-admin) costs no copy.
+    let verdict = |roster: &Roster, change: &RosterChange| {
+        if change.base_epoch != roster.epoch {
+            return Err(ChangeRejection::Invalid);
+        }
+        roster.check(change)
+    };
+    let mut stack: Vec<(usize, Roster)> = Vec::new();
+    if let Some(r) = root
+        && let Some(change) = log.get(r)
+    {
+        match verdict(&Roster::default(), change) {
+            Ok(()) => stack.push((r, Roster::default())),
+            Err(why) => statuses[r] = ChangeStatus::Rejected(why),
+        }
+    }
     while let Some((i, mut roster)) = stack.pop() {
         let Some(change) = log.get(i) else { continue };
-        if change.base_epoch != roster.epoch {
-            statuses[i] = ChangeStatus::Rejected(ChangeRejection::Invalid);
-            continue;
-        }
-        if let Err(why) = roster.apply(change) {
-            statuses[i] = ChangeStatus::Rejected(why);
-            continue;
-        }
+        roster.apply_checked(change); // checked against this roster before it was pushed
         valid[i] = true;
         order.push(i);
-        let kids = children.get(&change.hash).map(Vec::as_slice).unwrap_or_default();
+        let mut kids = Vec::new();
+        for &k in children.get(&change.hash).map(Vec::as_slice).unwrap_or_default() {
+            let Some(kid) = log.get(k) else { continue };
+            match verdict(&roster, kid) {
+                Ok(()) => kids.push(k),
+                Err(why) => statuses[k] = ChangeStatus::Rejected(why),
+            }
+        }
         if let Some((last, rest)) = kids.split_last() {
             for &k in rest {
                 stack.push((k, roster.clone()));
@@ -348,4 +389,71 @@ pub(crate) fn replay(log: &[RosterChange]) -> Replay {
         }
     }
     Replay { roster, statuses, head }
+}
+
+/// Which changes of a replayed log the group keeps (docs/PROTOCOL.md §11.5), by log index:
+///
+/// - never one that replay rejected other than as stale: its path is fixed by its parent's hash,
+///   so it can never apply (a stranger's change, a non-admin's, one made on a wrong epoch);
+/// - a pending one in `arrived` only if its author is a member of `roster`, the current one;
+/// - of the waiting ones (pending, or valid but stale): per author, the newest within
+///   [`MAX_WAITING_CHANGES_PER_AUTHOR`] and [`MAX_WAITING_BYTES_PER_AUTHOR`]; then, while all of them
+///   exceed [`MAX_WAITING_CHANGES`] or [`MAX_WAITING_BYTES`], the oldest of the author holding the most
+///   bytes (the lowest key among equals) goes.
+///
+/// The changes dropped are off the canonical chain, which dropping them does not move.
+pub(crate) fn kept(
+    log: &[RosterChange],
+    statuses: &[ChangeStatus],
+    roster: &Roster,
+    arrived: &HashSet<[u8; 32]>,
+) -> Vec<bool> {
+    let mut keep: Vec<bool> = log
+        .iter()
+        .zip(statuses)
+        .map(|(c, s)| match s {
+            ChangeStatus::Applied | ChangeStatus::Rejected(ChangeRejection::StaleEpoch) => true,
+            ChangeStatus::Rejected(_) => false,
+            ChangeStatus::Pending => !arrived.contains(&c.hash) || roster.is_member(&c.author),
+        })
+        .collect();
+    // Each author's waiting changes, oldest first, with their bytes.
+    let mut waiting: BTreeMap<[u8; 32], Waiting> = BTreeMap::new();
+    for (i, (c, s)) in log.iter().zip(statuses).enumerate() {
+        if keep.get(i) == Some(&true) && *s != ChangeStatus::Applied {
+            let w = waiting.entry(c.author.to_bytes()).or_default();
+            w.changes.push_back((i, c.signed.len()));
+            w.bytes += c.signed.len();
+        }
+    }
+    let mut evict = |w: &mut Waiting| {
+        if let Some((i, len)) = w.changes.pop_front() {
+            w.bytes -= len;
+            if let Some(flag) = keep.get_mut(i) {
+                *flag = false;
+            }
+        }
+    };
+    for w in waiting.values_mut() {
+        while w.changes.len() > MAX_WAITING_CHANGES_PER_AUTHOR || w.bytes > MAX_WAITING_BYTES_PER_AUTHOR {
+            evict(w);
+        }
+    }
+    let (mut count, mut bytes) = waiting.values().fold((0, 0), |(n, b), w| (n + w.changes.len(), b + w.bytes));
+    while count > MAX_WAITING_CHANGES || bytes > MAX_WAITING_BYTES {
+        // `max_by_key` keeps the last of equals: from the highest key down, that is the lowest.
+        let Some(w) = waiting.values_mut().rev().max_by_key(|w| w.bytes) else { break };
+        let before = w.bytes;
+        evict(w);
+        count -= 1;
+        bytes -= before - w.bytes;
+    }
+    keep
+}
+
+/// One author's waiting changes: (log index, encoded length), oldest first, and their total.
+#[derive(Default)]
+struct Waiting {
+    changes: VecDeque<(usize, usize)>,
+    bytes: usize,
 }

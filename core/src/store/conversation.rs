@@ -64,12 +64,15 @@ pub struct Conversation {
     pub disappearing_secs: u32,
     /// Notifications muted.
     pub muted: bool,
+    /// A group this user was added to by someone who is not an accepted contact, not yet accepted
+    /// ([`Client::accept_group`](crate::Client::accept_group)) or declined.
+    pub request: bool,
 }
 
 impl Conversation {
     /// A new, empty conversation.
     pub fn new(id: ConversationId) -> Self {
-        Self { id, last_activity_ms: 0, unread: 0, disappearing_secs: 0, muted: false }
+        Self { id, last_activity_ms: 0, unread: 0, disappearing_secs: 0, muted: false, request: false }
     }
 
     fn from_record(r: &ConversationRecord) -> Result<Self> {
@@ -79,6 +82,7 @@ impl Conversation {
             unread: r.unread,
             disappearing_secs: r.disappearing_secs,
             muted: r.muted,
+            request: r.request,
         })
     }
 }
@@ -105,6 +109,7 @@ impl StoreTx<'_> {
             unread: conversation.unread,
             disappearing_secs: conversation.disappearing_secs,
             muted: conversation.muted,
+            request: conversation.request,
         };
         self.put_value(Table::Conversations, &lookup, &Zeroizing::new(prost::Message::encode_to_vec(&record)))
     }

@@ -51,6 +51,8 @@ pub(crate) struct ConversationRecord {
     pub(crate) disappearing_secs: u32,
     #[prost(bool, tag = "5")]
     pub(crate) muted: bool,
+    #[prost(bool, tag = "6")]
+    pub(crate) request: bool,
 }
 
 /// One emoji reaction of one user.

@@ -1,0 +1,163 @@
+//! Log stuffing (docs/PROTOCOL.md §11.5): a stranger and a removed admin send a member thousands of
+//! junk roster changes, small and large. None that can never apply is stored, the waiting ones stay
+//! under their caps, and the group keeps working.
+
+use std::time::Instant;
+
+use rand_core::RngCore;
+
+use super::roster::{ChangeStatus, RosterChange};
+use super::*;
+use crate::identity::UserIdentity;
+use crate::limits::{MAX_GROUP_CHANGE_BYTES, MAX_WAITING_CHANGES_PER_AUTHOR};
+use crate::test_util::rng;
+
+fn control_of(group: &Group, change: &RosterChange) -> Vec<u8> {
+    group.control(std::iter::once(change)).unwrap()
+}
+
+fn waiting_of(group: &Group, author: &SigningPublicKey) -> usize {
+    group.log.iter().zip(&group.statuses).filter(|(c, s)| c.author == *author && **s != ChangeStatus::Applied).count()
+}
+
+#[test]
+fn a_flood_of_junk_changes_is_not_stored_and_the_group_keeps_working() {
+    let mut rng = rng(0xF100D);
+    // Alice (admin), Bob (the victim), Eve (an admin, then removed), Mallory (a stranger).
+    let [alice, bob, eve, mallory] = [(); 4].map(|_| UserIdentity::generate(&mut rng));
+    let (a, b, e, m) = (alice.user_key(), bob.user_key(), eve.user_key(), mallory.user_key());
+    let (mut ga, welcome) = Group::create(&mut rng, &alice, "flood", &[b, e], 1).unwrap();
+    let mut gb = Group::join(b, &welcome).unwrap();
+    let promote = ga.change(&alice, RosterAction::Promote(e), 2).unwrap();
+    gb.apply_control(&promote.control).unwrap();
+    // Where Eve was still an admin: her changes made there are valid on their own branch.
+    let before_removal = (gb.head.unwrap(), gb.epoch());
+    for action in [RosterAction::Remove(e), RosterAction::Rename("after".into())] {
+        let update = ga.change(&alice, action, 3).unwrap();
+        gb.apply_control(&update.control).unwrap();
+    }
+    let head = (gb.head.unwrap(), gb.epoch());
+    let applied = gb.log.len();
+    let roster = gb.roster().clone();
+    assert!(!roster.is_member(&e));
+    let load_before = time_load(&gb);
+
+    // 990 other users: an add of them is about 34 KB, and fits the member cap off Eve's branch.
+    let many: Vec<SigningPublicKey> = (0..990).map(|_| UserIdentity::generate(&mut rng).user_key()).collect();
+    let random_parent = |rng: &mut rand_chacha::ChaCha20Rng| {
+        let mut p = [0u8; 32];
+        rng.fill_bytes(&mut p);
+        Some((p, 5))
+    };
+    let mut junk: Vec<RosterChange> = Vec::new();
+    let mut t = 10;
+    let mut sign = |who: &UserIdentity, parent, action| {
+        t += 1;
+        RosterChange::sign(who, gb.id, parent, t, action).unwrap()
+    };
+    for _ in 0..50 {
+        junk.push(sign(&mallory, Some(head), RosterAction::Add(many.clone())));
+        junk.push(sign(&eve, Some(before_removal), RosterAction::Add(many.clone())));
+    }
+    for i in 0..2_500 {
+        junk.push(sign(&mallory, Some(head), RosterAction::Rename(format!("mallory {i}"))));
+        junk.push(sign(&mallory, random_parent(&mut rng), RosterAction::Remove(a)));
+    }
+    for i in 0..2_000 {
+        junk.push(sign(&eve, Some(head), RosterAction::Rename(format!("eve {i}"))));
+    }
+    for i in 0..1_000 {
+        junk.push(sign(&eve, Some(before_removal), RosterAction::Rename(format!("eve was here {i}"))));
+        junk.push(sign(&eve, random_parent(&mut rng), RosterAction::Remove(a)));
+        // Bob, a member, floods pending changes: held, up to his cap.
+        junk.push(sign(&bob, random_parent(&mut rng), RosterAction::Leave));
+    }
+    let large = junk.iter().filter(|c| c.signed.len() > MAX_GROUP_CHANGE_BYTES / 2).count();
+    let controls: Vec<Vec<u8>> = junk.iter().map(|c| control_of(&gb, c)).collect();
+
+    let started = Instant::now();
+    for control in &controls {
+        gb.apply_control(control).unwrap();
+    }
+    let took = started.elapsed();
+    let stored = gb.to_bytes().len();
+    let load_after = time_load(&gb);
+    println!(
+        "flood: {} junk changes ({large} of about 34 KB) in {took:?} ({:?} each); log {} changes, stored group \
+         {stored} bytes; loading it took {load_before:?} before, {load_after:?} after",
+        controls.len(),
+        took / u32::try_from(controls.len()).unwrap(),
+        gb.log.len(),
+    );
+    assert!(controls.len() >= 10_000);
+
+    // Nothing Mallory sent is held; of Eve's, only her valid (stale) changes on the branch where she
+    // was an admin, up to the cap; of Bob's pending ones, his cap's worth. The roster is Alice's.
+    assert!(gb.log.iter().all(|c| c.author != m));
+    assert_eq!(
+        (waiting_of(&gb, &e), waiting_of(&gb, &b)),
+        (MAX_WAITING_CHANGES_PER_AUTHOR, MAX_WAITING_CHANGES_PER_AUTHOR)
+    );
+    assert_eq!(gb.log.len(), applied + 2 * MAX_WAITING_CHANGES_PER_AUTHOR);
+    let stale = ChangeStatus::Rejected(ChangeRejection::StaleEpoch);
+    assert!(gb.log.iter().zip(&gb.statuses).all(|(c, s)| *s == ChangeStatus::Applied
+        || (c.author == e && *s == stale)
+        || (c.author == b && *s == ChangeStatus::Pending)));
+    // The newest were kept: the small renames, not the large adds.
+    assert!(stored < 64 * 1024, "{stored} bytes");
+    assert_eq!((gb.roster(), gb.head), (&roster, Some(head.0)));
+    assert_eq!(gb.roster(), ga.roster());
+
+    // The group works: both members send, the other reads, and the state survives a reload.
+    let mut gb = Group::from_bytes(&gb.to_bytes()).unwrap();
+    let mut talk = |from: &mut Group, to: &mut Group, sender: SigningPublicKey| {
+        let sent = from.encrypt(&mut rng, b"still working").unwrap();
+        to.process_distribution(sender, sender, &sent.distribution.unwrap()).unwrap();
+        assert_eq!(to.decrypt(&sender, &sent.message).unwrap().plaintext, b"still working");
+    };
+    talk(&mut ga, &mut gb, a);
+    talk(&mut gb, &mut ga, b);
+    let rename = ga.change(&alice, RosterAction::Rename("on we go".into()), 4).unwrap();
+    assert_eq!(gb.apply_control(&rename.control).unwrap(), vec![GroupEvent::Renamed("on we go".into())]);
+}
+
+fn time_load(group: &Group) -> std::time::Duration {
+    let bytes = group.to_bytes();
+    let started = Instant::now();
+    Group::from_bytes(&bytes).unwrap();
+    started.elapsed()
+}
+
+/// Twenty members each send more pending changes than the group may hold in all, and one member
+/// sends two: the group keeps `MAX_WAITING_CHANGES`, taken from those who hold the most, and the
+/// member who sent few keeps his.
+#[test]
+fn the_group_cap_evicts_from_the_author_holding_the_most() {
+    use crate::limits::MAX_WAITING_CHANGES;
+    let mut rng = rng(0xCA9);
+    let users: Vec<UserIdentity> = (0..22).map(|_| UserIdentity::generate(&mut rng)).collect();
+    let keys: Vec<SigningPublicKey> = users.iter().map(UserIdentity::user_key).collect();
+    let (_, welcome) = Group::create(&mut rng, &users[0], "cap", &keys[1..], 1).unwrap();
+    let mut g = Group::join(keys[1], &welcome).unwrap();
+    let (floods, quiet) = (&users[2..], &users[1]);
+    let send = |g: &mut Group, who: &UserIdentity, rng: &mut rand_chacha::ChaCha20Rng| {
+        let mut parent = [0u8; 32];
+        rng.fill_bytes(&mut parent);
+        let change = RosterChange::sign(who, g.id, Some((parent, 3)), 9, RosterAction::Leave).unwrap();
+        g.apply_control(&control_of(g, &change)).unwrap();
+    };
+    send(&mut g, quiet, &mut rng);
+    send(&mut g, quiet, &mut rng);
+    for _ in 0..MAX_WAITING_CHANGES_PER_AUTHOR {
+        for who in floods {
+            send(&mut g, who, &mut rng);
+        }
+    }
+    let held: Vec<usize> = floods.iter().map(|u| waiting_of(&g, &u.user_key())).collect();
+    assert_eq!(held.iter().sum::<usize>() + waiting_of(&g, &keys[1]), MAX_WAITING_CHANGES);
+    assert_eq!(waiting_of(&g, &keys[1]), 2);
+    let (least, most) = (held.iter().min().unwrap(), held.iter().max().unwrap());
+    assert!(most - least <= 1, "{held:?}");
+    // What is held loads as it is.
+    assert_eq!(*Group::from_bytes(&g.to_bytes()).unwrap().to_bytes(), *g.to_bytes());
+}
