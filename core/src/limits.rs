@@ -88,12 +88,25 @@ pub const MAX_WAITING_CHANGES_PER_AUTHOR: usize = 16;
 /// Most bytes of one author's waiting roster changes (one of the largest, as its `SignedGroupChange`):
 /// every merge and every load replays them.
 pub const MAX_WAITING_BYTES_PER_AUTHOR: usize = MAX_GROUP_CHANGE_BYTES + 128;
-/// Most waiting roster changes (of all authors) a group holds. Beyond it (or [`MAX_WAITING_BYTES`])
-/// the oldest waiting change of the author holding the most bytes is dropped, so a flood pushes out
-/// only its own author's changes while any other author holds less.
+/// Most waiting roster changes a group holds of all authors but the non-members' pending ones
+/// ([`MAX_NON_MEMBER_WAITING_CHANGES`]). Beyond it the oldest waiting change of the author holding the
+/// most changes is dropped (beyond [`MAX_WAITING_BYTES`]: of the author holding the most bytes), so a
+/// flood pushes out only its own author's changes while any other author holds less.
 pub const MAX_WAITING_CHANGES: usize = 256;
 /// Most bytes of waiting roster changes (of all authors) a group holds.
 pub const MAX_WAITING_BYTES: usize = 2 * 1024 * 1024;
+/// Most pending roster changes (parent not arrived) a group holds from authors who are not current
+/// members, of all of them together; beyond it (or [`MAX_NON_MEMBER_WAITING_BYTES`]) the oldest goes.
+/// A budget of its own, apart from [`MAX_WAITING_CHANGES`], so that no number of fresh keys can push
+/// out a member's waiting change. Such a change is legitimate only in a reordering window: a member
+/// just added (or re-added) whose own changes arrive before the change that adds them. That is a
+/// handful per add (a leave, a rename once promoted), and a burst of adds is a few dozen at most, so
+/// 32 covers it while each merge and load replays at most 32 more changes.
+pub const MAX_NON_MEMBER_WAITING_CHANGES: usize = 32;
+/// Most bytes of those non-members' pending changes: four of the largest change (an add naming
+/// about a thousand users is 34 KB; [`MAX_GROUP_CHANGE_BYTES`] is 64 KiB), an eighth of
+/// [`MAX_WAITING_BYTES`], so strangers add at most 256 KiB to a stored group and to every replay.
+pub const MAX_NON_MEMBER_WAITING_BYTES: usize = 256 * 1024;
 /// Largest encoded roster change (a create naming every member is the largest).
 pub const MAX_GROUP_CHANGE_BYTES: usize = 64 * 1024;
 /// Largest encoded `GroupControl` (a welcome carries the whole log).

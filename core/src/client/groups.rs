@@ -92,7 +92,7 @@ impl Client {
         self.change_group(id, RosterAction::Rename(name.to_owned()), &[], now_ms)
     }
 
-    fn change_group(
+    pub(super) fn change_group(
         &mut self,
         id: &GroupId,
         action: RosterAction,
@@ -145,7 +145,8 @@ fn refused_is_done(result: Result<bool>) -> Result<bool> {
 }
 
 /// A roster change, or the welcome that joins this user to a group; it comes over a 1:1 session,
-/// never through a group's chain, from a member of the group. Returns whether the roster changed
+/// never through a group's chain, from a member of the group (of the roster held, or of the one
+/// it makes). Returns whether the roster changed
 /// (parked group messages on a chain of the new epoch may now decrypt).
 pub(super) fn on_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Result<bool> {
     refused_is_done(apply_control(cx, group_id, change))
@@ -157,13 +158,11 @@ fn apply_control(cx: &mut Incoming<'_>, group_id: GroupId, change: &[u8]) -> Res
     }
     match cx.tx.group(&group_id)? {
         Some(mut g) => {
-            // Only a member of the roster this device holds may send it changes; a removed member
-            // or a stranger is refused before any change is looked at.
-            if !g.roster().is_member(&cx.from) {
-                return Err(Error::NotGroupMember);
-            }
+            // A sender who is not a member of the roster held may be one in a change not yet
+            // arrived (a member just added, the admin of a welcome that re-adds this user): what
+            // she sends is merged on a copy and refused only if it leaves nothing held (§16.6).
             let epoch = g.epoch();
-            let changes = g.apply_control(change)?;
+            let changes = g.apply_control_from(&cx.from, change)?;
             cx.tx.put_group(&g)?;
             let moved = g.epoch() != epoch;
             if !changes.is_empty() {

@@ -1,6 +1,6 @@
 //! An in-memory stand-in for the relay, for the client's unit tests: the same frames and answers
-//! as hush-relay (its own tests run the real one), with controls for losing, repeating and
-//! withholding traffic.
+//! as hush-relay (its own tests run the real one), with controls for losing, repeating,
+//! withholding and reordering traffic.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -74,6 +74,25 @@ impl TestRelay {
             .get(client.device_key().as_bytes().as_slice())
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Takes the envelopes `ids` out of a device's mailbox, to [`release`](Self::release) later
+    /// (a relay that delays and reorders).
+    pub(crate) fn withhold(&mut self, client: &Client, ids: &[u64]) -> Vec<relay::Envelope> {
+        let Some(mailbox) = self.mailboxes.get_mut(client.device_key().as_bytes().as_slice()) else {
+            return Vec::new();
+        };
+        ids.iter().filter_map(|id| mailbox.remove(id)).collect()
+    }
+
+    /// Queues withheld envelopes for a device again, after everything queued, under new ids.
+    pub(crate) fn release(&mut self, client: &Client, envelopes: Vec<relay::Envelope>) {
+        let mailbox = self.mailboxes.entry(client.device_key().to_bytes().to_vec()).or_default();
+        for mut e in envelopes {
+            self.next_id += 1;
+            e.id = self.next_id;
+            mailbox.insert(e.id, e);
+        }
     }
 
     /// Moves frames until nothing moves; returns each client's events.

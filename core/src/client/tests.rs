@@ -355,6 +355,90 @@ fn group_payloads_from_a_removed_member_are_refused_and_acked() {
     assert_eq!(texts(&events[1]), ["still here"]);
 }
 
+/// A relay that reorders: Alice adds Xavier, Xavier leaves, and Bob (offline meanwhile) is pushed
+/// Xavier's leave, and only later Alice's add. Xavier is no member of Bob's roster then, but the leave is
+/// held as waiting (its parent has not arrived) and acked; once the add arrives both apply, Bob's
+/// roster is Alice's and Xavier's, and he reads what Alice sends at the new epoch.
+#[test]
+fn a_control_from_a_member_added_in_a_change_not_yet_arrived_waits_for_it() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut xavier = newcomer(&mut relay, &mut alice, "Xavier");
+    let group = alice.create_group("trip", &[bob.user_key().unwrap()], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut xavier], T0);
+    relay.disconnect(&mut bob);
+    alice.add_members(&group, &[xavier.user_key().unwrap()], T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice, &mut xavier], T0 + 1);
+    let add: Vec<u64> = relay.mailbox(&bob).iter().map(|e| e.id).collect();
+    assert!(!add.is_empty());
+    xavier.leave_group(&group, T0 + 2).unwrap();
+    relay.pump(&mut [&mut alice, &mut xavier], T0 + 2);
+    let add = relay.withhold(&bob, &add);
+    assert_eq!(relay.mailbox_len(&bob), 1);
+    let before = bob.group(&group).unwrap().unwrap();
+
+    // Bob takes Xavier's leave alone: it waits, and is acked.
+    relay.connect(&mut bob, T0 + 3);
+    relay.pump(&mut [&mut alice, &mut bob, &mut xavier], T0 + 3);
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    let waiting = bob.group(&group).unwrap().unwrap();
+    assert_eq!(
+        (waiting.epoch(), waiting.members(), waiting.log.len()),
+        (before.epoch(), before.members(), before.log.len() + 1)
+    );
+    relay.release(&bob, add);
+    relay.pump(&mut [&mut alice, &mut bob, &mut xavier], T0 + 3);
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    let roster = |c: &mut Client| {
+        let g = c.group(&group).unwrap().unwrap();
+        (g.epoch(), g.members())
+    };
+    let expected = roster(&mut alice);
+    let (a, b) = (alice.user_key().unwrap(), bob.user_key().unwrap());
+    assert!(expected.1.len() == 2 && expected.1.contains(&a) && expected.1.contains(&b), "{expected:?}");
+    assert_eq!(roster(&mut bob), expected);
+    assert_eq!(roster(&mut xavier), expected);
+    alice.send_text(&ConversationId::Group(group), "just us again", T0 + 4).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut xavier], T0 + 4);
+    assert_eq!(texts(&events[1]), ["just us again"]);
+}
+
+/// Bob is removed; Alice then adds Carol and makes her an admin, and Carol adds Bob back. Her
+/// welcome comes from someone who is no member of the roster Bob kept, but merged it makes her one
+/// (and Bob one again): Bob takes it, and reads the group again.
+#[test]
+fn a_welcome_back_from_an_admin_added_since_is_taken() {
+    use crate::group::RosterAction;
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut carol = newcomer(&mut relay, &mut alice, "Carol");
+    let (b, c) = (bob.user_key().unwrap(), carol.user_key().unwrap());
+    let group = alice.create_group("trip", &[b], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
+    alice.remove_member(&group, &b, T0 + 1).unwrap();
+    alice.add_members(&group, &[c], T0 + 1).unwrap();
+    alice.change_group(&group, RosterAction::Promote(c), &[], T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 1);
+    let kept = bob.group(&group).unwrap().unwrap();
+    assert!(!kept.roster().is_member(&b) && !kept.roster().is_member(&c));
+
+    carol.add_members(&group, &[b], T0 + 2).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 2);
+    assert!(
+        events[1].iter().any(|e| matches!(e, Event::GroupChanged { events, .. } if events.contains(&crate::group::GroupEvent::MemberAdded(b)))),
+        "{:?}",
+        events[1]
+    );
+    let epoch = alice.group(&group).unwrap().unwrap().epoch();
+    let back = bob.group(&group).unwrap().unwrap();
+    assert_eq!((back.epoch(), back.members()), (epoch, alice.group(&group).unwrap().unwrap().members()));
+    let conv = ConversationId::Group(group);
+    carol.send_text(&conv, "welcome back", T0 + 3).unwrap();
+    alice.send_text(&conv, "hi bob", T0 + 3).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 3);
+    let mut read = texts(&events[1]);
+    read.sort();
+    assert_eq!(read, ["hi bob", "welcome back"]);
+}
+
 /// With group requests on, an invite from someone who is not an accepted contact is a request:
 /// Carol and Dave (who know nobody) see `GroupRequest`, not `GroupJoined`; the group's messages
 /// arrive as requests and reading them sends no receipt. Carol accepts: the next message is an

@@ -1,6 +1,7 @@
 //! Log stuffing (docs/PROTOCOL.md §11.5): a stranger and a removed admin send a member thousands of
-//! junk roster changes, small and large. None that can never apply is stored, the waiting ones stay
-//! under their caps, and the group keeps working.
+//! junk roster changes, small and large; a thousand fresh keys send one each. None that can never
+//! apply is stored, the waiting ones stay under their caps (the non-members' under their own, which
+//! never push out a member's), and the group keeps working.
 
 use std::time::Instant;
 
@@ -9,7 +10,10 @@ use rand_core::RngCore;
 use super::roster::{ChangeStatus, RosterChange};
 use super::*;
 use crate::identity::UserIdentity;
-use crate::limits::{MAX_GROUP_CHANGE_BYTES, MAX_WAITING_CHANGES_PER_AUTHOR};
+use crate::limits::{
+    MAX_GROUP_CHANGE_BYTES, MAX_NON_MEMBER_WAITING_BYTES, MAX_NON_MEMBER_WAITING_CHANGES, MAX_WAITING_CHANGES,
+    MAX_WAITING_CHANGES_PER_AUTHOR,
+};
 use crate::test_util::rng;
 
 fn control_of(group: &Group, change: &RosterChange) -> Vec<u8> {
@@ -91,18 +95,21 @@ fn a_flood_of_junk_changes_is_not_stored_and_the_group_keeps_working() {
     );
     assert!(controls.len() >= 10_000);
 
-    // Nothing Mallory sent is held; of Eve's, only her valid (stale) changes on the branch where she
-    // was an admin, up to the cap; of Bob's pending ones, his cap's worth. The roster is Alice's.
-    assert!(gb.log.iter().all(|c| c.author != m));
-    assert_eq!(
-        (waiting_of(&gb, &e), waiting_of(&gb, &b)),
-        (MAX_WAITING_CHANGES_PER_AUTHOR, MAX_WAITING_CHANGES_PER_AUTHOR)
-    );
-    assert_eq!(gb.log.len(), applied + 2 * MAX_WAITING_CHANGES_PER_AUTHOR);
+    // Of what Mallory sent, only her newest pending changes (a non-member's change whose parent
+    // has not arrived waits, §11.5), up to the per-author cap; of Eve's, her valid (stale) changes on
+    // the branch where she was an admin and her pending ones, the newest up to the cap (alternating:
+    // half of each); of Bob's pending ones, his cap's worth. The non-members' pending ones, Mallory's
+    // and Eve's, fit their budget. The roster is Alice's.
     let stale = ChangeStatus::Rejected(ChangeRejection::StaleEpoch);
-    assert!(gb.log.iter().zip(&gb.statuses).all(|(c, s)| *s == ChangeStatus::Applied
-        || (c.author == e && *s == stale)
-        || (c.author == b && *s == ChangeStatus::Pending)));
+    let held = |who: &SigningPublicKey, status: ChangeStatus| {
+        gb.log.iter().zip(&gb.statuses).filter(|(c, s)| c.author == *who && **s == status).count()
+    };
+    let cap = MAX_WAITING_CHANGES_PER_AUTHOR;
+    assert_eq!((held(&m, ChangeStatus::Pending), waiting_of(&gb, &m)), (cap, cap));
+    assert_eq!((held(&e, stale), held(&e, ChangeStatus::Pending)), (cap / 2, cap / 2));
+    assert_eq!((held(&b, ChangeStatus::Pending), waiting_of(&gb, &b)), (cap, cap));
+    assert!(cap + cap / 2 <= MAX_NON_MEMBER_WAITING_CHANGES);
+    assert_eq!(gb.log.len(), applied + 3 * cap);
     // The newest were kept: the small renames, not the large adds.
     assert!(stored < 64 * 1024, "{stored} bytes");
     assert_eq!((gb.roster(), gb.head), (&roster, Some(head.0)));
@@ -133,7 +140,6 @@ fn time_load(group: &Group) -> std::time::Duration {
 /// member who sent few keeps his.
 #[test]
 fn the_group_cap_evicts_from_the_author_holding_the_most() {
-    use crate::limits::MAX_WAITING_CHANGES;
     let mut rng = rng(0xCA9);
     let users: Vec<UserIdentity> = (0..22).map(|_| UserIdentity::generate(&mut rng)).collect();
     let keys: Vec<SigningPublicKey> = users.iter().map(UserIdentity::user_key).collect();
@@ -160,4 +166,75 @@ fn the_group_cap_evicts_from_the_author_holding_the_most() {
     assert!(most - least <= 1, "{held:?}");
     // What is held loads as it is.
     assert_eq!(*Group::from_bytes(&g.to_bytes()).unwrap().to_bytes(), *g.to_bytes());
+}
+
+/// A member's pending change, with a random parent (as if it were made on a change not arrived).
+fn pending_change(
+    g: &Group,
+    who: &UserIdentity,
+    action: RosterAction,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> RosterChange {
+    let mut parent = [0u8; 32];
+    rng.fill_bytes(&mut parent);
+    RosterChange::sign(who, g.id, Some((parent, 3)), 9, action).unwrap()
+}
+
+/// A thousand fresh keys (each a stranger, or a member added by a change not arrived yet) each
+/// send a pending change after a member sent his: the group holds the newest
+/// `MAX_NON_MEMBER_WAITING_CHANGES` of theirs, within their byte budget, and the member's still.
+#[test]
+fn pending_changes_of_a_thousand_strangers_stay_in_their_budget_and_evict_no_members() {
+    let mut rng = rng(0x5724);
+    let [alice, bob] = [(); 2].map(|_| UserIdentity::generate(&mut rng));
+    let (_, welcome) = Group::create(&mut rng, &alice, "strangers", &[bob.user_key()], 1).unwrap();
+    let mut g = Group::join(bob.user_key(), &welcome).unwrap();
+    let roster = g.roster().clone();
+    let own = pending_change(&g, &bob, RosterAction::Leave, &mut rng);
+    g.apply_control(&control_of(&g, &own)).unwrap();
+    let strangers: Vec<RosterChange> = (0..1_000)
+        .map(|i| {
+            let who = UserIdentity::generate(&mut rng);
+            pending_change(&g, &who, RosterAction::Rename(format!("stranger {i}")), &mut rng)
+        })
+        .collect();
+    for change in &strangers {
+        g.apply_control(&control_of(&g, change)).unwrap();
+    }
+    let held: Vec<[u8; 32]> = g.log.iter().filter(|c| !roster.is_member(&c.author)).map(|c| c.hash).collect();
+    let newest: Vec<[u8; 32]> =
+        strangers[strangers.len() - MAX_NON_MEMBER_WAITING_CHANGES..].iter().map(|c| c.hash).collect();
+    assert_eq!(held, newest);
+    let bytes: usize = g.log.iter().filter(|c| !roster.is_member(&c.author)).map(|c| c.signed.len()).sum();
+    assert!(bytes <= MAX_NON_MEMBER_WAITING_BYTES, "{bytes}");
+    assert!(g.log.iter().any(|c| c.hash == own.hash));
+    assert_eq!(g.roster(), &roster);
+    assert!(g.statuses.iter().filter(|s| **s == ChangeStatus::Pending).count() == MAX_NON_MEMBER_WAITING_CHANGES + 1);
+    assert_eq!(*Group::from_bytes(&g.to_bytes()).unwrap().to_bytes(), *g.to_bytes());
+}
+
+/// Over the count limit, the change that goes is the oldest of the author holding the most
+/// changes, even when another holds more bytes: sixteen members fill the group's count with small
+/// changes, one more holds a single large one, and his stays.
+#[test]
+fn over_the_count_limit_the_author_holding_the_most_changes_loses_one() {
+    let mut rng = rng(0xC0);
+    let n = MAX_WAITING_CHANGES / MAX_WAITING_CHANGES_PER_AUTHOR;
+    let users: Vec<UserIdentity> = (0..n + 2).map(|_| UserIdentity::generate(&mut rng)).collect();
+    let keys: Vec<SigningPublicKey> = users.iter().map(UserIdentity::user_key).collect();
+    let (_, welcome) = Group::create(&mut rng, &users[0], "count", &keys[1..], 1).unwrap();
+    let mut g = Group::join(keys[1], &welcome).unwrap();
+    // About 34 KB: more bytes than any small author holds, one change.
+    let many: Vec<SigningPublicKey> = (0..990).map(|_| UserIdentity::generate(&mut rng).user_key()).collect();
+    let large = pending_change(&g, &users[1], RosterAction::Add(many), &mut rng);
+    g.apply_control(&control_of(&g, &large)).unwrap();
+    for _ in 0..MAX_WAITING_CHANGES_PER_AUTHOR {
+        for who in &users[2..] {
+            let change = pending_change(&g, who, RosterAction::Leave, &mut rng);
+            g.apply_control(&control_of(&g, &change)).unwrap();
+        }
+    }
+    assert!(g.log.iter().any(|c| c.hash == large.hash));
+    let held: usize = users[2..].iter().map(|u| waiting_of(&g, &u.user_key())).sum();
+    assert_eq!(held + 1, MAX_WAITING_CHANGES);
 }

@@ -214,9 +214,28 @@ impl Group {
         Ok(events)
     }
 
+    /// Takes in a `GroupControl` that `sender` sent over a 1:1 session (docs/PROTOCOL.md §11.6). From
+    /// a member of the roster held, as [`apply_control`](Self::apply_control). From anyone else
+    /// (a member added by a change not yet arrived here, the admin of a welcome that re-adds this
+    /// user, a stranger) it is merged on a copy and taken only if, merged, `sender` is a member or
+    /// one of its changes is held (a pending one waits under the non-members' budget, §11.5);
+    /// otherwise it fails with `NotGroupMember`, changing nothing.
+    pub fn apply_control_from(&mut self, sender: &SigningPublicKey, control: &[u8]) -> Result<Vec<GroupEvent>> {
+        if self.roster.is_member(sender) {
+            return self.apply_control(control);
+        }
+        let held: HashSet<[u8; 32]> = self.log.iter().map(|c| c.hash).collect();
+        let mut trial = self.clone();
+        let events = trial.apply_control(control)?;
+        if !trial.roster.is_member(sender) && trial.log.iter().all(|c| held.contains(&c.hash)) {
+            return Err(Error::NotGroupMember);
+        }
+        *self = trial;
+        Ok(events)
+    }
+
     /// Inserts verified changes, replays, drops what the group does not hold (docs/PROTOCOL.md
-    /// §11.5: changes that can never apply, pending ones of non-members, waiting ones beyond the
-    /// caps) and the chains of users no longer members. Returns the events and the statuses of the
+    /// §11.5: changes that can never apply, waiting ones beyond the caps) and the chains of users no longer members. Returns the events and the statuses of the
     /// `new` changes, in order.
     fn merge(&mut self, new: Vec<RosterChange>) -> Result<(Vec<GroupEvent>, Vec<ChangeStatus>)> {
         let before = self.roster.clone();
@@ -257,7 +276,7 @@ impl Group {
             }
         }
         let new_statuses = arrived.iter().filter_map(|h| statuses_by_hash.get(h).copied()).collect();
-        self.prune(&inserted);
+        self.prune();
         if self.log.len() > MAX_GROUP_LOG {
             return Err(Error::TooLarge { what: "group log", size: self.log.len(), max: MAX_GROUP_LOG });
         }
@@ -295,10 +314,9 @@ impl Group {
         Ok((events, new_statuses))
     }
 
-    /// Drops the changes of the log the group does not keep ([`roster::kept`]); `arrived`: the
-    /// changes that just came in (a pending one is kept only from a current member).
-    fn prune(&mut self, arrived: &HashSet<[u8; 32]>) {
-        let keep = roster::kept(&self.log, &self.statuses, &self.roster, arrived);
+    /// Drops the changes of the log the group does not keep ([`roster::kept`]).
+    fn prune(&mut self) {
+        let keep = roster::kept(&self.log, &self.statuses, &self.roster);
         if keep.iter().all(|k| *k) {
             return;
         }

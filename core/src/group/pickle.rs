@@ -5,12 +5,12 @@
 //! chains must fit that roster and the protocol's bounds. The rules every format follows are in
 //! `crate::pickle`.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use prost::Message;
 use zeroize::Zeroizing;
 
-use super::roster::{ChangeStatus, RosterChange, replay};
+use super::roster::{self, ChangeStatus, RosterChange, replay};
 use super::sender_chain::{ChainId, InboundSenderChain, OutboundSenderChain};
 use super::{ChangeRejection, Group, GroupId};
 use crate::crypto::SigningPublicKey;
@@ -18,7 +18,6 @@ use crate::crypto::keys::SigningKeyPair;
 use crate::error::{Error, Result};
 use crate::limits::{
     MAX_GROUP_BYTES, MAX_GROUP_CHANGE_BYTES, MAX_GROUP_LOG, MAX_SENDER_CHAINS_PER_DEVICE, MAX_SKIPPED_KEYS,
-    MAX_WAITING_BYTES, MAX_WAITING_BYTES_PER_AUTHOR, MAX_WAITING_CHANGES, MAX_WAITING_CHANGES_PER_AUTHOR,
 };
 use crate::pickle::{check_count, secret32};
 use crate::ratchet::pickle::{
@@ -113,9 +112,7 @@ impl Group {
             inbound: Vec::new(),
         };
         if migrate {
-            // As if every change arrived now: a pending one is kept only from a current member.
-            let every: HashSet<[u8; 32]> = group.log.iter().map(|c| c.hash).collect();
-            group.prune(&every);
+            group.prune();
         } else {
             check_bounded_log(&group)?;
         }
@@ -163,25 +160,17 @@ impl Group {
     }
 }
 
-/// What a version-2 log must be: what `roster::kept` keeps, all of it.
+/// What a version-2 log must be: what `roster::kept` keeps, all of it (a change it would drop:
+/// rejected other than as stale, or waiting beyond a cap of §11.5).
 fn check_bounded_log(group: &Group) -> Result<()> {
     if group.statuses.iter().any(|s| matches!(s, ChangeStatus::Rejected(why) if *why != ChangeRejection::StaleEpoch)) {
         return Err(Error::Malformed { what: "group log rejected change" });
     }
-    // (count, bytes) of each author's waiting changes.
-    let mut waiting = BTreeMap::<[u8; 32], (usize, usize)>::new();
-    for (c, s) in group.log.iter().zip(&group.statuses) {
-        if *s != ChangeStatus::Applied {
-            let w = waiting.entry(c.author.to_bytes()).or_default();
-            *w = (w.0 + 1, w.1 + c.signed.len());
-        }
+    if roster::kept(&group.log, &group.statuses, &group.roster).iter().all(|k| *k) {
+        Ok(())
+    } else {
+        Err(Error::Malformed { what: "group log beyond its bounds" })
     }
-    let most = |f: fn(&(usize, usize)) -> usize| waiting.values().map(f).max().unwrap_or(0);
-    let all = |f: fn(&(usize, usize)) -> usize| waiting.values().map(f).sum();
-    check_count("waiting group changes of an author", most(|w| w.0), 0, MAX_WAITING_CHANGES_PER_AUTHOR)?;
-    check_count("waiting group change bytes of an author", most(|w| w.1), 0, MAX_WAITING_BYTES_PER_AUTHOR)?;
-    check_count("waiting group changes", all(|w| w.0), 0, MAX_WAITING_CHANGES)?;
-    check_count("waiting group change bytes", all(|w| w.1), 0, MAX_WAITING_BYTES)
 }
 
 /// A logged change: its canonical `SignedGroupChange` encoding, verified as when it arrived.
@@ -567,11 +556,21 @@ pub(crate) mod tests {
         assert_eq!(storage::Group::decode(v1.as_slice()).unwrap().log.len(), 11);
 
         let mut group = Group::from_bytes(&v1).unwrap();
-        // Kept: the create, the rename, and Bob's pending leave (he is a member). Mallory's six
-        // changes and Bob's two rejected renames are gone.
-        assert_eq!(group.log.len(), 3);
-        assert!(group.log.iter().all(|c| c.author != key("mallory")));
-        assert_eq!(group.statuses, vec![ChangeStatus::Applied, ChangeStatus::Applied, ChangeStatus::Pending]);
+        // Kept: the create, the rename, Bob's pending leave (he is a member) and Mallory's three
+        // pending changes (within the non-members' budget). Mallory's three rejected changes and
+        // Bob's two rejected renames are gone.
+        assert_eq!(group.log.len(), 6);
+        let pending = |who: &SigningPublicKey| {
+            group
+                .log
+                .iter()
+                .zip(&group.statuses)
+                .filter(|(c, s)| c.author == *who && **s == ChangeStatus::Pending)
+                .count()
+        };
+        assert_eq!((pending(&key("mallory")), group.log.iter().filter(|c| c.author == key("mallory")).count()), (3, 3));
+        assert_eq!(group.statuses.iter().filter(|s| **s == ChangeStatus::Applied).count(), 2);
+        assert_eq!(group.statuses.iter().filter(|s| **s == ChangeStatus::Pending).count(), 4);
         assert_eq!((group.roster.name.as_str(), group.roster.members.len(), group.epoch()), ("fixture 2", 3, 2));
         // The chains came through: the message held back decrypts.
         let read = group.decrypt(&key("sender_device"), &hex("held_message")).unwrap();

@@ -9,7 +9,7 @@
 //! on a stale epoch (or lost a race with a concurrent change) and may make it again on the new
 //! epoch. A change whose parent has not arrived is pending. Each change on the chain bumps the epoch.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -21,8 +21,9 @@ use crate::group::GroupId;
 use crate::group::sender_chain::FORMAT_VERSION;
 use crate::identity::UserIdentity;
 use crate::limits::{
-    MAX_GROUP_CHANGE_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES, MAX_WAITING_BYTES, MAX_WAITING_BYTES_PER_AUTHOR,
-    MAX_WAITING_CHANGES, MAX_WAITING_CHANGES_PER_AUTHOR,
+    MAX_GROUP_CHANGE_BYTES, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES, MAX_NON_MEMBER_WAITING_BYTES,
+    MAX_NON_MEMBER_WAITING_CHANGES, MAX_WAITING_BYTES, MAX_WAITING_BYTES_PER_AUTHOR, MAX_WAITING_CHANGES,
+    MAX_WAITING_CHANGES_PER_AUTHOR,
 };
 use crate::wire::{self, group as proto};
 
@@ -395,65 +396,88 @@ pub(crate) fn replay(log: &[RosterChange]) -> Replay {
 ///
 /// - never one that replay rejected other than as stale: its path is fixed by its parent's hash,
 ///   so it can never apply (a stranger's change, a non-admin's, one made on a wrong epoch);
-/// - a pending one in `arrived` only if its author is a member of `roster`, the current one;
 /// - of the waiting ones (pending, or valid but stale): per author, the newest within
-///   [`MAX_WAITING_CHANGES_PER_AUTHOR`] and [`MAX_WAITING_BYTES_PER_AUTHOR`]; then, while all of them
-///   exceed [`MAX_WAITING_CHANGES`] or [`MAX_WAITING_BYTES`], the oldest of the author holding the most
-///   bytes (the lowest key among equals) goes.
+///   [`MAX_WAITING_CHANGES_PER_AUTHOR`] and [`MAX_WAITING_BYTES_PER_AUTHOR`];
+/// - of those, the pending ones whose author is not a member of `roster` (the current one: a member
+///   added by a change not yet arrived, or a stranger) share their own budget, the newest within
+///   [`MAX_NON_MEMBER_WAITING_CHANGES`] and [`MAX_NON_MEMBER_WAITING_BYTES`], so they never push out
+///   a member's;
+/// - of the others, while they number more than [`MAX_WAITING_CHANGES`], the oldest of the author
+///   holding the most changes goes; while they exceed [`MAX_WAITING_BYTES`], the oldest of the author
+///   holding the most bytes (the lowest key among equals).
 ///
 /// The changes dropped are off the canonical chain, which dropping them does not move.
-pub(crate) fn kept(
-    log: &[RosterChange],
-    statuses: &[ChangeStatus],
-    roster: &Roster,
-    arrived: &HashSet<[u8; 32]>,
-) -> Vec<bool> {
-    let mut keep: Vec<bool> = log
+pub(crate) fn kept(log: &[RosterChange], statuses: &[ChangeStatus], roster: &Roster) -> Vec<bool> {
+    let mut keep: Vec<bool> = statuses
         .iter()
-        .zip(statuses)
-        .map(|(c, s)| match s {
-            ChangeStatus::Applied | ChangeStatus::Rejected(ChangeRejection::StaleEpoch) => true,
-            ChangeStatus::Rejected(_) => false,
-            ChangeStatus::Pending => !arrived.contains(&c.hash) || roster.is_member(&c.author),
-        })
+        .map(|s| !matches!(s, ChangeStatus::Rejected(why) if *why != ChangeRejection::StaleEpoch))
         .collect();
     // Each author's waiting changes, oldest first, with their bytes.
     let mut waiting: BTreeMap<[u8; 32], Waiting> = BTreeMap::new();
     for (i, (c, s)) in log.iter().zip(statuses).enumerate() {
         if keep.get(i) == Some(&true) && *s != ChangeStatus::Applied {
-            let w = waiting.entry(c.author.to_bytes()).or_default();
-            w.changes.push_back((i, c.signed.len()));
-            w.bytes += c.signed.len();
+            let non_member = *s == ChangeStatus::Pending && !roster.is_member(&c.author);
+            waiting.entry(c.author.to_bytes()).or_default().push(i, c.signed.len(), non_member);
         }
     }
-    let mut evict = |w: &mut Waiting| {
-        if let Some((i, len)) = w.changes.pop_front() {
-            w.bytes -= len;
-            if let Some(flag) = keep.get_mut(i) {
-                *flag = false;
-            }
-        }
-    };
     for w in waiting.values_mut() {
         while w.changes.len() > MAX_WAITING_CHANGES_PER_AUTHOR || w.bytes > MAX_WAITING_BYTES_PER_AUTHOR {
-            evict(w);
+            w.evict(&mut keep);
         }
     }
-    let (mut count, mut bytes) = waiting.values().fold((0, 0), |(n, b), w| (n + w.changes.len(), b + w.bytes));
+    // The non-members' pending changes leave their authors' queues for one queue in arrival order.
+    let mut non_members = Waiting::default();
+    let mut members: Vec<Waiting> = Vec::new();
+    for w in waiting.into_values() {
+        let mut member = Waiting::default();
+        for (i, len, non_member) in w.changes {
+            if non_member { &mut non_members } else { &mut member }.push(i, len, non_member);
+        }
+        members.push(member);
+    }
+    non_members.changes.make_contiguous().sort_unstable();
+    while non_members.changes.len() > MAX_NON_MEMBER_WAITING_CHANGES || non_members.bytes > MAX_NON_MEMBER_WAITING_BYTES
+    {
+        non_members.evict(&mut keep);
+    }
+    let (mut count, mut bytes) = members.iter().fold((0, 0), |(n, b), w| (n + w.changes.len(), b + w.bytes));
     while count > MAX_WAITING_CHANGES || bytes > MAX_WAITING_BYTES {
-        // `max_by_key` keeps the last of equals: from the highest key down, that is the lowest.
-        let Some(w) = waiting.values_mut().rev().max_by_key(|w| w.bytes) else { break };
-        let before = w.bytes;
-        evict(w);
+        // Along the limit exceeded; `max_by_key` keeps the last of equals: from the highest key
+        // down (`members` is in key order), that is the lowest.
+        let most = if count > MAX_WAITING_CHANGES {
+            members.iter_mut().rev().max_by_key(|w| w.changes.len())
+        } else {
+            members.iter_mut().rev().max_by_key(|w| w.bytes)
+        };
+        let Some(w) = most else { break };
+        let Some(len) = w.evict(&mut keep) else { break };
         count -= 1;
-        bytes -= before - w.bytes;
+        bytes -= len;
     }
     keep
 }
 
-/// One author's waiting changes: (log index, encoded length), oldest first, and their total.
+/// Waiting changes: (log index, encoded length, a non-member's pending change), oldest first, and
+/// their total length.
 #[derive(Default)]
 struct Waiting {
-    changes: VecDeque<(usize, usize)>,
+    changes: VecDeque<(usize, usize, bool)>,
     bytes: usize,
+}
+
+impl Waiting {
+    fn push(&mut self, i: usize, len: usize, non_member: bool) {
+        self.changes.push_back((i, len, non_member));
+        self.bytes += len;
+    }
+
+    /// Drops the oldest (clearing its `keep` flag); returns its length.
+    fn evict(&mut self, keep: &mut [bool]) -> Option<usize> {
+        let (i, len, _) = self.changes.pop_front()?;
+        self.bytes -= len;
+        if let Some(flag) = keep.get_mut(i) {
+            *flag = false;
+        }
+        Some(len)
+    }
 }
