@@ -238,3 +238,53 @@ fn over_the_count_limit_the_author_holding_the_most_changes_loses_one() {
     let held: usize = users[2..].iter().map(|u| waiting_of(&g, &u.user_key())).sum();
     assert_eq!(held + 1, MAX_WAITING_CHANGES);
 }
+
+/// A removed admin's stale change dropped (her per-author cap) leaves its child, valid on her
+/// branch, pending: it moves to the non-members' budget, which strangers fill. Pruning goes on
+/// until nothing more is dropped, so what is stored loads as it is.
+#[test]
+fn a_stale_change_dropped_whose_child_then_overflows_the_non_members_budget_still_loads() {
+    let mut rng = rng(0x57A1E);
+    let [alice, bob, eve] = [(); 3].map(|_| UserIdentity::generate(&mut rng));
+    let e = eve.user_key();
+    let (mut ga, welcome) = Group::create(&mut rng, &alice, "prune", &[bob.user_key(), e], 1).unwrap();
+    let mut gb = Group::join(bob.user_key(), &welcome).unwrap();
+    let promote = ga.change(&alice, RosterAction::Promote(e), 2).unwrap();
+    gb.apply_control(&promote.control).unwrap();
+    let before_removal = (gb.head.unwrap(), gb.epoch());
+    // Alice's chain stays the taller: a removal and two renames against Eve's two.
+    for action in [RosterAction::Remove(e), RosterAction::Rename("a".into()), RosterAction::Rename("b".into())] {
+        let update = ga.change(&alice, action, 3).unwrap();
+        gb.apply_control(&update.control).unwrap();
+    }
+    for i in 0..MAX_NON_MEMBER_WAITING_CHANGES {
+        let who = UserIdentity::generate(&mut rng);
+        let change = pending_change(&gb, &who, RosterAction::Rename(format!("stranger {i}")), &mut rng);
+        gb.apply_control(&control_of(&gb, &change)).unwrap();
+    }
+    // Eve's branch: a rename, its child, then more renames beside the first, until hers overflow.
+    let sign = |parent, t, name: &str| {
+        RosterChange::sign(&eve, gb.id, Some(parent), t, RosterAction::Rename(name.into())).unwrap()
+    };
+    let first = sign(before_removal, 10, "eve 0");
+    let child = sign((first.hash, before_removal.1 + 1), 11, "eve child");
+    let mut eves = vec![first, child.clone()];
+    for i in 1..MAX_WAITING_CHANGES_PER_AUTHOR {
+        eves.push(sign(before_removal, 11 + i as u64, &format!("eve {i}")));
+    }
+    for change in &eves {
+        gb.apply_control(&control_of(&gb, change)).unwrap();
+    }
+    let status = |g: &Group, hash| g.log.iter().zip(&g.statuses).find(|(c, _)| c.hash == hash).map(|(_, s)| *s);
+    assert_eq!(status(&gb, eves[0].hash), None);
+    assert_eq!(status(&gb, child.hash), Some(ChangeStatus::Pending));
+    let non_members = gb
+        .log
+        .iter()
+        .zip(&gb.statuses)
+        .filter(|(c, s)| **s == ChangeStatus::Pending && !gb.roster().is_member(&c.author))
+        .count();
+    assert_eq!(non_members, MAX_NON_MEMBER_WAITING_CHANGES);
+    assert_eq!(*Group::from_bytes(&gb.to_bytes()).unwrap().to_bytes(), *gb.to_bytes());
+    assert_eq!(gb.roster(), ga.roster());
+}

@@ -314,23 +314,29 @@ impl Group {
         Ok((events, new_statuses))
     }
 
-    /// Drops the changes of the log the group does not keep ([`roster::kept`]).
+    /// Drops the changes of the log the group does not keep ([`roster::kept`]), until it keeps
+    /// all: a stale change dropped leaves its valid descendants pending, which may put them under
+    /// another cap (a non-member's, §11.5), so the log is replayed and pruned again. Each round
+    /// drops at least one change.
     fn prune(&mut self) {
-        let keep = roster::kept(&self.log, &self.statuses, &self.roster);
-        if keep.iter().all(|k| *k) {
-            return;
-        }
-        // A stale change dropped leaves its valid descendants pending: replay again then.
-        let dropped_valid = self
-            .statuses
-            .iter()
-            .zip(&keep)
-            .any(|(s, k)| !k && *s == ChangeStatus::Rejected(ChangeRejection::StaleEpoch));
-        let mut keep_iter = keep.iter();
-        self.log.retain(|_| keep_iter.next().copied().unwrap_or(true));
-        let mut keep_iter = keep.iter();
-        self.statuses.retain(|_| keep_iter.next().copied().unwrap_or(true));
-        if dropped_valid {
+        loop {
+            let keep = roster::kept(&self.log, &self.statuses, &self.roster);
+            if keep.iter().all(|k| *k) {
+                return;
+            }
+            let dropped_valid = self
+                .statuses
+                .iter()
+                .zip(&keep)
+                .any(|(s, k)| !k && *s == ChangeStatus::Rejected(ChangeRejection::StaleEpoch));
+            let mut keep_iter = keep.iter();
+            self.log.retain(|_| keep_iter.next().copied().unwrap_or(true));
+            let mut keep_iter = keep.iter();
+            self.statuses.retain(|_| keep_iter.next().copied().unwrap_or(true));
+            if !dropped_valid {
+                // Dropping pending or rejected changes moves no other's status: nothing more goes.
+                return;
+            }
             let replayed = replay(&self.log);
             self.statuses = replayed.statuses;
             self.roster = replayed.roster;
