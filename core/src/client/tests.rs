@@ -402,6 +402,46 @@ fn a_control_from_a_member_added_in_a_change_not_yet_arrived_waits_for_it() {
     assert_eq!(texts(&events[1]), ["just us again"]);
 }
 
+/// The same with two changes overtaken: Alice adds Xavier and makes him an admin, Xavier renames
+/// the group, and Bob gets the rename first. It waits (two parents missing); once Alice's changes
+/// arrive all three apply, and Bob reads Xavier's messages at the new epoch.
+#[test]
+fn a_rename_by_a_member_promoted_in_changes_not_yet_arrived_waits_for_them() {
+    use crate::group::RosterAction;
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut xavier = newcomer(&mut relay, &mut alice, "Xavier");
+    let x = xavier.user_key().unwrap();
+    let group = alice.create_group("trip", &[bob.user_key().unwrap()], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut xavier], T0);
+    relay.disconnect(&mut bob);
+    alice.add_members(&group, &[x], T0 + 1).unwrap();
+    alice.change_group(&group, RosterAction::Promote(x), &[], T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice, &mut xavier], T0 + 1);
+    let ids: Vec<u64> = relay.mailbox(&bob).iter().map(|e| e.id).collect();
+    xavier.rename_group(&group, "xavier's trip", T0 + 2).unwrap();
+    relay.pump(&mut [&mut alice, &mut xavier], T0 + 2);
+    let withheld = relay.withhold(&bob, &ids);
+    assert_eq!((withheld.len(), relay.mailbox_len(&bob)), (2, 1));
+
+    relay.connect(&mut bob, T0 + 3);
+    relay.pump(&mut [&mut alice, &mut bob, &mut xavier], T0 + 3);
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    assert_eq!(bob.group(&group).unwrap().unwrap().roster().name, "trip");
+    relay.release(&bob, withheld);
+    relay.pump(&mut [&mut alice, &mut bob, &mut xavier], T0 + 3);
+    let state = |c: &mut Client| {
+        let g = c.group(&group).unwrap().unwrap();
+        (g.epoch(), g.members(), g.roster().name.clone())
+    };
+    let expected = state(&mut alice);
+    assert_eq!(expected.2, "xavier's trip");
+    assert_eq!(state(&mut bob), expected);
+    assert_eq!(state(&mut xavier), expected);
+    xavier.send_text(&ConversationId::Group(group), "renamed it", T0 + 4).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut xavier], T0 + 4);
+    assert_eq!(texts(&events[1]), ["renamed it"]);
+}
+
 /// Bob is removed; Alice then adds Carol and makes her an admin, and Carol adds Bob back. Her
 /// welcome comes from someone who is no member of the roster Bob kept, but merged it makes her one
 /// (and Bob one again): Bob takes it, and reads the group again.
