@@ -44,12 +44,19 @@ check_tools() {
 }
 
 # The store's runtime tests (core/tests/wasm_*.rs) on wasm32, through the runner in .cargo/config.toml.
+# `-p hush-wasm` builds nothing of hush-wasm here (only the --test targets run, and hush-wasm has none)
+# but resolves features as the package build (`build` below) does: hush-core with `serde`, wasm-bindgen
+# with its default features. The two builds then share hush-core and every dependency (with
+# core/Cargo.toml's native-only chacha20poly1305 dev-dependency and wasm/Cargo.toml's serde "alloc"),
+# where each used to compile its own hush-core, serde, wasm-bindgen, js-sys, getrandom, rusqlite,
+# sqlite-wasm-rs and the RustCrypto crates. The tests are the same; hush-core is built as the
+# npm package ships it.
 core_tests() {
     local tests=() f
     for f in core/tests/wasm_*.rs; do
         tests+=(--test "$(basename "$f" .rs)")
     done
-    cargo test "${LOCKED[@]}" -p hush-core --target "$TARGET" "${tests[@]}"
+    cargo test "${LOCKED[@]}" -p hush-core -p hush-wasm --target "$TARGET" "${tests[@]}"
 }
 
 browser_tests() {

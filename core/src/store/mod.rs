@@ -131,7 +131,7 @@ impl Store {
     }
 
     /// Benchmark-only: an in-memory store that keeps values and lookups IN THE CLEAR, to measure
-    /// what encryption costs (`benches/store.rs`). Exists only with the `bench-plaintext` feature.
+    /// what encryption costs (`bench/core/benches/store.rs`). Exists only with the `bench-plaintext` feature.
     #[cfg(feature = "bench-plaintext")]
     #[doc(hidden)]
     pub fn insecure_plaintext_in_memory_for_benchmarks() -> Result<Self> {

@@ -2,7 +2,7 @@
 //! run, and the cost of one roster change in groups of 100 and 1000 member devices (time and bytes
 //! the admin sends), with the first message after it (the fresh chain's distribution).
 //!
-//! `cargo bench -p hush-core --bench group`; the ratio table prints at the end.
+//! `cargo bench -p hush-bench --bench group`; the ratio table prints at the end.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -2,7 +2,7 @@
 //! plus the primitives one hush encrypt+decrypt is made of, timed in the same run as its lower
 //! bound. After criterion finishes, `main` prints the ratios against the targets listed in BENCHMARKS.md.
 //!
-//! Run: `cargo bench -p hush-core --bench session` (see BENCHMARKS.md at the repository root).
+//! Run: `cargo bench -p hush-bench --bench session` (see BENCHMARKS.md at the repository root).
 // `criterion_group!` generates an undocumented `pub fn`; a bench may panic on a broken fixture.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
