@@ -242,7 +242,7 @@ export class HushClient {
     try {
       socket = new this._WebSocket(this.relayUrl);
     } catch (e) {
-      this._scheduleReconnect();
+      this._unreachable(`cannot connect: ${e?.message ?? e}`);
       return;
     }
     socket.binaryType = "arraybuffer";
@@ -251,11 +251,18 @@ export class HushClient {
       if (typeof m.data === "string") return;
       this._frame(new Uint8Array(m.data));
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       if (this._socket !== socket) return;
       this._socket = null;
+      const wasConnected = this._connected;
       this._closed();
-      this._scheduleReconnect();
+      if (wasConnected) {
+        this._scheduleReconnect();
+      } else {
+        // The attempt failed before the relay accepted this device.
+        const code = event?.code ?? 1006;
+        this._unreachable(`cannot connect (the WebSocket closed with code ${code} before authentication)`);
+      }
     };
     socket.onerror = () => {}; // onclose follows
   }
@@ -270,14 +277,22 @@ export class HushClient {
     }
   }
 
+  /** Schedules the next attempt; returns its delay in ms (null when none is scheduled). */
   _scheduleReconnect() {
-    if (!this._wanted || this._reconnectTimer) return;
-    const delay = this._backoff * (0.5 + Math.random() / 2);
+    if (!this._wanted || this._reconnectTimer) return null;
+    const delay = Math.round(this._backoff * (0.5 + Math.random() / 2));
     this._backoff = Math.min(this._backoff * 2, BACKOFF_MAX_MS);
     this._reconnectTimer = setTimeout(() => {
       this._reconnectTimer = null;
       if (this._wanted && !this._socket) this._open();
     }, delay);
+    return delay;
+  }
+
+  /** A failed attempt: schedules the next and says so, with why and when (as hush-net does natively). */
+  _unreachable(reason) {
+    const retryInMs = this._scheduleReconnect();
+    if (retryInMs !== null) this._emit({ type: "connection", state: "unreachable", reason, retryInMs });
   }
 
   _frame(bytes) {

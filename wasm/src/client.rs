@@ -76,7 +76,8 @@ export type HushEvent =
   | { type: "expired"; count: number }
   | { type: "deviceLinked"; user: string }
   | { type: "conversationRead"; conversation: string }
-  | { type: "connection"; state: "connected" | "disconnected" | "connecting" };
+  | { type: "connection"; state: "connected" | "disconnected" | "connecting" }
+  | { type: "connection"; state: "unreachable"; reason: string; retryInMs: number };
 
 "#;
 

@@ -80,6 +80,34 @@ after(() => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
+test("an unreachable relay is an event with the reason and the next attempt, and a throwing listener stops nothing", async () => {
+  const port = await freePort(); // nothing listens there
+  const client = await HushClient.create(`ws://127.0.0.1:${port}/v1/ws`, "Eve", { WebSocket });
+  let calls = 0;
+  const off = client.onEvent(() => {
+    calls++;
+    throw new Error("a bug in the application's listener");
+  });
+  const errors = [];
+  const consoleError = console.error;
+  console.error = (...args) => errors.push(args);
+  try {
+    const first = nextEvent(client, (e) => e.type === "connection" && e.state === "unreachable");
+    client.connect();
+    const e = await first;
+    assert.match(e.reason, /^cannot connect/);
+    assert.ok(e.retryInMs >= 250 && e.retryInMs <= 500, `first retry in ${e.retryInMs} ms`);
+    const second = await nextEvent(client, (e) => e.type === "connection" && e.state === "unreachable");
+    assert.ok(second.retryInMs >= 500 && second.retryInMs <= 1000, `then ${second.retryInMs} ms: doubled`);
+  } finally {
+    console.error = consoleError;
+    client.disconnect();
+    off();
+  }
+  assert.ok(calls >= 4, `the throwing listener got ${calls} events`); // connecting, unreachable, twice
+  assert.ok(errors.some((a) => String(a[0]).includes("listener failed")), "the listener's exception is logged");
+});
+
 test("two clients chat and share a file through the relay", async () => {
   const alice = await connected("Alice");
   const bob = await connected("Bob");
