@@ -115,6 +115,14 @@ pub const MAX_GROUP_CONTROL_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_GROUP_MESSAGE_BYTES: usize = 160 * 1024;
 /// Sender chains kept per member device (the current one and the one before, for messages in flight).
 pub const MAX_SENDER_CHAINS_PER_DEVICE: usize = 2;
+/// Sender chains kept per member USER, over all her devices. [`MAX_SENDER_CHAINS_PER_DEVICE`] alone
+/// would let one member with [`MAX_DEVICES`] devices make every other member hold 200 of her chains,
+/// each with up to [`MAX_SKIPPED_KEYS`] skipped keys (about 16 MB decoded and rewritten on every group
+/// envelope). Real use is a phone, a desktop and a tablet, each keeping its previous chain for
+/// messages in flight after a rotation: 6 chains; 8 leaves room for a fourth device (a new laptop
+/// while the old one is still linked). Beyond it the user's oldest-received chain goes, never
+/// another user's, so a member's chains cost at most 8 × 2,000 skipped keys (about 650 KB).
+pub const MAX_SENDER_CHAINS_PER_USER: usize = 8;
 /// Longest relay URL and display name (name hint) a contact link carries, and so a client may be
 /// configured with: with both at their limit the link stays under `MAX_CONTACT_LINK_BYTES`.
 pub const MAX_LINK_TEXT_BYTES: usize = 512;

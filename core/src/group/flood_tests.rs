@@ -8,11 +8,12 @@ use std::time::Instant;
 use rand_core::RngCore;
 
 use super::roster::{ChangeStatus, RosterChange};
+use super::sender_chain::ChainId;
 use super::*;
 use crate::identity::UserIdentity;
 use crate::limits::{
-    MAX_GROUP_CHANGE_BYTES, MAX_NON_MEMBER_WAITING_BYTES, MAX_NON_MEMBER_WAITING_CHANGES, MAX_WAITING_CHANGES,
-    MAX_WAITING_CHANGES_PER_AUTHOR,
+    MAX_GROUP_CHANGE_BYTES, MAX_NON_MEMBER_WAITING_BYTES, MAX_NON_MEMBER_WAITING_CHANGES, MAX_SENDER_CHAINS_PER_USER,
+    MAX_SKIPPED_KEYS, MAX_WAITING_CHANGES, MAX_WAITING_CHANGES_PER_AUTHOR,
 };
 use crate::test_util::rng;
 
@@ -287,4 +288,95 @@ fn a_stale_change_dropped_whose_child_then_overflows_the_non_members_budget_stil
     assert_eq!(non_members, MAX_NON_MEMBER_WAITING_CHANGES);
     assert_eq!(*Group::from_bytes(&gb.to_bytes()).unwrap().to_bytes(), *gb.to_bytes());
     assert_eq!(gb.roster(), ga.roster());
+}
+
+/// Chains of `user` held by `group`, in the order held.
+fn chains_of(group: &Group, user: &SigningPublicKey) -> Vec<ChainId> {
+    group.inbound.iter().filter(|c| c.sender_user == *user).map(|c| c.chain_id).collect()
+}
+
+/// A fresh device's chain at `group`'s epoch: the device, its distribution, and a message sent on
+/// it after `MAX_SKIPPED_KEYS` others (so a receiver keeps that many skipped keys for the chain).
+fn device_chain(rng: &mut rand_chacha::ChaCha20Rng, group: &Group) -> (SigningPublicKey, ChainId, Vec<u8>, Vec<u8>) {
+    let device = UserIdentity::generate(rng).user_key();
+    let mut chain = OutboundSenderChain::new(rng, group.epoch());
+    let distribution = chain.distribution(&group.id);
+    for _ in 0..MAX_SKIPPED_KEYS {
+        chain.chain = chain.chain.next().unwrap().unwrap();
+    }
+    let message = chain.encrypt(&group.id, b"far ahead").unwrap();
+    (device, chain.chain_id, distribution, message)
+}
+
+/// Mallory, a member, lists many devices (up to `MAX_DEVICES`) and distributes a chain from 50 of
+/// them, each pushed to `MAX_SKIPPED_KEYS` skipped keys: Bob keeps only her newest
+/// `MAX_SENDER_CHAINS_PER_USER`, Alice's chain and the message held back on it are untouched, and
+/// the stored group stays small.
+#[test]
+fn a_member_with_many_devices_keeps_only_her_user_cap_of_chains() {
+    let mut rng = rng(0xDE71CE);
+    let [alice, bob, mallory] = [(); 3].map(|_| UserIdentity::generate(&mut rng));
+    let (a, b, m) = (alice.user_key(), bob.user_key(), mallory.user_key());
+    let (mut ga, welcome) = Group::create(&mut rng, &alice, "devices", &[b, m], 1).unwrap();
+    let mut gb = Group::join(b, &welcome).unwrap();
+    let first = ga.encrypt(&mut rng, b"before").unwrap();
+    gb.process_distribution(a, a, &first.distribution.unwrap()).unwrap();
+    let held = ga.encrypt(&mut rng, b"held back").unwrap().message;
+    let alice_chains = chains_of(&gb, &a);
+    assert_eq!(alice_chains.len(), 1);
+
+    let mut sent = Vec::new();
+    for _ in 0..50 {
+        let (device, chain_id, distribution, message) = device_chain(&mut rng, &gb);
+        gb.process_distribution(m, device, &distribution).unwrap();
+        assert_eq!(gb.decrypt(&device, &message).unwrap().plaintext, b"far ahead");
+        assert!(chains_of(&gb, &m).len() <= MAX_SENDER_CHAINS_PER_USER);
+        sent.push(chain_id);
+    }
+    // Her newest chains, in order; her oldest went, none of Alice's.
+    assert_eq!(chains_of(&gb, &m), sent[sent.len() - MAX_SENDER_CHAINS_PER_USER..]);
+    assert_eq!(chains_of(&gb, &a), alice_chains);
+    let skipped: usize = gb.inbound.iter().map(|c| c.skipped.len()).sum();
+    assert_eq!(skipped, MAX_SENDER_CHAINS_PER_USER * MAX_SKIPPED_KEYS);
+
+    // Each skipped key is stored in under 48 bytes (a 32-byte key, its index, framing): her chains
+    // cost at most the cap's worth, not 50 (or 200) chains'.
+    let stored = gb.to_bytes().len();
+    let bound = MAX_SENDER_CHAINS_PER_USER * (MAX_SKIPPED_KEYS * 48 + 512) + 16 * 1024;
+    assert!(stored <= bound, "{stored} > {bound}");
+    let mut gb = Group::from_bytes(&gb.to_bytes()).unwrap();
+    assert_eq!(chains_of(&gb, &m), sent[sent.len() - MAX_SENDER_CHAINS_PER_USER..]);
+    let read = gb.decrypt(&a, &held).unwrap();
+    assert_eq!((read.sender_user, read.plaintext), (a, b"held back".to_vec()));
+}
+
+/// A group stored before the per-user cap may hold more of one user's chains: loading it keeps her
+/// newest `MAX_SENDER_CHAINS_PER_USER`, as `process_distribution` would have, and no other's goes.
+#[test]
+fn loading_a_group_over_the_user_cap_drops_that_users_oldest_chains() {
+    let mut rng = rng(0x10AD);
+    let [alice, bob, mallory] = [(); 3].map(|_| UserIdentity::generate(&mut rng));
+    let (a, b, m) = (alice.user_key(), bob.user_key(), mallory.user_key());
+    let (mut ga, welcome) = Group::create(&mut rng, &alice, "devices", &[b, m], 1).unwrap();
+    let mut gb = Group::join(b, &welcome).unwrap();
+    let send = ga.encrypt(&mut rng, b"hi").unwrap();
+    let mut sent = Vec::new();
+    for i in 0..MAX_SENDER_CHAINS_PER_USER + 3 {
+        if i == 2 {
+            gb.process_distribution(a, a, send.distribution.as_ref().unwrap()).unwrap();
+        }
+        let device = UserIdentity::generate(&mut rng).user_key();
+        let chain = OutboundSenderChain::new(&mut rng, gb.epoch());
+        let distribution = chain.distribution(&gb.id);
+        // As the code before the cap held them: bypass it.
+        gb.inbound.push(InboundSenderChain::from_distribution(&gb.id, m, device, &distribution).unwrap());
+        sent.push(chain.chain_id);
+    }
+    assert_eq!(chains_of(&gb, &m).len(), MAX_SENDER_CHAINS_PER_USER + 3);
+    let mut back = Group::from_bytes(&gb.to_bytes()).unwrap();
+    assert_eq!(chains_of(&back, &m), sent[3..]);
+    assert_eq!(chains_of(&back, &a).len(), 1);
+    assert_eq!(back.decrypt(&a, &send.message).unwrap().plaintext, b"hi");
+    // Stored again, it loads as it is.
+    assert_eq!(*Group::from_bytes(&back.to_bytes()).unwrap().to_bytes(), *back.to_bytes());
 }

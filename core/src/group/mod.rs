@@ -22,7 +22,7 @@ use crate::crypto::SigningPublicKey;
 use crate::crypto::keys::random_array;
 use crate::error::{Error, Result};
 use crate::identity::UserIdentity;
-use crate::limits::{MAX_GROUP_CONTROL_BYTES, MAX_GROUP_LOG, MAX_SENDER_CHAINS_PER_DEVICE};
+use crate::limits::{MAX_GROUP_CONTROL_BYTES, MAX_GROUP_LOG, MAX_SENDER_CHAINS_PER_DEVICE, MAX_SENDER_CHAINS_PER_USER};
 use crate::wire::{self, group as proto};
 pub use roster::{ChangeRejection, Roster, RosterAction};
 use roster::{ChangeStatus, RosterChange, replay};
@@ -381,7 +381,9 @@ impl Group {
     /// Takes in a sender-key distribution that `sender_device` of `sender_user` sent over an
     /// authenticated 1:1 session (docs/PROTOCOL.md §10.4). The sender must be a member now and, for a
     /// chain of an earlier epoch, at that epoch too. Chains are held per (sending device, chain id),
-    /// so one device cannot take over another's chain by reusing its id. A chain of a later epoch than
+    /// so one device cannot take over another's chain by reusing its id; beyond
+    /// [`MAX_SENDER_CHAINS_PER_DEVICE`] of the device or [`MAX_SENDER_CHAINS_PER_USER`] of the user,
+    /// that device's (then that user's) oldest chain is dropped. A chain of a later epoch than
     /// this device's roster is held but used only once the roster reaches its epoch.
     pub fn process_distribution(
         &mut self,
@@ -410,6 +412,7 @@ impl Group {
         {
             self.inbound.remove(oldest);
         }
+        drop_chains_beyond_user_cap(&mut self.inbound, &sender_user);
         Ok(())
     }
 
@@ -454,6 +457,20 @@ impl Group {
         }
         roster
     }
+}
+
+/// Drops `user`'s oldest-received inbound chains (the first in `inbound`, which is in arrival
+/// order) beyond [`MAX_SENDER_CHAINS_PER_USER`]; other users' chains are untouched.
+pub(crate) fn drop_chains_beyond_user_cap(inbound: &mut Vec<InboundSenderChain>, user: &SigningPublicKey) {
+    let mut excess =
+        inbound.iter().filter(|c| c.sender_user == *user).count().saturating_sub(MAX_SENDER_CHAINS_PER_USER);
+    inbound.retain(|c| {
+        if excess > 0 && c.sender_user == *user {
+            excess = excess.saturating_sub(1);
+            return false;
+        }
+        true
+    });
 }
 
 /// The group a group message is for, read before any decryption (to find the group's state).

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::roster::{self, ChangeStatus, RosterChange, replay};
 use super::sender_chain::{ChainId, InboundSenderChain, OutboundSenderChain};
-use super::{ChangeRejection, Group, GroupId};
+use super::{ChangeRejection, Group, GroupId, drop_chains_beyond_user_cap};
 use crate::crypto::SigningPublicKey;
 use crate::crypto::keys::SigningKeyPair;
 use crate::error::{Error, Result};
@@ -152,6 +152,15 @@ impl Group {
             let of_device = 1 + inbound.iter().filter(|other| other.sender_device == chain.sender_device).count();
             check_count("sender chains of a device", of_device, 0, MAX_SENDER_CHAINS_PER_DEVICE)?;
             inbound.push(chain);
+        }
+
+        // A group written before the per-user cap may hold more of a user's chains (of many
+        // devices): they are dropped as `process_distribution` now would, the oldest first.
+        let mut seen = BTreeSet::new();
+        let users: Vec<SigningPublicKey> =
+            inbound.iter().map(|c| c.sender_user).filter(|u| seen.insert(u.to_bytes())).collect();
+        for user in &users {
+            drop_chains_beyond_user_cap(&mut inbound, user);
         }
 
         group.outbound = outbound;
