@@ -115,6 +115,12 @@ pub const MAX_GROUP_CONTROL_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_GROUP_MESSAGE_BYTES: usize = 160 * 1024;
 /// Sender chains kept per member device (the current one and the one before, for messages in flight).
 pub const MAX_SENDER_CHAINS_PER_DEVICE: usize = 2;
+/// How many epochs ahead of this device's roster a group message may be and still wait (parked) for
+/// its chain and the roster changes on their way. Each epoch is one roster change, and changes reach
+/// every member over 1:1 sessions about as fast as the messages after them, so a member is rarely
+/// more than a few ahead; a message naming an epoch further on is refused, so a member cannot keep
+/// envelopes parked (unacked, filling the relay's delivery window) with messages of made-up epochs.
+pub const MAX_GROUP_EPOCHS_AHEAD: u32 = 64;
 /// Longest relay URL and display name (name hint) a contact link carries, and so a client may be
 /// configured with: with both at their limit the link stays under `MAX_CONTACT_LINK_BYTES`.
 pub const MAX_LINK_TEXT_BYTES: usize = 512;
