@@ -118,11 +118,17 @@ pub const MAX_SENDER_CHAINS_PER_DEVICE: usize = 2;
 /// Sender chains kept per member USER, over all her devices. [`MAX_SENDER_CHAINS_PER_DEVICE`] alone
 /// would let one member with [`MAX_DEVICES`] devices make every other member hold 200 of her chains,
 /// each with up to [`MAX_SKIPPED_KEYS`] skipped keys (about 16 MB decoded and rewritten on every group
-/// envelope). Real use is a phone, a desktop and a tablet, each keeping its previous chain for
-/// messages in flight after a rotation: 6 chains; 8 leaves room for a fourth device (a new laptop
-/// while the old one is still linked). Beyond it the user's oldest-received chain goes, never
-/// another user's, so a member's chains cost at most 8 × 2,000 skipped keys (about 650 KB).
-pub const MAX_SENDER_CHAINS_PER_USER: usize = 8;
+/// envelope). Real use is at most six devices (Signal allows a phone and five linked devices), each
+/// keeping its previous chain for messages in flight after a rotation: 12 chains. Beyond it the
+/// user's oldest-received chain goes, never another user's, so a member's chains cost at most
+/// 12 × 2,000 skipped keys (about 1 MB).
+pub const MAX_SENDER_CHAINS_PER_USER: usize = 12;
+/// How many epochs ahead of this device's roster a group message may be and still wait (parked) for
+/// its chain and the roster changes on their way. Each epoch is one roster change, and changes reach
+/// every member over 1:1 sessions about as fast as the messages after them, so a member is rarely
+/// more than a few ahead; a message naming an epoch further on is refused, so a member cannot keep
+/// envelopes parked (unacked, filling the relay's delivery window) with messages of made-up epochs.
+pub const MAX_GROUP_EPOCHS_AHEAD: u32 = 64;
 /// Longest relay URL and display name (name hint) a contact link carries, and so a client may be
 /// configured with: with both at their limit the link stays under `MAX_CONTACT_LINK_BYTES`.
 pub const MAX_LINK_TEXT_BYTES: usize = 512;

@@ -121,10 +121,16 @@ impl Client {
 }
 
 /// Decrypts a group message through its group's sender chain: the payload, and the group's new
-/// state (stored in the envelope's transaction). The chain must be the sealed sender's.
+/// state (stored in the envelope's transaction). The chain must be the sealed sender's, and the
+/// sealed sender a member of the roster held: anyone else's message is refused (`NotGroupMember`,
+/// dropped and acked) before it could wait for a chain, so only members' messages are ever parked
+/// (docs/PROTOCOL.md §16.5).
 pub(super) fn decrypt(tx: &StoreTx<'_>, unsealed: &Unsealed) -> Result<(Content, Group)> {
     let id = group::message_group_id(&unsealed.inner)?;
     let mut g = tx.group(&id)?.ok_or(Error::NotGroupMember)?;
+    if !g.roster().is_member(&unsealed.sender_user_key) {
+        return Err(Error::NotGroupMember);
+    }
     let plain = g.decrypt(&unsealed.sender_device.device_key(), &unsealed.inner)?;
     if plain.sender_user != unsealed.sender_user_key {
         return Err(Error::SenderMismatch);

@@ -355,6 +355,88 @@ fn group_payloads_from_a_removed_member_are_refused_and_acked() {
     assert_eq!(texts(&events[1]), ["still here"]);
 }
 
+/// Group messages that `from` seals for every device of `to` on fresh chains (ids random) of
+/// `epoch`, queued in `to`'s mailbox as the relay would.
+fn junk_group_messages(
+    relay: &mut TestRelay,
+    from: &mut Client,
+    to: &Client,
+    group: crate::group::GroupId,
+    epoch: u64,
+    n: usize,
+) {
+    use crate::group::sender_chain::OutboundSenderChain;
+    let tx = from.store.transaction().unwrap();
+    let peer = tx.peer(&to.user_key().unwrap()).unwrap().unwrap();
+    tx.commit().unwrap();
+    let me = from.user_key().unwrap();
+    let mut envelopes = Vec::new();
+    for _ in 0..n {
+        let mut chain = OutboundSenderChain::new(&mut from.rng, epoch);
+        let message = chain.encrypt(&group, b"junk").unwrap();
+        for device in peer.device_list().devices() {
+            let payload = crate::sealed_sender::seal(
+                &mut from.rng,
+                &me,
+                &from.identity,
+                device,
+                crate::sealed_sender::InnerKind::Group,
+                &message,
+            )
+            .unwrap();
+            let sender_device = from.device_key().to_bytes().to_vec();
+            envelopes.push(crate::wire::relay::Envelope {
+                id: 0,
+                sender_device,
+                payload,
+                received_at: T0,
+                sealed: true,
+            });
+        }
+    }
+    relay.release(to, envelopes);
+}
+
+/// Carol, removed, sends Bob 300 group messages on made-up chains (more than the relay's delivery
+/// window of 256): Bob refuses each (she is no member of his roster) instead of parking it, so all
+/// are acked, his mailbox is empty, and he still reads Alice. Alice, a member, sends messages
+/// naming an epoch too far ahead: refused too; one naming the next epoch still waits, parked.
+#[test]
+fn group_messages_from_non_members_and_far_epochs_are_never_parked() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut carol = newcomer(&mut relay, &mut alice, "Carol");
+    let group = alice.create_group("trip", &[bob.user_key().unwrap(), carol.user_key().unwrap()], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
+    let conv = ConversationId::Group(group);
+    carol.send_text(&conv, "hi", T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 1);
+    alice.remove_member(&group, &carol.user_key().unwrap(), T0 + 2).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 2);
+    let epoch = bob.group(&group).unwrap().unwrap().epoch();
+
+    junk_group_messages(&mut relay, &mut carol, &bob, group, epoch, 300);
+    assert_eq!(relay.mailbox_len(&bob), 300);
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 3);
+    assert!(bob.parked.is_empty());
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    let refused = events[1].iter().filter(|e| matches!(e, Event::Undecryptable { .. })).count();
+    assert_eq!(refused, 300);
+
+    let limit = u64::from(crate::limits::MAX_GROUP_EPOCHS_AHEAD);
+    junk_group_messages(&mut relay, &mut alice, &bob, group, epoch + limit + 1, 10);
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 4);
+    assert!(bob.parked.is_empty());
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    // Within the bound, a member's message on a chain not yet arrived waits for it.
+    junk_group_messages(&mut relay, &mut alice, &bob, group, epoch + limit, 1);
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 5);
+    assert_eq!((bob.parked.len(), relay.mailbox_len(&bob)), (1, 1));
+
+    alice.send_text(&conv, "still here", T0 + 6).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 6);
+    assert_eq!(texts(&events[1]), ["still here"]);
+}
+
 /// A relay that reorders: Alice adds Xavier, Xavier leaves, and Bob (offline meanwhile) is pushed
 /// Xavier's leave, and only later Alice's add. Xavier is no member of Bob's roster then, but the leave is
 /// held as waiting (its parent has not arrived) and acked; once the add arrives both apply, Bob's

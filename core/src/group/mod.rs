@@ -22,7 +22,10 @@ use crate::crypto::SigningPublicKey;
 use crate::crypto::keys::random_array;
 use crate::error::{Error, Result};
 use crate::identity::UserIdentity;
-use crate::limits::{MAX_GROUP_CONTROL_BYTES, MAX_GROUP_LOG, MAX_SENDER_CHAINS_PER_DEVICE, MAX_SENDER_CHAINS_PER_USER};
+use crate::limits::{
+    MAX_GROUP_CONTROL_BYTES, MAX_GROUP_EPOCHS_AHEAD, MAX_GROUP_LOG, MAX_SENDER_CHAINS_PER_DEVICE,
+    MAX_SENDER_CHAINS_PER_USER,
+};
 use crate::wire::{self, group as proto};
 pub use roster::{ChangeRejection, Roster, RosterAction};
 use roster::{ChangeStatus, RosterChange, replay};
@@ -127,8 +130,8 @@ impl Group {
         let action = RosterAction::Create { name: name.to_owned(), members: members.to_vec() };
         let create = RosterChange::sign(me, id, None, now, action)?;
         let mut group = Self::empty(id, me.user_key());
-        let (events, _) = group.merge(vec![create])?;
-        if let Some(GroupEvent::ChangeRejected { .. }) = events.first() {
+        let (_, statuses) = group.merge(vec![create])?;
+        if let Some(ChangeStatus::Rejected(_)) = statuses.first() {
             return Err(Error::GroupChangeRejected(ChangeRejection::Invalid));
         }
         let welcome = group.control(group.log.iter())?;
@@ -259,24 +262,30 @@ impl Group {
         }
         let replayed = replay(&self.log);
         let previous = core::mem::replace(&mut self.statuses, replayed.statuses);
+        let applied_before: HashSet<[u8; 32]> =
+            self.log.iter().zip(&previous).filter(|(_, s)| **s == ChangeStatus::Applied).map(|(c, _)| c.hash).collect();
         self.roster = replayed.roster;
         self.head = replayed.head;
 
+        let statuses_by_hash: std::collections::HashMap<[u8; 32], ChangeStatus> = self
+            .log
+            .iter()
+            .zip(&self.statuses)
+            .filter(|(c, _)| inserted.contains(&c.hash))
+            .map(|(c, s)| (c.hash, *s))
+            .collect();
+        let new_statuses = arrived.iter().filter_map(|h| statuses_by_hash.get(h).copied()).collect();
+        self.prune();
+        // Reported once pruned, so only for changes the group keeps: new changes that did not take
+        // effect, and earlier ones a late change pushed out. A change dropped unstored (one that can
+        // never apply, or a waiting one beyond the caps) is junk nobody needs to hear of (§11.5).
         let mut events = Vec::new();
-        let mut statuses_by_hash = std::collections::HashMap::new();
-        for (i, (change, status)) in self.log.iter().zip(&self.statuses).enumerate() {
-            let is_new = inserted.contains(&change.hash);
-            if is_new {
-                statuses_by_hash.insert(change.hash, *status);
-            }
-            // New changes that did not take effect, and earlier ones a late change pushed out.
-            let reverted = previous.get(i) == Some(&ChangeStatus::Applied) && *status != ChangeStatus::Applied;
-            if let (ChangeStatus::Rejected(reason), true) = (status, is_new || reverted) {
+        for (change, status) in self.log.iter().zip(&self.statuses) {
+            let reverted = applied_before.contains(&change.hash);
+            if let (ChangeStatus::Rejected(reason), true) = (status, inserted.contains(&change.hash) || reverted) {
                 events.push(GroupEvent::ChangeRejected { author: change.author, reason: *reason });
             }
         }
-        let new_statuses = arrived.iter().filter_map(|h| statuses_by_hash.get(h).copied()).collect();
-        self.prune();
         if self.log.len() > MAX_GROUP_LOG {
             return Err(Error::TooLarge { what: "group log", size: self.log.len(), max: MAX_GROUP_LOG });
         }
@@ -418,14 +427,21 @@ impl Group {
 
     /// Verifies and decrypts a group message that the sealed sender says `sender_device` sent. The
     /// chain is looked up by (device, chain id); a chain of an epoch this device's roster has not
-    /// reached yet is not used (`UnknownSenderChain`: the caller keeps the message for later). On
-    /// error nothing changes.
+    /// reached yet is not used (`UnknownSenderChain`: the caller keeps the message for later), and a
+    /// message naming an epoch more than [`MAX_GROUP_EPOCHS_AHEAD`] ahead of the roster's is refused
+    /// (`TooFarAhead`). On error nothing changes.
     pub fn decrypt(&mut self, sender_device: &SigningPublicKey, message: &[u8]) -> Result<GroupPlaintext> {
         let parsed = ParsedGroupMessage::from_bytes(message)?;
         if parsed.group_id != self.id {
             return Err(Error::Malformed { what: "group message group id" });
         }
         let epoch = self.roster.epoch;
+        // A message can only wait for a chain of an epoch a little ahead of ours; one naming an
+        // epoch further on (a member's junk, to keep envelopes parked) is refused outright.
+        let ahead = parsed.epoch.saturating_sub(epoch);
+        if ahead > u64::from(MAX_GROUP_EPOCHS_AHEAD) {
+            return Err(Error::TooFarAhead { jump: ahead, max: MAX_GROUP_EPOCHS_AHEAD });
+        }
         let chain = self
             .inbound
             .iter_mut()
@@ -519,8 +535,11 @@ mod tests {
         )
         .unwrap();
         let control = g1.control(std::iter::once(&forged)).unwrap();
+        let log = g0.log.len();
         let events = g0.apply_control(&control).unwrap();
-        assert_eq!(events, vec![GroupEvent::ChangeRejected { author: keys[1], reason: ChangeRejection::NotAdmin }]);
+        // It can never apply, so it is dropped unstored, and reported as nothing.
+        assert_eq!(events, vec![]);
+        assert_eq!(g0.log.len(), log);
         assert!(g0.roster().is_admin(&keys[0]) && g0.members().len() == 3);
         // A second create for the same group (a takeover attempt) is refused outright.
         let create = RosterChange::sign(
