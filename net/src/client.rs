@@ -197,7 +197,8 @@ async fn run(
     let mut backoff = config.min_backoff;
     let mut watched: Option<Vec<Vec<u8>>> = None;
     loop {
-        match connect(&config, &identity).await {
+        // Why the attempt failed, when it did (a session that ended reported Disconnected).
+        let failed = match connect(&config, &identity).await {
             Ok(ws) => {
                 backoff = config.min_backoff;
                 if events.send(ClientEvent::Connected).await.is_err() {
@@ -211,23 +212,22 @@ async fn run(
                         }
                     }
                 }
+                None
             }
             Err(End::Refused(detail)) => {
                 let _ = events.send(ClientEvent::AuthRefused(detail)).await;
                 return;
             }
             Err(End::Stop) => return,
-            Err(End::Retry(reason)) => {
-                let retry_in = with_jitter(backoff);
-                if events.send(ClientEvent::Unreachable { reason, retry_in }).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(retry_in).await;
-                backoff = (backoff * 2).min(config.max_backoff);
-                continue;
-            }
+            Err(End::Retry(reason)) => Some(reason),
+        };
+        let retry_in = with_jitter(backoff);
+        if let Some(reason) = failed
+            && events.send(ClientEvent::Unreachable { reason, retry_in }).await.is_err()
+        {
+            return;
         }
-        tokio::time::sleep(with_jitter(backoff)).await;
+        tokio::time::sleep(retry_in).await;
         backoff = (backoff * 2).min(config.max_backoff);
     }
 }

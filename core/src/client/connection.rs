@@ -227,13 +227,9 @@ impl Client {
 
     /// An answer to one of this client's requests.
     fn on_answer(&mut self, why: Option<Pending>, body: Resp, now_ms: u64, events: &mut Vec<Event>) -> Result<()> {
-        let error = match &body {
-            Resp::Error(e) => Some(e.code),
-            _ => None,
-        };
-        let retry_after_ms = match &body {
-            Resp::Error(e) => e.retry_after_ms,
-            _ => 0,
+        let (error, retry_after_ms) = match &body {
+            Resp::Error(e) => (Some(e.code), e.retry_after_ms),
+            _ => (None, 0),
         };
         match (why, body) {
             (Some(Pending::Auth), Resp::Ok(_)) => self.on_connected(now_ms)?,

@@ -115,18 +115,19 @@ impl StoreTx<'_> {
     /// Counts an attempt to send frame `id` and schedules the next one at `next_attempt_ms`.
     /// `false` if there is no such frame.
     pub fn outbox_mark_attempt(&self, id: u64, next_attempt_ms: u64) -> Result<bool> {
-        let Some(mut item) = self.outbox_item(id)? else { return Ok(false) };
-        item.attempts = item.attempts.saturating_add(1);
-        item.next_attempt_ms = next_attempt_ms;
-        self.write_outbox(&item)?;
-        Ok(true)
+        self.reschedule_outbox(id, next_attempt_ms, |attempts| attempts.saturating_add(1))
     }
 
     /// Schedules frame `id` again at `next_attempt_ms` without counting the attempt just made (the
     /// relay refused it for the rate, not for what it is); whether it was there.
     pub fn outbox_retry_at(&self, id: u64, next_attempt_ms: u64) -> Result<bool> {
+        self.reschedule_outbox(id, next_attempt_ms, |attempts| attempts.saturating_sub(1))
+    }
+
+    /// Sets frame `id`'s next attempt time and its attempt count (from the stored one).
+    fn reschedule_outbox(&self, id: u64, next_attempt_ms: u64, attempts: impl Fn(u32) -> u32) -> Result<bool> {
         let Some(mut item) = self.outbox_item(id)? else { return Ok(false) };
-        item.attempts = item.attempts.saturating_sub(1);
+        item.attempts = attempts(item.attempts);
         item.next_attempt_ms = next_attempt_ms;
         self.write_outbox(&item)?;
         Ok(true)
