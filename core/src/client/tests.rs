@@ -227,6 +227,39 @@ fn a_send_refused_for_the_rate_goes_again_when_the_relay_says_and_never_fails() 
 }
 
 #[test]
+fn a_relay_cannot_stall_a_send_or_make_it_hammer_by_what_it_says_about_retrying() {
+    // A relay that says "retry in u64::MAX ms" is heard no further than the client's own wait
+    // (retry_after_ms, 30 s, plus jitter); one that says "retry in 1 ms" no sooner than 250 ms.
+    let (mut relay, mut alice, mut bob) = pair();
+    let to_bob = direct(&bob);
+    relay.rate_limit_sends = 1;
+    relay.rate_limit_retry_ms = u64::MAX;
+    alice.send_text(&to_bob, "patience", T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    assert_eq!(relay.rate_limited, 1);
+    alice.tick(T0 + 45_000).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 45_000);
+    assert_eq!(texts(&events[1]), ["patience"], "a huge retry-after held the send beyond the client's own wait");
+
+    relay.rate_limit_sends = 1;
+    relay.rate_limit_retry_ms = 1;
+    let now = T0 + 50_000;
+    alice.send_text(&to_bob, "not too fast", now).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], now);
+    assert_eq!(relay.rate_limited, 2);
+    let sent_before = relay.plain_sends + relay.sealed_sends;
+    assert_eq!(bob_texts_after(&mut relay, &mut alice, &mut bob, now + 249), Vec::<String>::new());
+    assert_eq!(relay.plain_sends + relay.sealed_sends, sent_before, "re-sent sooner than 250 ms");
+    assert_eq!(bob_texts_after(&mut relay, &mut alice, &mut bob, now + 375), ["not too fast"]);
+}
+
+/// Ticks Alice at `now` and returns the texts Bob receives.
+fn bob_texts_after(relay: &mut TestRelay, alice: &mut Client, bob: &mut Client, now: u64) -> Vec<String> {
+    alice.tick(now).unwrap();
+    texts(&relay.pump(&mut [alice, bob], now)[1])
+}
+
+#[test]
 fn messages_written_offline_wait_in_the_outbox() {
     let (mut relay, mut alice, mut bob) = pair();
     relay.disconnect(&mut alice);
