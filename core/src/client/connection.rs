@@ -79,6 +79,7 @@ impl Client {
         self.fetching_lists.clear();
         self.fetching_bundles.clear();
         self.in_flight.clear();
+        self.refused_now.clear();
         self.parked.clear();
         self.replenishing = false;
     }
@@ -92,8 +93,13 @@ impl Client {
             Some(Pending::FetchBundle { device, .. }) => {
                 self.fetching_bundles.remove(&device);
             }
-            Some(Pending::Outbox { id }) => {
-                self.in_flight.remove(&id);
+            Some(Pending::Outbox { id, device }) => {
+                if let Some(flying) = self.in_flight.get_mut(&id) {
+                    flying.retain(|d| *d != device);
+                    if flying.is_empty() {
+                        self.in_flight.remove(&id);
+                    }
+                }
             }
             Some(Pending::PrekeyCounts | Pending::PublishOneTime) => self.replenishing = false,
             _ => {}
@@ -233,7 +239,9 @@ impl Client {
         };
         match (why, body) {
             (Some(Pending::Auth), Resp::Ok(_)) => self.on_connected(now_ms)?,
-            (Some(Pending::Outbox { id }), _) => self.on_send_answer(id, error, retry_after_ms, now_ms)?,
+            (Some(Pending::Outbox { id, device }), _) => {
+                self.on_send_answer(id, device, error, retry_after_ms, now_ms)?;
+            }
             (Some(Pending::FetchList(user)), Resp::DeviceList(list)) => {
                 self.fetching_lists.remove(&user);
                 self.on_device_list(user, &list.signed_device_list, now_ms, events)?;
