@@ -29,6 +29,10 @@ impl Client {
     /// The transport authenticated (itself, or through a challenge this client answered): publish
     /// keys, check prekey counts, watch contacts' presence, send what waits in the outbox.
     pub fn on_connected(&mut self, now_ms: u64) -> Result<()> {
+        // A read-only store (an older copy, §14.16) publishes, fetches and sends nothing.
+        if self.store.is_read_only() {
+            return Ok(());
+        }
         self.connected = true;
         let account = &self.account;
         let prekeys = Req::PublishPrekeys(relay::PublishPrekeys {
@@ -102,8 +106,15 @@ impl Client {
 
     /// Frames to send, in order. Each has a fresh `request_id`; the answer comes back through
     /// [`handle_incoming`](Self::handle_incoming) with the same id.
+    ///
+    /// Nothing, ever, on a read-only store ([`Store::open_read_only`](crate::Store::open_read_only)):
+    /// its keys and prekeys may have been used since the copy was made (§14.16).
     pub fn take_outgoing(&mut self) -> Vec<ClientFrame> {
-        core::mem::take(&mut self.outgoing)
+        let frames = core::mem::take(&mut self.outgoing);
+        if self.store.is_read_only() {
+            return Vec::new();
+        }
+        frames
     }
 
     /// [`take_outgoing`](Self::take_outgoing), encoded.

@@ -56,6 +56,8 @@ pub mod view;
 #[cfg(test)]
 mod crash_tests;
 #[cfg(test)]
+mod rollback_tests;
+#[cfg(test)]
 mod test_relay;
 #[cfg(test)]
 mod tests;
