@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 use zeroize::Zeroizing;
 
 use super::Generation;
@@ -274,7 +274,8 @@ pub(crate) fn lookup32(row: &Row<'_>, idx: usize, table: Table) -> Result<[u8; 3
 
 /// The generation a store file holds (§14.16): 0 for a store that never committed a write since
 /// it got an anchor. Reads in a transaction of its own, which it rolls back.
-pub(crate) fn stored_generation(conn: &mut Connection, cipher: &StoreCipher) -> Result<u64> {
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn stored_generation(conn: &mut rusqlite::Connection, cipher: &StoreCipher) -> Result<u64> {
     let tx = conn.transaction()?;
     let lookup = cipher.lookup(Table::Settings, SETTING_GENERATION.as_bytes())?;
     let sql = "SELECT value FROM settings WHERE lookup = ?1";
