@@ -93,6 +93,16 @@ impl TestRelay {
         ids.iter().filter_map(|id| mailbox.remove(id)).collect()
     }
 
+    /// Counts relay ids from `next` again, as a relay restored from an old backup does.
+    pub(crate) fn reuse_ids_from(&mut self, next: u64) {
+        self.next_id = next.saturating_sub(1);
+    }
+
+    /// The id the next envelope gets.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id + 1
+    }
+
     /// Queues withheld envelopes for a device again, after everything queued, under new ids.
     pub(crate) fn release(&mut self, client: &Client, envelopes: Vec<relay::Envelope>) {
         let mailbox = self.mailboxes.entry(client.device_key().to_bytes().to_vec()).or_default();
