@@ -57,6 +57,10 @@ pub mod view;
 #[cfg(test)]
 mod crash_tests;
 #[cfg(test)]
+mod prekey_rotation_tests;
+#[cfg(test)]
+mod rollback_tests;
+#[cfg(test)]
 mod test_relay;
 #[cfg(test)]
 mod tests;
@@ -214,6 +218,8 @@ pub struct Client {
     /// Envelopes that wait for a device list or a sender-key distribution (not acked).
     parked: Vec<relay::Envelope>,
     replenishing: bool,
+    /// The id of the signed prekey last published in this connection.
+    published_prekey: Option<u32>,
     /// Events produced outside `handle_incoming` (a send given up), returned by its next call.
     backlog: Vec<Event>,
     /// Which user a watched device belongs to.
@@ -238,7 +244,8 @@ impl Client {
     pub fn create(mut store: Store, config: ClientConfig, now_ms: u64) -> Result<Self> {
         config.check()?;
         let mut rng = new_rng()?;
-        let account = Account::new(&mut rng);
+        let mut account = Account::new(&mut rng);
+        account.rotate_due_prekeys(&mut rng, now_ms);
         let user = UserIdentity::generate(&mut rng);
         let list = SignedDeviceList::sign(&user, 1, &[account.device_keys()], now_ms / 1000)?;
         let token = DeliveryToken::generate(&mut rng);
@@ -296,6 +303,7 @@ impl Client {
             refused_now: HashSet::new(),
             parked: Vec::new(),
             replenishing: false,
+            published_prekey: None,
             backlog: Vec::new(),
             presence_users: HashMap::new(),
         })

@@ -65,6 +65,17 @@ impl TestRelay {
         client.on_connected(now).unwrap();
     }
 
+    /// The signed and last-resort prekeys the relay hands out for `device`.
+    pub(crate) fn published_prekeys(&self, device: &[u8]) -> (Option<wire::SignedPrekey>, Option<wire::KemPrekey>) {
+        self.devices.get(device).map_or((None, None), |d| (d.signed.clone(), d.last_resort.clone()))
+    }
+
+    /// Hands out these prekeys for `device` from now on: a relay serving a stale bundle.
+    pub(crate) fn serve_prekeys(&mut self, device: &[u8], keys: (Option<wire::SignedPrekey>, Option<wire::KemPrekey>)) {
+        let d = self.devices.entry(device.to_vec()).or_default();
+        (d.signed, d.last_resort) = keys;
+    }
+
     pub(crate) fn disconnect(&mut self, client: &mut Client) {
         let device = client.device_key().to_bytes().to_vec();
         self.online.remove(&device);
