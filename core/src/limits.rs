@@ -167,3 +167,24 @@ pub const MAX_HISTORY_PAGE: usize = 1_000;
 /// How long a processed relay message id is remembered for deduplication (60 days: twice the
 /// relay's default message TTL, so any redelivery of a message is still recognised).
 pub const PROCESSED_RELAY_ID_RETENTION_MS: u64 = 60 * 24 * 60 * 60 * 1000;
+
+/// How long a sent copy stays in the sent log (§16.13), so that a retry receipt naming it has it sent
+/// again: 3 days. A device offline longer finds the message undecryptable and its sender cannot help
+/// (the relay keeps messages 30 days; keeping every payload as long would hold a month of plaintext).
+/// Signal keeps its message send log one day; three cover a long weekend offline.
+pub const MAX_SENT_LOG_AGE_MS: u64 = 3 * 24 * 60 * 60 * 1000;
+/// Most copies the sent log keeps (the oldest go first). One row per recipient device: 5,000 are
+/// about 1,000 messages to users with a few devices each, more than a busy day's 1:1 sends.
+pub const MAX_SENT_LOG_ROWS: usize = 5_000;
+/// How many times one payload is sent again after retry receipts: the first fixes a broken session,
+/// a second covers a retry whose new session hit another stale prekey (a relay restored from a
+/// backup); past that a peer or relay that keeps reporting failures gets nothing more.
+pub const MAX_RESENDS: u32 = 2;
+/// Most retry receipts this device sends to one sender device per [`RETRY_RECEIPT_WINDOW_MS`], so
+/// a peer or relay feeding it undecryptable messages cannot make it answer without bound. A session
+/// broken while a chat was busy may leave a few dozen messages undecryptable.
+pub const MAX_RETRY_RECEIPTS_PER_DEVICE: u32 = 50;
+/// The window of [`MAX_RETRY_RECEIPTS_PER_DEVICE`].
+pub const RETRY_RECEIPT_WINDOW_MS: u64 = 60 * 60 * 1000;
+/// Sender devices whose retry receipts are counted in memory; beyond, the longest-counted is forgotten.
+pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;

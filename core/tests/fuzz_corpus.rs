@@ -226,6 +226,13 @@ fn write_seeds() {
     // Content and attachments.
     let text = Content::new(&mut rng, 1_700_000_000_000, ContentBody::Text("hello".into()));
     seeds.push(("content", "text", text.to_bytes().unwrap().to_vec()));
+    let body = ContentBody::DecryptionError {
+        message_hash: [0x5a; 32],
+        reason: hush_core::content::DecryptionErrorReason::UnknownPrekey,
+    };
+    // Its own generator, so the seeds after it keep their bytes.
+    let retry_receipt = Content::new(&mut ChaCha20Rng::seed_from_u64(0x16), 1_700_000_000_000, body);
+    seeds.push(("content", "decryption_error", retry_receipt.to_bytes().unwrap().to_vec()));
     let (blob, _) = hush_core::attachment::encrypt_bytes(&mut rng, b"a small attachment", 1 << 20).unwrap();
     seeds.extend([
         ("attachment_decrypt", "fixture", vec![0, 0, 0, 0]),

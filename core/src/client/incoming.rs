@@ -163,12 +163,18 @@ impl Client {
             return Ok(Outcome::Done { progress: false });
         }
 
+        if unsealed.kind == InnerKind::Plaintext {
+            drop(tx);
+            self.on_retry_receipt(id, &unsealed, now_ms, events)?;
+            return Ok(Outcome::Done { progress: false });
+        }
         let mut account = None;
         let decrypted = match unsealed.kind {
             InnerKind::Session => {
                 decrypt_session(&mut ctx!(self), &self.account, &mut peer, &unsealed, &mut account).map(|c| (c, None))
             }
             InnerKind::Group => groups::decrypt(&tx, &unsealed).map(|(c, g)| (c, Some(g))),
+            InnerKind::Plaintext => Err(Error::Malformed { what: "sealed inner kind" }),
         };
         let (content, group) = match decrypted {
             Ok(ok) => ok,
@@ -177,12 +183,16 @@ impl Client {
                 return Ok(Outcome::Park);
             }
             Err(Error::Database(e)) => return Err(Error::Database(e)),
-            Err(e) => {
+            Err(Error::DuplicateMessage) => {
                 drop(tx);
                 self.drop_envelope(id, now_ms)?;
-                if !matches!(e, Error::DuplicateMessage) {
-                    events.push(Event::Undecryptable { from: Some(sender) });
-                }
+                return Ok(Outcome::Done { progress: false });
+            }
+            Err(e) => {
+                drop(tx);
+                // A retry receipt asks the sender for the payload again in a new session.
+                self.drop_undecryptable(id, &unsealed, &e, now_ms)?;
+                events.push(Event::Undecryptable { from: Some(sender) });
                 return Ok(Outcome::Done { progress: false });
             }
         };
@@ -349,7 +359,8 @@ pub(super) fn dispatch(cx: &mut Incoming<'_>, content: Content) -> Result<bool> 
         // Linking has its own path (a device waiting to be linked); a sent sync is unwrapped before
         // (from this user's own devices) or ignored; receipts of delivery, typing and group
         // plumbing are never synced.
-        (_, B::DeviceLink(_) | B::SentSync { .. }) | (SentSync, _) => {}
+        // A retry receipt comes only without a session (`on_retry_receipt`); inside one it is ignored.
+        (_, B::DeviceLink(_) | B::SentSync { .. } | B::DecryptionError { .. }) | (SentSync, _) => {}
     }
     Ok(false)
 }

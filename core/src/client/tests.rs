@@ -10,18 +10,18 @@ use crate::safety_number::SafetyNumber;
 use crate::store::{ContactState, ConversationId, MessageStatus, OutboxItem, Unlock};
 use crate::wire::relay::client_frame::Body as Req;
 
-const T0: u64 = 1_700_000_000_000;
+pub(crate) const T0: u64 = 1_700_000_000_000;
 
 pub(crate) fn new_client(name: &str) -> Client {
     let store = Store::open_in_memory(Unlock::Key(Zeroizing::new([7; 32]))).unwrap();
     Client::create(store, ClientConfig::new("ws://relay.test/v1/ws", name), T0).unwrap()
 }
 
-fn direct(c: &Client) -> ConversationId {
+pub(crate) fn direct(c: &Client) -> ConversationId {
     ConversationId::Direct(c.user_key().unwrap())
 }
 
-fn texts(events: &[Event]) -> Vec<String> {
+pub(crate) fn texts(events: &[Event]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -34,7 +34,7 @@ fn texts(events: &[Event]) -> Vec<String> {
         .collect()
 }
 
-fn history_texts(c: &mut Client, conv: &ConversationId) -> Vec<String> {
+pub(crate) fn history_texts(c: &mut Client, conv: &ConversationId) -> Vec<String> {
     let (page, _) = c.history(conv, None, 500).unwrap();
     page.iter()
         .rev()
@@ -46,7 +46,7 @@ fn history_texts(c: &mut Client, conv: &ConversationId) -> Vec<String> {
 }
 
 /// Alice and Bob, connected, each with the other as an accepted contact and a session both ways.
-fn pair() -> (TestRelay, Client, Client) {
+pub(crate) fn pair() -> (TestRelay, Client, Client) {
     let mut relay = TestRelay::default();
     let mut alice = new_client("Alice");
     let mut bob = new_client("Bob");
@@ -366,6 +366,9 @@ fn version_1_outbox_entries_still_go() {
         group_message: true,
         delivered: Vec::new(),
         refusals: 0,
+        devices: Vec::new(),
+        unsessioned: false,
+        resends: 0,
     };
     old.push((
         g.client_message_id,
@@ -462,7 +465,7 @@ fn a_blocked_contact_is_acked_and_dropped_without_events() {
 }
 
 /// A new user, connected, whom Alice adds from their link (they know nobody).
-fn newcomer(relay: &mut TestRelay, alice: &mut Client, name: &str) -> Client {
+pub(crate) fn newcomer(relay: &mut TestRelay, alice: &mut Client, name: &str) -> Client {
     let mut c = new_client(name);
     relay.connect(&mut c, T0);
     relay.pump(&mut [&mut c], T0);
