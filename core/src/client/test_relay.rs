@@ -211,6 +211,10 @@ impl TestRelay {
                 };
                 self.answer(device, id, Resp::Bundle(relay::BundleResult { bundle: bundle.encode_to_vec() }));
             }
+            // The client does not use the sequenced group log yet (docs/PROTOCOL.md §11.9).
+            Req::GroupLogAppend(_) | Req::GroupLogFetch(_) => {
+                self.answer(device, id, Self::error(relay::ErrorCode::NotFound))
+            }
             Req::Send(_) | Req::SealedSend(_) if self.rate_limit_sends > 0 => {
                 self.rate_limit_sends -= 1;
                 self.rate_limited += 1;
