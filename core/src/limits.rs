@@ -26,7 +26,7 @@ pub const OLD_PREKEY_GRACE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 pub const MAX_ONE_TIME_PREKEYS: usize = 1_000;
 
 /// The `version` every relay frame carries (`core/proto/relay.proto`); client and relay both use it.
-pub const RELAY_PROTOCOL_VERSION: u32 = 1;
+pub const RELAY_PROTOCOL_VERSION: u32 = 2;
 
 /// Largest plaintext a session encrypts. Attachments travel as encrypted blobs, not messages.
 pub const MAX_PLAINTEXT_BYTES: usize = 128 * 1024;
@@ -188,3 +188,16 @@ pub const MAX_RETRY_RECEIPTS_PER_DEVICE: u32 = 50;
 pub const RETRY_RECEIPT_WINDOW_MS: u64 = 60 * 60 * 1000;
 /// Sender devices whose retry receipts are counted in memory; beyond, the longest-counted is forgotten.
 pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;
+/// Largest sealed entry of a group's relay-sequenced log (docs/PROTOCOL.md §11.9): the largest
+/// signed change, the entry's other fields, padding (§2.7, under 2 KiB at this size), salt and tag.
+pub const MAX_GROUP_LOG_ENTRY_BYTES: usize = MAX_GROUP_CHANGE_BYTES + 4 * 1024;
+/// Users a group remembers as removed or gone (a removal is final, §11.9); a removal or leave that
+/// would pass it is refused (`Invalid`), so the set that keeps them out never forgets one.
+pub const MAX_GROUP_REMOVED: usize = 10_000;
+/// Epoch keys received over 1:1 sessions for epochs this member has not reached, held at most (one
+/// per sender and epoch, the furthest epoch dropped first).
+pub const MAX_GROUP_KEY_GRANTS: usize = 256;
+/// Transcript hashes of past epochs a member keeps to check what others say of them (§11.9).
+pub const MAX_GROUP_TRANSCRIPTS_KEPT: usize = MAX_GROUP_EPOCHS_AHEAD as usize;
+/// Largest encoded `GroupWelcome`: a full roster and every removed user's key.
+pub const MAX_GROUP_WELCOME_BYTES: usize = 64 * (MAX_GROUP_MEMBERS + MAX_GROUP_REMOVED) + 4 * 1024;

@@ -24,6 +24,8 @@ mod content;
 mod device_list;
 #[path = "../../fuzz/bodies/group.rs"]
 mod group;
+#[path = "../../fuzz/bodies/group_log.rs"]
+mod group_log;
 #[path = "../../fuzz/bodies/link.rs"]
 mod link;
 #[path = "../../fuzz/bodies/link_uri.rs"]
@@ -54,6 +56,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("content", content::run),
     ("device_list", device_list::run),
     ("group", group::run),
+    ("group_log", group_log::run),
     ("link", link::run),
     ("link_uri", link_uri::run),
     ("pickle", pickle::run),
@@ -206,6 +209,29 @@ fn write_seeds() {
         ("group", "raw_message", cat(&[2], &message)),
         ("group", "raw_control", cat(&[3], &control)),
     ]);
+
+    // The sequenced group log (its own RNG, so the seeds above stay as they were).
+    {
+        use hush_core::group::GroupId;
+        use hush_core::group::log::LogView;
+        let mut rng = ChaCha20Rng::seed_from_u64(0x1096_5EED);
+        let users: Vec<_> = (0..3).map(|_| UserIdentity::generate(&mut rng)).collect();
+        let keys: Vec<_> = users.iter().map(UserIdentity::user_key).collect();
+        let group = GroupId::from_slice(&[0x48; 16]).unwrap();
+        let (mut admin, create) = LogView::create(&mut rng, &users[0], group, "seed", &keys[1..], 1).unwrap();
+        let welcome = admin.accepted(1).unwrap().welcome.unwrap();
+        let rename = admin.propose(&mut rng, &users[0], RosterAction::Rename("r".into()), 2).unwrap();
+        let member_keys = admin.accepted(2).unwrap().member_keys;
+        seeds.extend([
+            ("group_log", "entry", vec![0, 0, 0]),
+            ("group_log", "keys", vec![1, 0, 0]),
+            ("group_log", "welcome", vec![2, 0, 0]),
+            ("group_log", "raw_entry", cat(&[3], &rename.entry)),
+            ("group_log", "raw_keys", cat(&[4], &member_keys)),
+            ("group_log", "raw_welcome", cat(&[5], &welcome)),
+            ("group_log", "raw_append", cat(&[6], &create.to_request().encode_to_vec())),
+        ]);
+    }
 
     // Sealed sender.
     let sealed = sealed_sender::seal(
