@@ -8,6 +8,14 @@ pub const MAX_FORWARD_JUMP: u32 = 25_000;
 pub const MAX_SKIPPED_KEYS: usize = 2_000;
 /// Most receiving chains kept per session (the current one included).
 pub const MAX_RECEIVING_CHAINS: usize = 5;
+/// Bytes of one erasure-code shard of the triple ratchet (§7A.4): a message carries at most one,
+/// 66 bytes with its tag and index. 64 divides the ML-KEM-768 pieces exactly (`pk1` is one shard,
+/// `pk2` 18, `ct1` 15, `ct2` 2) and keeps the average overhead under 100 bytes a message while an
+/// epoch completes in about 20 messages each way.
+pub const PQ_CHUNK_BYTES: usize = 64;
+/// Epoch keys of the triple ratchet a session keeps (the current ones included) for messages still in
+/// flight; a message of an older epoch is refused like one whose skipped key was dropped.
+pub const MAX_PQ_EPOCH_KEYS: usize = 8;
 /// Most archived sessions kept per peer device beside the active one.
 pub const MAX_ARCHIVED_SESSIONS: usize = 40;
 /// Previous signed prekeys (and last-resort ML-KEM prekeys) an account keeps after rotation, for
