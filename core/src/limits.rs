@@ -188,3 +188,7 @@ pub const MAX_RETRY_RECEIPTS_PER_DEVICE: u32 = 50;
 pub const RETRY_RECEIPT_WINDOW_MS: u64 = 60 * 60 * 1000;
 /// Sender devices whose retry receipts are counted in memory; beyond, the longest-counted is forgotten.
 pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;
+/// How long a group message waits for its sender chain before its device asks the sender for it
+/// with a retry receipt (it stays parked meanwhile): longer than a distribution normally takes to
+/// follow its message, short enough that a lost distribution is noticed at the next reconnect.
+pub const GROUP_CHAIN_WAIT_MS: u64 = 30_000;
