@@ -8,6 +8,14 @@ pub const MAX_FORWARD_JUMP: u32 = 25_000;
 pub const MAX_SKIPPED_KEYS: usize = 2_000;
 /// Most receiving chains kept per session (the current one included).
 pub const MAX_RECEIVING_CHAINS: usize = 5;
+/// Bytes of one erasure-code shard of the triple ratchet (§7A.4): a message carries at most one,
+/// 66 bytes with its tag and index. 64 divides the ML-KEM-768 pieces exactly (`pk1` is one shard,
+/// `pk2` 18, `ct1` 15, `ct2` 2) and keeps the average overhead under 100 bytes a message while an
+/// epoch completes in about 20 messages each way.
+pub const PQ_CHUNK_BYTES: usize = 64;
+/// Epoch keys of the triple ratchet a session keeps (the current ones included) for messages still in
+/// flight; a message of an older epoch is refused like one whose skipped key was dropped.
+pub const MAX_PQ_EPOCH_KEYS: usize = 8;
 /// Most archived sessions kept per peer device beside the active one.
 pub const MAX_ARCHIVED_SESSIONS: usize = 40;
 /// Previous signed prekeys (and last-resort ML-KEM prekeys) an account keeps after rotation, for
@@ -26,7 +34,7 @@ pub const OLD_PREKEY_GRACE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 pub const MAX_ONE_TIME_PREKEYS: usize = 1_000;
 
 /// The `version` every relay frame carries (`core/proto/relay.proto`); client and relay both use it.
-pub const RELAY_PROTOCOL_VERSION: u32 = 1;
+pub const RELAY_PROTOCOL_VERSION: u32 = 2;
 
 /// Largest plaintext a session encrypts. Attachments travel as encrypted blobs, not messages.
 pub const MAX_PLAINTEXT_BYTES: usize = 128 * 1024;
@@ -192,3 +200,16 @@ pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;
 /// with a retry receipt (it stays parked meanwhile): longer than a distribution normally takes to
 /// follow its message, short enough that a lost distribution is noticed at the next reconnect.
 pub const GROUP_CHAIN_WAIT_MS: u64 = 30_000;
+/// Largest sealed entry of a group's relay-sequenced log (docs/PROTOCOL.md §11.9): the largest
+/// signed change, the entry's other fields, padding (§2.7, under 2 KiB at this size), salt and tag.
+pub const MAX_GROUP_LOG_ENTRY_BYTES: usize = MAX_GROUP_CHANGE_BYTES + 4 * 1024;
+/// Users a group remembers as removed or gone (a removal is final, §11.9); a removal or leave that
+/// would pass it is refused (`Invalid`), so the set that keeps them out never forgets one.
+pub const MAX_GROUP_REMOVED: usize = 10_000;
+/// Epoch keys received over 1:1 sessions for epochs this member has not reached, held at most (one
+/// per sender and epoch, the furthest epoch dropped first).
+pub const MAX_GROUP_KEY_GRANTS: usize = 256;
+/// Transcript hashes of past epochs a member keeps to check what others say of them (§11.9).
+pub const MAX_GROUP_TRANSCRIPTS_KEPT: usize = MAX_GROUP_EPOCHS_AHEAD as usize;
+/// Largest encoded `GroupWelcome`: a full roster and every removed user's key.
+pub const MAX_GROUP_WELCOME_BYTES: usize = 64 * (MAX_GROUP_MEMBERS + MAX_GROUP_REMOVED) + 4 * 1024;

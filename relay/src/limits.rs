@@ -82,3 +82,14 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an unauthenticated socket may stay silent before it is closed.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Group logs one device may create (docs/PROTOCOL.md §11.9); a log is never deleted.
+pub const MAX_GROUP_LOGS_PER_DEVICE: u64 = 1_000;
+/// Entries of one group log kept: the newest; a member further behind needs a new welcome.
+pub const GROUP_LOG_KEEP_ENTRIES: u64 = 4_096;
+/// Entry bytes of one group log kept (the newest entries within it).
+pub const GROUP_LOG_KEEP_BYTES: u64 = 16 * 1024 * 1024;
+/// Most entries in one `GroupLog` answer.
+pub const GROUP_LOG_PAGE_ENTRIES: u32 = 256;
+/// Most entry bytes in one `GroupLog` answer (at least one entry is sent): well within a frame.
+pub const GROUP_LOG_PAGE_BYTES: u64 = 512 * 1024;

@@ -103,6 +103,9 @@ struct Case {
     expect: ErrorCode,
 }
 
+/// The protocol version this relay speaks.
+const V: u32 = hush_core::limits::RELAY_PROTOCOL_VERSION;
+
 fn frame(version: u32, request_id: u64, body: Option<Req>) -> Vec<u8> {
     ClientFrame { version, request_id, body }.encode_to_vec()
 }
@@ -112,13 +115,13 @@ async fn bad_input_table() {
     let relay = TestRelay::start_with(|c| c.max_frame_bytes = 4096).await;
     let device = DeviceIdentity::generate(&mut OsRng);
     let counts = Some(Req::GetPrekeyCounts(GetPrekeyCounts {}));
-    let good = frame(1, 5, counts.clone());
+    let good = frame(V, 5, counts.clone());
     let mut padded = good.clone();
     // Same frame with the version as a two-byte (non-minimal) varint: not canonical.
-    padded.splice(0..2, [0x08, 0x81, 0x00]);
+    padded.splice(0..2, [0x08, 0x80 | V as u8, 0x00]);
     let mut unknown_field = good.clone();
     unknown_field.extend_from_slice(&[0xf8, 0x07, 0x01]);
-    let oversized = frame(1, 6, Some(Req::FetchBundle(FetchBundle { device_key: vec![7; 5000] })));
+    let oversized = frame(V, 6, Some(Req::FetchBundle(FetchBundle { device_key: vec![7; 5000] })));
     let cases = vec![
         Case {
             name: "garbage",
@@ -143,32 +146,39 @@ async fn bad_input_table() {
         Case { name: "oversized", bytes: oversized, authenticate_first: true, expect: ErrorCode::TooLarge },
         Case {
             name: "unknown version",
-            bytes: frame(2, 7, counts.clone()),
+            bytes: frame(V + 1, 7, counts.clone()),
             authenticate_first: true,
             expect: ErrorCode::UnsupportedVersion,
         },
-        Case { name: "no body", bytes: frame(1, 8, None), authenticate_first: true, expect: ErrorCode::Malformed },
+        Case {
+            // A client of the protocol before group logs: told clearly, never half-served.
+            name: "previous version",
+            bytes: frame(V - 1, 13, counts.clone()),
+            authenticate_first: true,
+            expect: ErrorCode::UnsupportedVersion,
+        },
+        Case { name: "no body", bytes: frame(V, 8, None), authenticate_first: true, expect: ErrorCode::Malformed },
         Case {
             name: "unauthenticated op",
-            bytes: frame(1, 9, counts.clone()),
+            bytes: frame(V, 9, counts.clone()),
             authenticate_first: false,
             expect: ErrorCode::Unauthenticated,
         },
         Case {
             name: "unauthenticated fetch",
-            bytes: frame(1, 10, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 32] }))),
+            bytes: frame(V, 10, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 32] }))),
             authenticate_first: false,
             expect: ErrorCode::Unauthenticated,
         },
         Case {
             name: "bad device key length",
-            bytes: frame(1, 11, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 31] }))),
+            bytes: frame(V, 11, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 31] }))),
             authenticate_first: true,
             expect: ErrorCode::Malformed,
         },
         Case {
             name: "fetch unknown device",
-            bytes: frame(1, 12, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 32] }))),
+            bytes: frame(V, 12, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 32] }))),
             authenticate_first: true,
             expect: ErrorCode::NotFound,
         },

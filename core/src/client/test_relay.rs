@@ -263,6 +263,10 @@ impl TestRelay {
                 };
                 self.answer(device, id, Resp::Bundle(relay::BundleResult { bundle: bundle.encode_to_vec() }));
             }
+            // The client does not use the sequenced group log yet (docs/PROTOCOL.md §11.9).
+            Req::GroupLogAppend(_) | Req::GroupLogFetch(_) => {
+                self.answer(device, id, Self::error(relay::ErrorCode::NotFound))
+            }
             Req::Send(_) | Req::SealedSend(_) if self.refuses() => {
                 self.rate_limited += 1;
                 self.refused_envelopes.extend(match body {
