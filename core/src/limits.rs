@@ -196,6 +196,10 @@ pub const MAX_RETRY_RECEIPTS_PER_DEVICE: u32 = 50;
 pub const RETRY_RECEIPT_WINDOW_MS: u64 = 60 * 60 * 1000;
 /// Sender devices whose retry receipts are counted in memory; beyond, the longest-counted is forgotten.
 pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;
+/// How long a group message waits for its sender chain before its device asks the sender for it
+/// with a retry receipt (it stays parked meanwhile): longer than a distribution normally takes to
+/// follow its message, short enough that a lost distribution is noticed at the next reconnect.
+pub const GROUP_CHAIN_WAIT_MS: u64 = 30_000;
 /// Largest sealed entry of a group's relay-sequenced log (docs/PROTOCOL.md §11.9): the largest
 /// signed change, the entry's other fields, padding (§2.7, under 2 KiB at this size), salt and tag.
 pub const MAX_GROUP_LOG_ENTRY_BYTES: usize = MAX_GROUP_CHANGE_BYTES + 4 * 1024;

@@ -178,8 +178,12 @@ impl Client {
         };
         let (content, group) = match decrypted {
             Ok(ok) => ok,
-            Err(Error::UnknownSenderChain | Error::IdentityChangePending) => {
+            Err(e @ (Error::UnknownSenderChain | Error::IdentityChangePending)) => {
                 drop(tx);
+                if matches!(e, Error::UnknownSenderChain) {
+                    // Waited long for its chain: ask the sender for it (§16.13), and wait on.
+                    self.ask_for_chain(envelope, &unsealed, now_ms)?;
+                }
                 return Ok(Outcome::Park);
             }
             Err(Error::Database(e)) => return Err(Error::Database(e)),
