@@ -438,7 +438,7 @@ impl Client {
         if p.group && !targets.is_empty() {
             let ConversationId::Group(id) = p.conversation else { return Err(Error::NotGroupMember) };
             let mut g = tx.group(&id)?.ok_or(Error::NotGroupMember)?;
-            let send = g.encrypt(c.rng, &p.content)?;
+            let send = g.encrypt(c.rng, &p.content, now_ms)?;
             if let Some(distribution) = send.distribution {
                 let body = ContentBody::SenderKeyDistribution(SecretBytes::new(distribution));
                 let content = Content::new(c.rng, now_ms, body);
