@@ -200,6 +200,14 @@ pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;
 /// with a retry receipt (it stays parked meanwhile): longer than a distribution normally takes to
 /// follow its message, short enough that a lost distribution is noticed at the next reconnect.
 pub const GROUP_CHAIN_WAIT_MS: u64 = 30_000;
+/// Messages a member device sends on one sender chain before its next message starts a new one
+/// (docs/PROTOCOL.md §10.3): a leaked chain key reads at most this many of its messages. Megolm's
+/// default rotation (`rotation_period_msgs`).
+pub const SENDER_CHAIN_MAX_MESSAGES: u32 = 100;
+/// Age of a sender chain after which the device's next message starts a new one (§10.3): one week,
+/// Megolm's default (`rotation_period_ms`).
+pub const SENDER_CHAIN_MAX_AGE_MS: u64 = 7 * 24 * 3600 * 1000;
+
 /// Largest sealed entry of a group's relay-sequenced log (docs/PROTOCOL.md §11.9): the largest
 /// signed change, the entry's other fields, padding (§2.7, under 2 KiB at this size), salt and tag.
 pub const MAX_GROUP_LOG_ENTRY_BYTES: usize = MAX_GROUP_CHANGE_BYTES + 4 * 1024;

@@ -513,7 +513,7 @@ impl Client {
         if p.group && !targets.is_empty() {
             let ConversationId::Group(id) = p.conversation else { return Err(Error::NotGroupMember) };
             let mut g = tx.group(&id)?.ok_or(Error::NotGroupMember)?;
-            let send = g.encrypt(c.rng, &p.content)?;
+            let send = g.encrypt(c.rng, &p.content, now_ms)?;
             if let Some(distribution) = send.distribution {
                 // A fresh chain goes to every member, even when this payload goes to a few (a
                 // message sent again after a retry receipt): they all need it for what follows.
