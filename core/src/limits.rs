@@ -66,6 +66,10 @@ pub const MAX_GROUP_BYTES: usize = 256 * 1024 * 1024;
 
 /// SHA-512 iterations per safety-number half, as in Signal's fingerprints.
 pub const SAFETY_NUMBER_ITERATIONS: u32 = 5_200;
+/// (User, device-list version) pairs a client remembers having fetched a newer list for on one
+/// connection, so a relay serving an older list is asked once per version (§16.7); peers can name
+/// any versions, so beyond this the memory starts over.
+pub const MAX_NEWER_LISTS_ASKED: usize = 1_000;
 /// Base keys an account remembers to refuse replayed first messages that used no one-time prekey
 /// (32 bytes each; dropped sooner when their signed prekey is rotated out). When it is full, the
 /// signed prekey of the oldest one is deleted with all its base keys (replaced first if current), so

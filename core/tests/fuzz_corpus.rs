@@ -240,6 +240,7 @@ fn write_seeds() {
     let sealed = sealed_sender::seal(
         &mut rng,
         &keys[0],
+        1,
         alice.identity(),
         &bob.device_keys(),
         InnerKind::Session,

@@ -162,6 +162,13 @@ impl Client {
             events.push(Event::Undecryptable { from: Some(sender) });
             return Ok(Outcome::Done { progress: false });
         }
+        // The sender holds a newer list (a device linked or removed): fetch and verify it before
+        // reading on, so what follows is not encrypted to a removed device (§16.7).
+        if unsealed.sender_list_version > peer.device_list().list_version() {
+            drop(tx);
+            self.request_newer_list(sender, unsealed.sender_list_version);
+            return Ok(Outcome::Park);
+        }
 
         if unsealed.kind == InnerKind::Plaintext {
             drop(tx);

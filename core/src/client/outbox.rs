@@ -796,7 +796,7 @@ pub(super) fn encrypt_for(
 }
 
 pub(super) fn seal(c: &mut Ctx<'_>, recipient: &DeviceKeys, kind: InnerKind, inner: &[u8]) -> Result<Vec<u8>> {
-    sealed_sender::seal(c.rng, &c.me, c.identity, recipient, kind, inner)
+    sealed_sender::seal(c.rng, &c.me, c.list_version, c.identity, recipient, kind, inner)
 }
 
 /// The delivery token of `user`, when they are a contact who gave one.

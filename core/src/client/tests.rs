@@ -348,7 +348,8 @@ fn version_1_outbox_entries_still_go() {
     let me = alice.user_key().unwrap();
     let tx = alice.store.transaction().unwrap();
     let mut peer = tx.peer(&bob.user_key().unwrap()).unwrap().unwrap();
-    let mut ctx = Ctx { rng: &mut alice.rng, identity: &alice.identity, me, config: &alice.config };
+    let list_version = alice.own_list_version;
+    let mut ctx = Ctx { rng: &mut alice.rng, identity: &alice.identity, me, list_version, config: &alice.config };
     let addressed = outbox::encrypt_for(&mut ctx, &tx, &mut peer, &c.to_bytes().unwrap()).unwrap();
     tx.put_peer(&peer).unwrap();
     for a in addressed {
@@ -625,6 +626,7 @@ fn junk_group_messages(
             let payload = crate::sealed_sender::seal(
                 &mut from.rng,
                 &me,
+                1,
                 &from.identity,
                 device,
                 crate::sealed_sender::InnerKind::Group,
@@ -1013,7 +1015,7 @@ fn link_state(c: &mut Client) -> (Vec<u8>, Option<Vec<u8>>, usize) {
 }
 
 /// Alice (device A) and Bob as in [`pair`], plus Alice's second device B, linked.
-fn linked_trio() -> (TestRelay, Client, Client, Client) {
+pub(super) fn linked_trio() -> (TestRelay, Client, Client, Client) {
     let (mut relay, mut alice, mut bob) = pair();
     let mut alice2 = new_pending("Alice's laptop");
     assert!(!alice2.is_linked());
@@ -1058,9 +1060,12 @@ fn both_devices_see_each_others_sends_and_the_peers_replies() {
     let from_a = alice.send_text(&to_bob, "from A", T0 + 10).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 10);
     assert_eq!(texts(&events[1]), ["from A"]);
-    assert!(matches!(&events[2][..], [Event::Message(m)] if m.id == from_a && m.sender == alice.user_key().unwrap()));
+    // A's message names list version 2, which Bob fetches before reading it: his receipt reaches B too.
+    assert!(
+        matches!(&events[2][..], [Event::Message(m), Event::Receipt { .. }] if m.id == from_a && m.sender == alice.user_key().unwrap())
+    );
     let synced = alice2.message(&to_bob, &from_a).unwrap().unwrap();
-    assert_eq!((synced.sender, synced.status), (alice.user_key().unwrap(), MessageStatus::Sent));
+    assert_eq!((synced.sender, synced.status), (alice.user_key().unwrap(), MessageStatus::Delivered));
 
     // Sent on B: Bob learns the new device from the message itself (his pinned list is older), and
     // A gets the sync.
