@@ -34,7 +34,7 @@ pub const OLD_PREKEY_GRACE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 pub const MAX_ONE_TIME_PREKEYS: usize = 1_000;
 
 /// The `version` every relay frame carries (`core/proto/relay.proto`); client and relay both use it.
-pub const RELAY_PROTOCOL_VERSION: u32 = 1;
+pub const RELAY_PROTOCOL_VERSION: u32 = 2;
 
 /// Largest plaintext a session encrypts. Attachments travel as encrypted blobs, not messages.
 pub const MAX_PLAINTEXT_BYTES: usize = 128 * 1024;
@@ -66,6 +66,10 @@ pub const MAX_GROUP_BYTES: usize = 256 * 1024 * 1024;
 
 /// SHA-512 iterations per safety-number half, as in Signal's fingerprints.
 pub const SAFETY_NUMBER_ITERATIONS: u32 = 5_200;
+/// (User, device-list version) pairs a client remembers having fetched a newer list for on one
+/// connection, so a relay serving an older list is asked once per version (§16.7); peers can name
+/// any versions, so beyond this the memory starts over.
+pub const MAX_NEWER_LISTS_ASKED: usize = 1_000;
 /// Base keys an account remembers to refuse replayed first messages that used no one-time prekey
 /// (32 bytes each; dropped sooner when their signed prekey is rotated out). When it is full, the
 /// signed prekey of the oldest one is deleted with all its base keys (replaced first if current), so
@@ -175,3 +179,49 @@ pub const MAX_HISTORY_PAGE: usize = 1_000;
 /// How long a processed relay message id is remembered for deduplication (60 days: twice the
 /// relay's default message TTL, so any redelivery of a message is still recognised).
 pub const PROCESSED_RELAY_ID_RETENTION_MS: u64 = 60 * 24 * 60 * 60 * 1000;
+
+/// How long a sent copy stays in the sent log (§16.13), so that a retry receipt naming it has it sent
+/// again: 3 days. A device offline longer finds the message undecryptable and its sender cannot help
+/// (the relay keeps messages 30 days; keeping every payload as long would hold a month of plaintext).
+/// Signal keeps its message send log one day; three cover a long weekend offline.
+pub const MAX_SENT_LOG_AGE_MS: u64 = 3 * 24 * 60 * 60 * 1000;
+/// Most copies the sent log keeps (the oldest go first). One row per recipient device: 5,000 are
+/// about 1,000 messages to users with a few devices each, more than a busy day's 1:1 sends.
+pub const MAX_SENT_LOG_ROWS: usize = 5_000;
+/// How many times one payload is sent again after retry receipts: the first fixes a broken session,
+/// a second covers a retry whose new session hit another stale prekey (a relay restored from a
+/// backup); past that a peer or relay that keeps reporting failures gets nothing more.
+pub const MAX_RESENDS: u32 = 2;
+/// Most retry receipts this device sends to one sender device per [`RETRY_RECEIPT_WINDOW_MS`], so
+/// a peer or relay feeding it undecryptable messages cannot make it answer without bound. A session
+/// broken while a chat was busy may leave a few dozen messages undecryptable.
+pub const MAX_RETRY_RECEIPTS_PER_DEVICE: u32 = 50;
+/// The window of [`MAX_RETRY_RECEIPTS_PER_DEVICE`].
+pub const RETRY_RECEIPT_WINDOW_MS: u64 = 60 * 60 * 1000;
+/// Sender devices whose retry receipts are counted in memory; beyond, the longest-counted is forgotten.
+pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;
+/// How long a group message waits for its sender chain before its device asks the sender for it
+/// with a retry receipt (it stays parked meanwhile): longer than a distribution normally takes to
+/// follow its message, short enough that a lost distribution is noticed at the next reconnect.
+pub const GROUP_CHAIN_WAIT_MS: u64 = 30_000;
+/// Messages a member device sends on one sender chain before its next message starts a new one
+/// (docs/PROTOCOL.md §10.3): a leaked chain key reads at most this many of its messages. Megolm's
+/// default rotation (`rotation_period_msgs`).
+pub const SENDER_CHAIN_MAX_MESSAGES: u32 = 100;
+/// Age of a sender chain after which the device's next message starts a new one (§10.3): one week,
+/// Megolm's default (`rotation_period_ms`).
+pub const SENDER_CHAIN_MAX_AGE_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// Largest sealed entry of a group's relay-sequenced log (docs/PROTOCOL.md §11.9): the largest
+/// signed change, the entry's other fields, padding (§2.7, under 2 KiB at this size), salt and tag.
+pub const MAX_GROUP_LOG_ENTRY_BYTES: usize = MAX_GROUP_CHANGE_BYTES + 4 * 1024;
+/// Users a group remembers as removed or gone (a removal is final, §11.9); a removal or leave that
+/// would pass it is refused (`Invalid`), so the set that keeps them out never forgets one.
+pub const MAX_GROUP_REMOVED: usize = 10_000;
+/// Epoch keys received over 1:1 sessions for epochs this member has not reached, held at most (one
+/// per sender and epoch, the furthest epoch dropped first).
+pub const MAX_GROUP_KEY_GRANTS: usize = 256;
+/// Transcript hashes of past epochs a member keeps to check what others say of them (§11.9).
+pub const MAX_GROUP_TRANSCRIPTS_KEPT: usize = MAX_GROUP_EPOCHS_AHEAD as usize;
+/// Largest encoded `GroupWelcome`: a full roster and every removed user's key.
+pub const MAX_GROUP_WELCOME_BYTES: usize = 64 * (MAX_GROUP_MEMBERS + MAX_GROUP_REMOVED) + 4 * 1024;

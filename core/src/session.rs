@@ -245,6 +245,20 @@ impl SessionRecord {
         self.archived.len()
     }
 
+    /// The active session's id: the initiator's base key, the same on both sides.
+    pub fn session_id(&self) -> Option<[u8; 32]> {
+        self.active.as_ref().map(|s| s.base_key.to_bytes())
+    }
+
+    /// Archives the active session (the peer reported it cannot decrypt with it): the next message
+    /// needs a new session from a fresh bundle, while a late message in the old one still decrypts.
+    pub fn archive_active(&mut self) {
+        if let Some(previous) = self.active.take() {
+            self.archived.push_front(previous);
+            self.archived.truncate(MAX_ARCHIVED_SESSIONS);
+        }
+    }
+
     /// Opens a new session from a peer's verified prekey bundle; it becomes the active session
     /// and any previous one is archived. The peer must be the record's peer, if it has one.
     pub fn initiate(

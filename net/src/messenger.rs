@@ -246,12 +246,12 @@ async fn run(
                         let _ = events.send(MessengerEvent::Connection(ConnectionState::Disconnected));
                     }
                     ClientEvent::Envelope(e) => {
-                        let frame = ServerFrame { version: 1, request_id: 0, body: Some(Resp::Envelope(e)) };
+                        let frame = ServerFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id: 0, body: Some(Resp::Envelope(e)) };
                         let mut frame = Some(frame);
                         drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
                     }
                     ClientEvent::Presence(p) => {
-                        let mut frame = Some(ServerFrame { version: 1, request_id: 0, body: Some(Resp::Presence(p)) });
+                        let mut frame = Some(ServerFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id: 0, body: Some(Resp::Presence(p)) });
                         drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
                     }
                     ClientEvent::Unreachable { reason, retry_in } => {
@@ -261,6 +261,13 @@ async fn run(
                     }
                     ClientEvent::AuthRefused(detail) => {
                         let _ = events.send(MessengerEvent::Connection(ConnectionState::Refused(detail)));
+                        return;
+                    }
+                    ClientEvent::Removed(list) => {
+                        // Event::DeviceRemoved (and a wiped store) if the list proves the removal.
+                        drive(&mut |c, _| c.handle_removal(&list));
+                        let refused = ConnectionState::Refused("this device was removed by its user".into());
+                        let _ = events.send(MessengerEvent::Connection(refused));
                         return;
                     }
                 }
@@ -286,7 +293,7 @@ async fn run(
                         }
                     }
                     Command::Answer(id, Ok(body)) => {
-                        let mut frame = Some(ServerFrame { version: 1, request_id: id, body: Some(body) });
+                        let mut frame = Some(ServerFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id: id, body: Some(body) });
                         drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
                     }
                     Command::Answer(id, Err(_)) => drive(&mut |c, _| {

@@ -10,18 +10,18 @@ use crate::safety_number::SafetyNumber;
 use crate::store::{ContactState, ConversationId, MessageStatus, OutboxItem, Unlock};
 use crate::wire::relay::client_frame::Body as Req;
 
-const T0: u64 = 1_700_000_000_000;
+pub(crate) const T0: u64 = 1_700_000_000_000;
 
 pub(crate) fn new_client(name: &str) -> Client {
     let store = Store::open_in_memory(Unlock::Key(Zeroizing::new([7; 32]))).unwrap();
     Client::create(store, ClientConfig::new("ws://relay.test/v1/ws", name), T0).unwrap()
 }
 
-fn direct(c: &Client) -> ConversationId {
+pub(crate) fn direct(c: &Client) -> ConversationId {
     ConversationId::Direct(c.user_key().unwrap())
 }
 
-fn texts(events: &[Event]) -> Vec<String> {
+pub(crate) fn texts(events: &[Event]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -34,7 +34,7 @@ fn texts(events: &[Event]) -> Vec<String> {
         .collect()
 }
 
-fn history_texts(c: &mut Client, conv: &ConversationId) -> Vec<String> {
+pub(crate) fn history_texts(c: &mut Client, conv: &ConversationId) -> Vec<String> {
     let (page, _) = c.history(conv, None, 500).unwrap();
     page.iter()
         .rev()
@@ -46,7 +46,7 @@ fn history_texts(c: &mut Client, conv: &ConversationId) -> Vec<String> {
 }
 
 /// Alice and Bob, connected, each with the other as an accepted contact and a session both ways.
-fn pair() -> (TestRelay, Client, Client) {
+pub(crate) fn pair() -> (TestRelay, Client, Client) {
     let mut relay = TestRelay::default();
     let mut alice = new_client("Alice");
     let mut bob = new_client("Bob");
@@ -348,7 +348,8 @@ fn version_1_outbox_entries_still_go() {
     let me = alice.user_key().unwrap();
     let tx = alice.store.transaction().unwrap();
     let mut peer = tx.peer(&bob.user_key().unwrap()).unwrap().unwrap();
-    let mut ctx = Ctx { rng: &mut alice.rng, identity: &alice.identity, me, config: &alice.config };
+    let list_version = alice.own_list_version;
+    let mut ctx = Ctx { rng: &mut alice.rng, identity: &alice.identity, me, list_version, config: &alice.config };
     let addressed = outbox::encrypt_for(&mut ctx, &tx, &mut peer, &c.to_bytes().unwrap()).unwrap();
     tx.put_peer(&peer).unwrap();
     for a in addressed {
@@ -366,6 +367,9 @@ fn version_1_outbox_entries_still_go() {
         group_message: true,
         delivered: Vec::new(),
         refusals: 0,
+        devices: Vec::new(),
+        unsessioned: false,
+        resends: 0,
     };
     old.push((
         g.client_message_id,
@@ -392,6 +396,42 @@ fn version_1_outbox_entries_still_go() {
     let tx = alice.store.transaction().unwrap();
     assert_eq!(tx.outbox_due(u64::MAX).unwrap().len(), 0);
     tx.commit().unwrap();
+}
+
+#[test]
+fn a_relay_restored_from_an_old_backup_cannot_pass_new_messages_off_as_processed_ones() {
+    // Restored, the relay counts its ids again from where the backup was: new envelopes get ids
+    // Bob processed before. Marked by id alone, they were acked and dropped unseen.
+    let (mut relay, mut alice, mut bob) = pair();
+    let to_bob = direct(&bob);
+    let backup = relay.next_id();
+    alice.send_text(&to_bob, "one", T0).unwrap();
+    alice.send_text(&to_bob, "two", T0).unwrap();
+    assert_eq!(texts(&relay.pump(&mut [&mut alice, &mut bob], T0)[1]), ["one", "two"]);
+    relay.reuse_ids_from(backup);
+    relay.disconnect(&mut bob);
+    alice.send_text(&to_bob, "three", T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice], T0 + 1);
+    assert_eq!(relay.mailbox(&bob).first().map(|e| e.id), Some(backup), "an id Bob saw before");
+    relay.connect(&mut bob, T0 + 2);
+    assert_eq!(texts(&relay.pump(&mut [&mut alice, &mut bob], T0 + 2)[1]), ["three"]);
+    assert_eq!(history_texts(&mut bob, &direct(&alice)), ["one", "two", "three"]);
+}
+
+#[test]
+fn old_ciphertexts_replayed_by_the_relay_under_new_ids_show_nothing() {
+    let (mut relay, mut alice, mut bob) = pair();
+    relay.disconnect(&mut bob);
+    alice.send_text(&direct(&bob), "once", T0).unwrap();
+    relay.pump(&mut [&mut alice], T0);
+    let copies = relay.mailbox(&bob);
+    relay.connect(&mut bob, T0 + 1);
+    assert_eq!(texts(&relay.pump(&mut [&mut alice, &mut bob], T0 + 1)[1]), ["once"]);
+    relay.release(&bob, copies);
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 2);
+    assert!(events[1].is_empty(), "{:?}", events[1]);
+    assert_eq!(relay.mailbox_len(&bob), 0, "acked");
+    assert_eq!(history_texts(&mut bob, &direct(&alice)), ["once"]);
 }
 
 /// Ticks Alice at `now` and returns the texts Bob receives.
@@ -426,7 +466,7 @@ fn a_blocked_contact_is_acked_and_dropped_without_events() {
 }
 
 /// A new user, connected, whom Alice adds from their link (they know nobody).
-fn newcomer(relay: &mut TestRelay, alice: &mut Client, name: &str) -> Client {
+pub(crate) fn newcomer(relay: &mut TestRelay, alice: &mut Client, name: &str) -> Client {
     let mut c = new_client(name);
     relay.connect(&mut c, T0);
     relay.pump(&mut [&mut c], T0);
@@ -468,6 +508,40 @@ fn groups_create_talk_add_and_remove() {
     alice.rename_group(&group, "trip 2027", T0 + 6).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0 + 6);
     assert!(events[1].iter().any(|e| matches!(e, Event::GroupChanged { events, .. } if events.contains(&crate::group::GroupEvent::Renamed("trip 2027".into())))));
+}
+
+/// Group post-compromise security through the client (docs/PROTOCOL.md §10.3): Alice's sender
+/// chain is replaced after 100 messages and again after a week, each new chain distributed the
+/// lazy way with the next message, and Bob reads every message across the changes.
+#[test]
+fn a_group_sender_chain_is_replaced_after_a_hundred_messages_and_after_a_week() {
+    use crate::limits::{SENDER_CHAIN_MAX_AGE_MS, SENDER_CHAIN_MAX_MESSAGES};
+    let (mut relay, mut alice, mut bob) = pair();
+    let group = alice.create_group("pcs", &[bob.user_key().unwrap()], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    let conv = ConversationId::Group(group);
+    let chain = |c: &mut Client| {
+        let g = c.group(&group).unwrap().unwrap();
+        g.outbound.as_ref().map(|o| (o.chain_id, o.chain.index)).unwrap()
+    };
+    let mut read = 0;
+    let mut ids = Vec::new();
+    for i in 0..=SENDER_CHAIN_MAX_MESSAGES {
+        let at = T0 + 1 + u64::from(i);
+        alice.send_text(&conv, &format!("m{i}"), at).unwrap();
+        let events = relay.pump(&mut [&mut alice, &mut bob], at);
+        read += texts(&events[1]).len();
+        ids.push(chain(&mut alice).0);
+    }
+    assert!(ids[..SENDER_CHAIN_MAX_MESSAGES as usize].iter().all(|id| *id == ids[0]));
+    assert_ne!(ids[SENDER_CHAIN_MAX_MESSAGES as usize], ids[0], "the 101st message starts a new chain");
+    assert_eq!(chain(&mut alice).1, 1);
+    let week = T0 + 200 + SENDER_CHAIN_MAX_AGE_MS;
+    alice.send_text(&conv, "a week on", week).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], week);
+    read += texts(&events[1]).len();
+    assert_ne!(chain(&mut alice).0, ids[SENDER_CHAIN_MAX_MESSAGES as usize], "a week-old chain is replaced");
+    assert_eq!(read, SENDER_CHAIN_MAX_MESSAGES as usize + 2);
 }
 
 /// Carol, removed from the group, runs a modified client: she signs a rename off the group state
@@ -546,12 +620,13 @@ fn junk_group_messages(
     let me = from.user_key().unwrap();
     let mut envelopes = Vec::new();
     for _ in 0..n {
-        let mut chain = OutboundSenderChain::new(&mut from.rng, epoch);
+        let mut chain = OutboundSenderChain::new(&mut from.rng, epoch, 1);
         let message = chain.encrypt(&group, b"junk").unwrap();
         for device in peer.device_list().devices() {
             let payload = crate::sealed_sender::seal(
                 &mut from.rng,
                 &me,
+                1,
                 &from.identity,
                 device,
                 crate::sealed_sender::InnerKind::Group,
@@ -940,7 +1015,7 @@ fn link_state(c: &mut Client) -> (Vec<u8>, Option<Vec<u8>>, usize) {
 }
 
 /// Alice (device A) and Bob as in [`pair`], plus Alice's second device B, linked.
-fn linked_trio() -> (TestRelay, Client, Client, Client) {
+pub(super) fn linked_trio() -> (TestRelay, Client, Client, Client) {
     let (mut relay, mut alice, mut bob) = pair();
     let mut alice2 = new_pending("Alice's laptop");
     assert!(!alice2.is_linked());
@@ -985,9 +1060,12 @@ fn both_devices_see_each_others_sends_and_the_peers_replies() {
     let from_a = alice.send_text(&to_bob, "from A", T0 + 10).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 10);
     assert_eq!(texts(&events[1]), ["from A"]);
-    assert!(matches!(&events[2][..], [Event::Message(m)] if m.id == from_a && m.sender == alice.user_key().unwrap()));
+    // A's message names list version 2, which Bob fetches before reading it: his receipt reaches B too.
+    assert!(
+        matches!(&events[2][..], [Event::Message(m), Event::Receipt { .. }] if m.id == from_a && m.sender == alice.user_key().unwrap())
+    );
     let synced = alice2.message(&to_bob, &from_a).unwrap().unwrap();
-    assert_eq!((synced.sender, synced.status), (alice.user_key().unwrap(), MessageStatus::Sent));
+    assert_eq!((synced.sender, synced.status), (alice.user_key().unwrap(), MessageStatus::Delivered));
 
     // Sent on B: Bob learns the new device from the message itself (his pinned list is older), and
     // A gets the sync.

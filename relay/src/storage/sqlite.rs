@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    BundleParts, DeviceId, Expired, NewMessage, PrekeyUpload, Quota, Storage, StorageResult, StoredMessage, Submitted,
+    BundleParts, DeviceId, Expired, LogAppend, LogPage, LogRetention, NewMessage, PrekeyUpload, Quota, Storage,
+    StorageResult, StoredMessage, Submitted,
 };
 use crate::error::StorageError;
 use crate::limits::MAX_STORED_ONE_TIME_PREKEYS;
@@ -61,6 +62,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_age ON messages (received_at);
     CREATE TABLE upload_tokens (token_hash BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE blobs (id BLOB PRIMARY KEY, size INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;",
+    // 2: group logs (docs/PROTOCOL.md §11.9): the head of each (its epoch and append key, the oldest
+    // entry held, the bytes held), the entries, and how many logs each device created.
+    "CREATE TABLE group_logs (
+        log_id BLOB PRIMARY KEY,
+        epoch INTEGER NOT NULL,
+        append_key BLOB NOT NULL,
+        first_epoch INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE group_log_entries (
+        log_id BLOB NOT NULL, epoch INTEGER NOT NULL, entry BLOB NOT NULL, PRIMARY KEY (log_id, epoch)
+    ) WITHOUT ROWID;
+    CREATE TABLE group_log_creators (device_key BLOB PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;",
+    // 3: which user each device published a list of, and the devices a newer list revoked.
+    "CREATE TABLE device_users (device_key BLOB PRIMARY KEY, user_key BLOB NOT NULL) WITHOUT ROWID;
+    CREATE INDEX device_users_by_user ON device_users (user_key);
+    CREATE TABLE revoked_devices (
+        device_key BLOB PRIMARY KEY, user_key BLOB NOT NULL, revoked_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Reader connections opened at start.
@@ -266,11 +287,56 @@ fn id32(bytes: Vec<u8>, what: &'static str) -> StorageResult<[u8; 32]> {
     <[u8; 32]>::try_from(bytes).map_err(|_| StorageError::Corrupt(what))
 }
 
+/// Drops the oldest entries of a log beyond `keep`, always keeping the newest.
+fn trim_group_log(tx: &Connection, log_id: &[u8], keep: LogRetention) -> StorageResult<()> {
+    loop {
+        let (epoch, first, bytes): (u64, u64, u64) =
+            tx.query_row("SELECT epoch, first_epoch, bytes FROM group_logs WHERE log_id = ?1", [log_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        if first >= epoch || (epoch - first < keep.entries && bytes <= keep.bytes) {
+            return Ok(());
+        }
+        let len: u64 = tx.query_row(
+            "DELETE FROM group_log_entries WHERE log_id = ?1 AND epoch = ?2 RETURNING length(entry)",
+            params![log_id, first],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "UPDATE group_logs SET first_epoch = first_epoch + 1, bytes = bytes - ?2 WHERE log_id = ?1",
+            params![log_id, len],
+        )?;
+    }
+}
+
 fn register(conn: &Connection, device: &DeviceId, now: u64) -> StorageResult<()> {
     conn.execute(
         "INSERT OR IGNORE INTO devices (device_key, registered_at) VALUES (?1, ?2)",
         params![&device[..], now],
     )?;
+    Ok(())
+}
+
+/// Revokes the devices recorded as `user`'s that `listed` does not name (inside `put_device_list`'s
+/// transaction): no more mailbox, messages, prekeys or registration; `revoked_devices` remembers them.
+fn revoke_unlisted(tx: &Connection, user: &[u8; 32], listed: &[DeviceId], now: u64) -> StorageResult<()> {
+    let recorded: Vec<Vec<u8>> = tx
+        .prepare_cached("SELECT device_key FROM device_users WHERE user_key = ?1")?
+        .query_map([&user[..]], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for device in recorded.iter().filter(|d| !listed.iter().any(|l| l[..] == d[..])) {
+        tx.execute(
+            "INSERT INTO revoked_devices (device_key, user_key, revoked_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (device_key) DO NOTHING",
+            params![device, &user[..], now],
+        )?;
+        for table in
+            ["device_users", "devices", "signed_prekeys", "last_resort_kem_prekeys", "one_time_prekeys", "kem_prekeys"]
+        {
+            tx.execute(&format!("DELETE FROM {table} WHERE device_key = ?1"), [device])?;
+        }
+        tx.execute("DELETE FROM messages WHERE recipient = ?1", [device])?;
+    }
     Ok(())
 }
 
@@ -369,6 +435,7 @@ impl Storage for SqliteStorage {
         user_key: [u8; 32],
         list_version: u64,
         signed_list: Vec<u8>,
+        listed: Vec<DeviceId>,
         now: u64,
     ) -> StorageResult<()> {
         self.write(move |tx| {
@@ -392,9 +459,27 @@ impl Storage for SqliteStorage {
                            signed_list = excluded.signed_list, updated_at = excluded.updated_at",
                         params![&user_key[..], list_version, signed_list, now],
                     )?;
+                    revoke_unlisted(tx, &user_key, &listed, now)?;
                 }
             }
-            register(tx, &publisher, now)
+            register(tx, &publisher, now)?;
+            tx.execute(
+                "INSERT INTO device_users (device_key, user_key) VALUES (?1, ?2)
+                 ON CONFLICT (device_key) DO UPDATE SET user_key = excluded.user_key",
+                params![&publisher[..], &user_key[..]],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoked_user(&self, device: DeviceId) -> StorageResult<Option<[u8; 32]>> {
+        self.read(move |c| {
+            let user: Option<Vec<u8>> = c
+                .query_row("SELECT user_key FROM revoked_devices WHERE device_key = ?1", [&device[..]], |r| r.get(0))
+                .optional()?;
+            user.map(|u| <[u8; 32]>::try_from(u.as_slice()).map_err(|_| StorageError::Corrupt("revoked device user")))
+                .transpose()
         })
         .await
     }
@@ -674,6 +759,111 @@ impl Storage for SqliteStorage {
 
     async fn queue_depth(&self) -> StorageResult<u64> {
         self.read(|c| Ok(c.query_row("SELECT COALESCE(SUM(queued_count), 0) FROM devices", [], |r| r.get(0))?)).await
+    }
+
+    async fn create_group_log(
+        &self,
+        creator: DeviceId,
+        log_id: [u8; 32],
+        append_key: [u8; 32],
+        entry: Vec<u8>,
+        max_per_device: u64,
+        now: u64,
+    ) -> StorageResult<bool> {
+        self.write(move |tx| {
+            let created = tx.execute(
+                "INSERT OR IGNORE INTO group_logs (log_id, epoch, append_key, first_epoch, bytes, updated_at)
+                 VALUES (?1, 1, ?2, 1, ?3, ?4)",
+                params![&log_id[..], &append_key[..], entry.len() as u64, now],
+            )?;
+            if created == 0 {
+                return Ok(false);
+            }
+            let count: u64 = tx.query_row(
+                "INSERT INTO group_log_creators (device_key, count) VALUES (?1, 1)
+                 ON CONFLICT (device_key) DO UPDATE SET count = count + 1 RETURNING count",
+                [&creator[..]],
+                |r| r.get(0),
+            )?;
+            if count > max_per_device {
+                // The job's savepoint is rolled back: the log is not created, the count not raised.
+                return Err(StorageError::TooMany("group logs created by this device"));
+            }
+            tx.execute(
+                "INSERT INTO group_log_entries (log_id, epoch, entry) VALUES (?1, 1, ?2)",
+                params![&log_id[..], entry],
+            )?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn group_log_head(&self, log_id: [u8; 32]) -> StorageResult<Option<(u64, [u8; 32])>> {
+        self.read(move |c| {
+            let row: Option<(u64, Vec<u8>)> = c
+                .query_row("SELECT epoch, append_key FROM group_logs WHERE log_id = ?1", [&log_id[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            row.map(|(epoch, key)| Ok((epoch, id32(key, "group log append key")?))).transpose()
+        })
+        .await
+    }
+
+    async fn append_group_log(&self, append: LogAppend, keep: LogRetention, now: u64) -> StorageResult<Option<u64>> {
+        let LogAppend { log_id, expected_epoch, append_key, next_key, entry } = append;
+        self.write(move |tx| {
+            let moved = tx.execute(
+                "UPDATE group_logs SET epoch = epoch + 1, append_key = ?4, bytes = bytes + ?5, updated_at = ?6
+                 WHERE log_id = ?1 AND epoch = ?2 AND append_key = ?3",
+                params![&log_id[..], expected_epoch, &append_key[..], &next_key[..], entry.len() as u64, now],
+            )?;
+            if moved == 0 {
+                return Ok(None);
+            }
+            let epoch = expected_epoch + 1;
+            tx.execute(
+                "INSERT INTO group_log_entries (log_id, epoch, entry) VALUES (?1, ?2, ?3)",
+                params![&log_id[..], epoch, entry],
+            )?;
+            trim_group_log(tx, &log_id, keep)?;
+            Ok(Some(epoch))
+        })
+        .await
+    }
+
+    async fn group_log_entries(
+        &self,
+        log_id: [u8; 32],
+        after_epoch: u64,
+        max_entries: u32,
+        max_bytes: u64,
+    ) -> StorageResult<Option<LogPage>> {
+        self.read(move |c| {
+            let head: Option<(u64, u64)> = c
+                .query_row("SELECT epoch, first_epoch FROM group_logs WHERE log_id = ?1", [&log_id[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let Some((epoch, first_epoch)) = head else { return Ok(None) };
+            let mut stmt = c.prepare_cached(
+                "SELECT epoch, entry FROM group_log_entries WHERE log_id = ?1 AND epoch > ?2 ORDER BY epoch LIMIT ?3",
+            )?;
+            let rows =
+                stmt.query_map(params![&log_id[..], after_epoch, max_entries], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let mut page = LogPage { epoch, first_epoch, entries: Vec::new() };
+            let mut bytes = 0u64;
+            for row in rows {
+                let (e, entry): (u64, Vec<u8>) = row?;
+                bytes += entry.len() as u64;
+                if bytes > max_bytes && !page.entries.is_empty() {
+                    break;
+                }
+                page.entries.push((e, entry));
+            }
+            Ok(Some(page))
+        })
+        .await
     }
 }
 
