@@ -49,8 +49,8 @@ fn fixture() -> &'static Fixture {
             admin: keys[0],
             member: keys[2],
             entry: rename.entry.clone(),
-            keys: committed.member_keys,
-            welcome,
+            keys: committed.member_keys.to_vec(),
+            welcome: welcome.to_vec(),
             append: rename.to_request(),
             append_key: create.next_append_key.to_vec(),
         }

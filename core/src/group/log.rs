@@ -230,12 +230,12 @@ pub struct Committed {
     /// The change's effect here.
     pub events: Vec<GroupEvent>,
     /// `GroupEpochKeys` with the secret: for the devices of the new epoch's admins (this user's
-    /// other devices included).
-    pub admin_keys: Vec<u8>,
+    /// other devices included). Wiped when dropped.
+    pub admin_keys: Zeroizing<Vec<u8>>,
     /// `GroupEpochKeys` with the entry key only: for the devices of the other members.
-    pub member_keys: Vec<u8>,
-    /// A `GroupWelcome` for the devices of the users the change added.
-    pub welcome: Option<Vec<u8>>,
+    pub member_keys: Zeroizing<Vec<u8>>,
+    /// A `GroupWelcome` for the devices of the users the change added (it holds the entry key).
+    pub welcome: Option<Zeroizing<Vec<u8>>>,
     /// The users the change added.
     pub added: Vec<SigningPublicKey>,
 }
@@ -485,29 +485,34 @@ impl LogView {
             RosterAction::Create { members, .. } => members.clone(),
             _ => Vec::new(),
         };
-        let keys = |admin| self.keys.to_proto(self.group_id, self.roster.epoch, &self.log_id, admin).encode_to_vec();
+        let keys = |admin| {
+            Zeroizing::new(self.keys.to_proto(self.group_id, self.roster.epoch, &self.log_id, admin).encode_to_vec())
+        };
         let welcome = if added.is_empty() { None } else { Some(self.welcome()?) };
         Ok(Committed { events, admin_keys: keys(true), member_keys: keys(false), welcome, added })
     }
 
-    /// The welcome of the current epoch, for users just added (they are no admins).
-    pub fn welcome(&self) -> Result<Vec<u8>> {
-        Ok(proto::GroupWelcome {
-            version: FORMAT_VERSION,
-            group_id: self.group_id.0.to_vec(),
-            epoch: self.roster.epoch,
-            name: self.roster.name.clone(),
-            members: self
-                .roster
-                .members
-                .iter()
-                .map(|(k, admin)| proto::Member { user_key: k.to_vec(), admin: *admin })
-                .collect(),
-            removed: self.removed.iter().map(|k| k.to_vec()).collect(),
-            transcript: self.transcript.to_vec(),
-            keys: Some(self.keys.to_proto(self.group_id, self.roster.epoch, &self.log_id, false)),
-        }
-        .encode_to_vec())
+    /// The welcome of the current epoch, for users just added (they are no admins). Wiped when
+    /// dropped: it holds the entry key.
+    pub fn welcome(&self) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(Zeroizing::new(
+            proto::GroupWelcome {
+                version: FORMAT_VERSION,
+                group_id: self.group_id.0.to_vec(),
+                epoch: self.roster.epoch,
+                name: self.roster.name.clone(),
+                members: self
+                    .roster
+                    .members
+                    .iter()
+                    .map(|(k, admin)| proto::Member { user_key: k.to_vec(), admin: *admin })
+                    .collect(),
+                removed: self.removed.iter().map(|k| k.to_vec()).collect(),
+                transcript: self.transcript.to_vec(),
+                keys: Some(self.keys.to_proto(self.group_id, self.roster.epoch, &self.log_id, false)),
+            }
+            .encode_to_vec(),
+        ))
     }
 
     /// Takes the keys of an epoch not reached yet, sent over a 1:1 session by `sender`, a member

@@ -456,7 +456,7 @@ proptest! {
                             for (j, g) in grants.iter_mut().enumerate() {
                                 if j == by || !roster.is_member(&key(j)) { continue; }
                                 let keys = if roster.is_admin(&key(j)) { &committed.admin_keys } else { &committed.member_keys };
-                                g.push((from, keys.clone()));
+                                g.push((from, keys.to_vec()));
                             }
                             if let Some(welcome) = &committed.welcome {
                                 for user in &committed.added {
