@@ -153,6 +153,10 @@ pub fn open_sealed_envelope(
         kind: match opened.kind {
             InnerKind::Session => SealedKind::Session,
             InnerKind::Group => SealedKind::Group,
+            // A retry receipt (sealed without a session) is opened by the client only: BadInput here.
+            InnerKind::Plaintext => {
+                return Err(hush_core::Error::Malformed { what: "sealed inner kind (a retry receipt)" }.into());
+            }
         },
         inner: opened.inner,
     })

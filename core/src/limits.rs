@@ -8,6 +8,14 @@ pub const MAX_FORWARD_JUMP: u32 = 25_000;
 pub const MAX_SKIPPED_KEYS: usize = 2_000;
 /// Most receiving chains kept per session (the current one included).
 pub const MAX_RECEIVING_CHAINS: usize = 5;
+/// Bytes of one erasure-code shard of the triple ratchet (§7A.4): a message carries at most one,
+/// 66 bytes with its tag and index. 64 divides the ML-KEM-768 pieces exactly (`pk1` is one shard,
+/// `pk2` 18, `ct1` 15, `ct2` 2) and keeps the average overhead under 100 bytes a message while an
+/// epoch completes in about 20 messages each way.
+pub const PQ_CHUNK_BYTES: usize = 64;
+/// Epoch keys of the triple ratchet a session keeps (the current ones included) for messages still in
+/// flight; a message of an older epoch is refused like one whose skipped key was dropped.
+pub const MAX_PQ_EPOCH_KEYS: usize = 8;
 /// Most archived sessions kept per peer device beside the active one.
 pub const MAX_ARCHIVED_SESSIONS: usize = 40;
 /// Previous signed prekeys (and last-resort ML-KEM prekeys) an account keeps after rotation, for
@@ -58,6 +66,10 @@ pub const MAX_GROUP_BYTES: usize = 256 * 1024 * 1024;
 
 /// SHA-512 iterations per safety-number half, as in Signal's fingerprints.
 pub const SAFETY_NUMBER_ITERATIONS: u32 = 5_200;
+/// (User, device-list version) pairs a client remembers having fetched a newer list for on one
+/// connection, so a relay serving an older list is asked once per version (§16.7); peers can name
+/// any versions, so beyond this the memory starts over.
+pub const MAX_NEWER_LISTS_ASKED: usize = 1_000;
 /// Base keys an account remembers to refuse replayed first messages that used no one-time prekey
 /// (32 bytes each; dropped sooner when their signed prekey is rotated out). When it is full, the
 /// signed prekey of the oldest one is deleted with all its base keys (replaced first if current), so
@@ -168,6 +180,30 @@ pub const MAX_HISTORY_PAGE: usize = 1_000;
 /// relay's default message TTL, so any redelivery of a message is still recognised).
 pub const PROCESSED_RELAY_ID_RETENTION_MS: u64 = 60 * 24 * 60 * 60 * 1000;
 
+/// How long a sent copy stays in the sent log (§16.13), so that a retry receipt naming it has it sent
+/// again: 3 days. A device offline longer finds the message undecryptable and its sender cannot help
+/// (the relay keeps messages 30 days; keeping every payload as long would hold a month of plaintext).
+/// Signal keeps its message send log one day; three cover a long weekend offline.
+pub const MAX_SENT_LOG_AGE_MS: u64 = 3 * 24 * 60 * 60 * 1000;
+/// Most copies the sent log keeps (the oldest go first). One row per recipient device: 5,000 are
+/// about 1,000 messages to users with a few devices each, more than a busy day's 1:1 sends.
+pub const MAX_SENT_LOG_ROWS: usize = 5_000;
+/// How many times one payload is sent again after retry receipts: the first fixes a broken session,
+/// a second covers a retry whose new session hit another stale prekey (a relay restored from a
+/// backup); past that a peer or relay that keeps reporting failures gets nothing more.
+pub const MAX_RESENDS: u32 = 2;
+/// Most retry receipts this device sends to one sender device per [`RETRY_RECEIPT_WINDOW_MS`], so
+/// a peer or relay feeding it undecryptable messages cannot make it answer without bound. A session
+/// broken while a chat was busy may leave a few dozen messages undecryptable.
+pub const MAX_RETRY_RECEIPTS_PER_DEVICE: u32 = 50;
+/// The window of [`MAX_RETRY_RECEIPTS_PER_DEVICE`].
+pub const RETRY_RECEIPT_WINDOW_MS: u64 = 60 * 60 * 1000;
+/// Sender devices whose retry receipts are counted in memory; beyond, the longest-counted is forgotten.
+pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;
+/// How long a group message waits for its sender chain before its device asks the sender for it
+/// with a retry receipt (it stays parked meanwhile): longer than a distribution normally takes to
+/// follow its message, short enough that a lost distribution is noticed at the next reconnect.
+pub const GROUP_CHAIN_WAIT_MS: u64 = 30_000;
 /// Messages a member device sends on one sender chain before its next message starts a new one
 /// (docs/PROTOCOL.md §10.3): a leaked chain key reads at most this many of its messages. Megolm's
 /// default rotation (`rotation_period_msgs`).

@@ -64,6 +64,9 @@ mod group_log;
 /// `mlkem768.json` (ML-KEM-768 from a seed, encapsulation, implicit rejection), in its own file.
 mod mlkem768;
 
+/// `pq_ratchet.json` (one full epoch of the triple ratchet, a version-2 message), in its own file.
+mod pq_ratchet;
+
 // ---------------------------------------------------------------------------------------------
 // RNGs, hex, files
 

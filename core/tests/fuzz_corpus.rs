@@ -34,6 +34,8 @@ mod link_uri;
 mod pickle;
 #[path = "../../fuzz/bodies/pickle_peer.rs"]
 mod pickle_peer;
+#[path = "../../fuzz/bodies/pq_chunk.rs"]
+mod pq_chunk;
 #[path = "../../fuzz/bodies/prekey_bundle.rs"]
 mod prekey_bundle;
 #[path = "../../fuzz/bodies/sealed_sender.rs"]
@@ -61,6 +63,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("link_uri", link_uri::run),
     ("pickle", pickle::run),
     ("pickle_peer", pickle_peer::run),
+    ("pq_chunk", pq_chunk::run),
     ("prekey_bundle", prekey_bundle::run),
     ("sealed_sender", sealed_sender::run),
     ("session_decrypt", session_decrypt::run),
@@ -237,6 +240,7 @@ fn write_seeds() {
     let sealed = sealed_sender::seal(
         &mut rng,
         &keys[0],
+        1,
         alice.identity(),
         &bob.device_keys(),
         InnerKind::Session,
@@ -252,6 +256,25 @@ fn write_seeds() {
     // Content and attachments.
     let text = Content::new(&mut rng, 1_700_000_000_000, ContentBody::Text("hello".into()));
     seeds.push(("content", "text", text.to_bytes().unwrap().to_vec()));
+    let body = ContentBody::DecryptionError {
+        message_hash: [0x5a; 32],
+        reason: hush_core::content::DecryptionErrorReason::UnknownPrekey,
+    };
+    // Its own generator, so the seeds after it keep their bytes.
+    let retry_receipt = Content::new(&mut ChaCha20Rng::seed_from_u64(0x16), 1_700_000_000_000, body);
+    seeds.push(("content", "decryption_error", retry_receipt.to_bytes().unwrap().to_vec()));
+    // Triple ratchet chunks: a key shard to a fresh ciphertext side, a ciphertext shard to a key side
+    // whose key went out, no chunk with a move to the next epoch, and a run of three.
+    let record = |epoch: u8, body: &[u8]| [&[epoch, body.len() as u8][..], body].concat();
+    let shard = |index: u8| [&[1u8, index][..], &[index; 64][..]].concat();
+    seeds.push(("pq_chunk", "key_shard", cat(&[0], &record(0, &shard(0)))));
+    seeds.push(("pq_chunk", "ciphertext_shard", cat(&[3], &record(0, &shard(20)))));
+    seeds.push(("pq_chunk", "next_epoch", cat(&[2], &record(1, &[0]))));
+    seeds.push((
+        "pq_chunk",
+        "run",
+        cat(&[1], &[record(0, &shard(1)), record(0, &shard(2)), record(2, &shard(3))].concat()),
+    ));
     let (blob, _) = hush_core::attachment::encrypt_bytes(&mut rng, b"a small attachment", 1 << 20).unwrap();
     seeds.extend([
         ("attachment_decrypt", "fixture", vec![0, 0, 0, 0]),

@@ -285,3 +285,36 @@ async fn rate_limits_per_ip() {
     assert!(matches!(c.request(Req::GetPrekeyCounts(GetPrekeyCounts {})).await, Resp::PrekeyCounts(_)));
     c.expect_error(Req::GetPrekeyCounts(GetPrekeyCounts {}), ErrorCode::RateLimited).await;
 }
+
+/// Sends `n` requests pipelined (in chunks, reading the answers between them); how many were
+/// refused for the rate.
+async fn rate_limited_of(c: &mut Client, n: usize) -> usize {
+    let mut refused = 0;
+    for chunk in 0..n.div_ceil(500) {
+        let mut ids = Vec::new();
+        for _ in 0..500.min(n - chunk * 500) {
+            let (id, frame) = c.frame(Req::GetPrekeyCounts(GetPrekeyCounts {}));
+            c.send_raw(frame.encode_to_vec()).await;
+            ids.push(id);
+        }
+        for id in ids {
+            match c.answer(id).await {
+                Resp::PrekeyCounts(_) => {}
+                Resp::Error(e) if e.code() == ErrorCode::RateLimited => refused += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    refused
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_limits_take_a_large_group_send_at_once_and_stop_a_flood() {
+    // The first message to a 1,000-member group is about 4,500 frames at once (relay/README.md):
+    // none refused. A device that keeps sending as fast as it can is refused once its burst is spent.
+    let relay = TestRelay::start().await;
+    let mut c = relay.login(&DeviceIdentity::generate(&mut OsRng)).await;
+    assert_eq!(rate_limited_of(&mut c, 5_000).await, 0);
+    let refused = rate_limited_of(&mut c, 20_000).await;
+    assert!(refused > 5_000, "a flood of 25,000 frames had only {refused} refused");
+}

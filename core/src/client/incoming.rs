@@ -3,6 +3,8 @@
 //! [dispatch table](dispatch) to the module of what it is about. Envelopes that wait for a device
 //! list or a sender chain are parked, unacked.
 
+use sha2::{Digest, Sha256};
+
 use super::{Client, Ctx, Event, Pending, ctx, groups, messages, sent_sync};
 use crate::content::{Content, ContentBody, ReceiptKind};
 use crate::crypto::SigningPublicKey;
@@ -75,6 +77,7 @@ impl Client {
         acks: &mut Vec<u64>,
     ) -> Result<bool> {
         let id = envelope.id;
+        let mark = processed_mark(&envelope);
         match self.process_one(&envelope, now_ms, events)? {
             Outcome::Done { progress } => {
                 if id != 0 {
@@ -84,7 +87,7 @@ impl Client {
             }
             Outcome::Park if envelope.received_at.saturating_add(MAX_PARKED_AGE_MS) < now_ms => {
                 // Waited too long for what it needs (a sender chain that never came): give up.
-                self.drop_envelope(id, now_ms)?;
+                self.drop_envelope(mark, now_ms)?;
                 if id != 0 {
                     acks.push(id);
                 }
@@ -103,7 +106,8 @@ impl Client {
         }
     }
 
-    /// Marks a relay id processed without anything else (a message dropped on purpose).
+    /// Marks an envelope processed (by its [`processed_mark`]) without anything else (a message
+    /// dropped on purpose).
     pub(super) fn drop_envelope(&mut self, id: u64, now_ms: u64) -> Result<()> {
         if id != 0 {
             let tx = self.store.transaction()?;
@@ -114,7 +118,8 @@ impl Client {
     }
 
     fn process_one(&mut self, envelope: &relay::Envelope, now_ms: u64, events: &mut Vec<Event>) -> Result<Outcome> {
-        let id = envelope.id;
+        // Every "processed" mark below is this envelope's, not its bare relay id.
+        let id = processed_mark(envelope);
         if id != 0 {
             let tx = self.store.transaction()?;
             let seen = tx.is_processed(id)?;
@@ -157,27 +162,48 @@ impl Client {
             events.push(Event::Undecryptable { from: Some(sender) });
             return Ok(Outcome::Done { progress: false });
         }
+        // The sender holds a newer list (a device linked or removed): fetch and verify it before
+        // reading on, so what follows is not encrypted to a removed device (§16.7).
+        if unsealed.sender_list_version > peer.device_list().list_version() {
+            drop(tx);
+            self.request_newer_list(sender, unsealed.sender_list_version);
+            return Ok(Outcome::Park);
+        }
 
+        if unsealed.kind == InnerKind::Plaintext {
+            drop(tx);
+            self.on_retry_receipt(id, &unsealed, now_ms, events)?;
+            return Ok(Outcome::Done { progress: false });
+        }
         let mut account = None;
         let decrypted = match unsealed.kind {
             InnerKind::Session => {
                 decrypt_session(&mut ctx!(self), &self.account, &mut peer, &unsealed, &mut account).map(|c| (c, None))
             }
             InnerKind::Group => groups::decrypt(&tx, &unsealed).map(|(c, g)| (c, Some(g))),
+            InnerKind::Plaintext => Err(Error::Malformed { what: "sealed inner kind" }),
         };
         let (content, group) = match decrypted {
             Ok(ok) => ok,
-            Err(Error::UnknownSenderChain | Error::IdentityChangePending) => {
+            Err(e @ (Error::UnknownSenderChain | Error::IdentityChangePending)) => {
                 drop(tx);
+                if matches!(e, Error::UnknownSenderChain) {
+                    // Waited long for its chain: ask the sender for it (§16.13), and wait on.
+                    self.ask_for_chain(envelope, &unsealed, now_ms)?;
+                }
                 return Ok(Outcome::Park);
             }
             Err(Error::Database(e)) => return Err(Error::Database(e)),
-            Err(e) => {
+            Err(Error::DuplicateMessage) => {
                 drop(tx);
                 self.drop_envelope(id, now_ms)?;
-                if !matches!(e, Error::DuplicateMessage) {
-                    events.push(Event::Undecryptable { from: Some(sender) });
-                }
+                return Ok(Outcome::Done { progress: false });
+            }
+            Err(e) => {
+                drop(tx);
+                // A retry receipt asks the sender for the payload again in a new session.
+                self.drop_undecryptable(id, &unsealed, &e, now_ms)?;
+                events.push(Event::Undecryptable { from: Some(sender) });
                 return Ok(Outcome::Done { progress: false });
             }
         };
@@ -204,6 +230,26 @@ impl Client {
         Ok(Outcome::Done { progress })
     }
 }
+
+/// What marks an envelope processed (§16.4): its relay id bound to its bytes, so a redelivery is
+/// recognised while a relay restored from an old backup, which hands out ids it handed out before
+/// for other envelopes, cannot make new envelopes pass for processed ones. 0 for a live envelope.
+pub(super) fn processed_mark(envelope: &relay::Envelope) -> u64 {
+    if envelope.id == 0 {
+        return 0;
+    }
+    let digest = Sha256::new()
+        .chain_update(PROCESSED_MARK_CONTEXT)
+        .chain_update(envelope.id.to_be_bytes())
+        .chain_update(&envelope.payload)
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(digest.get(..8).unwrap_or(&[1; 8]));
+    u64::from_be_bytes(first).max(1)
+}
+
+/// Domain separation of [`processed_mark`].
+const PROCESSED_MARK_CONTEXT: &[u8] = b"hush/processed-envelope/v1";
 
 fn decrypt_session(
     c: &mut Ctx<'_>,
@@ -324,7 +370,8 @@ pub(super) fn dispatch(cx: &mut Incoming<'_>, content: Content) -> Result<bool> 
         // Linking has its own path (a device waiting to be linked); a sent sync is unwrapped before
         // (from this user's own devices) or ignored; receipts of delivery, typing and group
         // plumbing are never synced.
-        (_, B::DeviceLink(_) | B::SentSync { .. }) | (SentSync, _) => {}
+        // A retry receipt comes only without a session (`on_retry_receipt`); inside one it is ignored.
+        (_, B::DeviceLink(_) | B::SentSync { .. } | B::DecryptionError { .. }) | (SentSync, _) => {}
     }
     Ok(false)
 }

@@ -22,6 +22,8 @@ struct DeviceState {
     one_time: Vec<wire::OneTimePrekey>,
     kem: Vec<wire::KemPrekey>,
     token_hash: Option<Vec<u8>>,
+    /// One-time prekeys handed out, to put back as a relay restored from a backup would.
+    handed_out: Vec<(Option<wire::OneTimePrekey>, Option<wire::KemPrekey>)>,
 }
 
 /// The relay's state and the clients' sockets.
@@ -52,10 +54,14 @@ pub(crate) struct TestRelay {
     pub(crate) plain_sends: usize,
     /// Every envelope the relay took into a mailbox.
     pub(crate) deposited: Vec<Vec<u8>>,
+    /// The same, by recipient device.
+    taken: HashMap<Key, Vec<relay::Envelope>>,
     /// Sends seen, refused or not.
     sends_seen: usize,
     /// The time of the current pump (envelopes' arrival time).
     now: u64,
+    /// Devices a newer list of their user left out, with that user: no login, no bundle, no mailbox.
+    revoked: HashMap<Key, Key>,
 }
 
 impl TestRelay {
@@ -63,6 +69,39 @@ impl TestRelay {
         let device = client.device_key().to_bytes().to_vec();
         self.online.insert(device, HashSet::new());
         client.on_connected(now).unwrap();
+    }
+
+    /// Logs `client` in as the relay does (challenge, signed answer): `Ok` and the client connects,
+    /// or for a removed device the list that removed it. Returns the client's events.
+    pub(crate) fn login(&mut self, client: &mut Client, now: u64) -> Vec<Event> {
+        let device = client.device_key().to_bytes().to_vec();
+        let challenge = relay::Challenge { nonce: vec![7; 32], origin: "test".into(), server_time: now / 1000 };
+        let mut events = client.handle_incoming(&frame(0, Resp::Challenge(challenge)).encode_to_vec(), now).unwrap();
+        for f in client.take_outgoing() {
+            let Some(Req::Auth(_)) = f.body else { continue };
+            let answer = match self.revoked.get(&device) {
+                Some(user) => {
+                    let signed_device_list = self.lists.get(user).cloned().unwrap_or_default();
+                    Resp::DeviceList(relay::DeviceListResult { signed_device_list })
+                }
+                None => {
+                    self.online.insert(device.clone(), HashSet::new());
+                    Resp::Ok(relay::Ok {})
+                }
+            };
+            events.extend(client.handle_incoming(&frame(f.request_id, answer).encode_to_vec(), now).unwrap());
+        }
+        events
+    }
+
+    /// Hands out `list` as its user's device list from now on: a relay serving a stale one.
+    pub(crate) fn serve_device_list(&mut self, list: &crate::SignedDeviceList) {
+        self.lists.insert(list.user_key().to_bytes().to_vec(), list.to_bytes());
+    }
+
+    /// Whether `device` was left out of a newer list of its user.
+    pub(crate) fn is_revoked(&self, device: &[u8]) -> bool {
+        self.revoked.contains_key(device)
     }
 
     /// The signed and last-resort prekeys the relay hands out for `device`.
@@ -102,6 +141,31 @@ impl TestRelay {
             return Vec::new();
         };
         ids.iter().filter_map(|id| mailbox.remove(id)).collect()
+    }
+
+    /// Puts every one-time prekey of `client` handed out so far back in front, as a relay restored
+    /// from a backup taken before they were fetched hands them out again.
+    pub(crate) fn restore_handed_out_prekeys(&mut self, client: &Client) {
+        let Some(d) = self.devices.get_mut(client.device_key().as_bytes().as_slice()) else { return };
+        for (one_time, kem) in core::mem::take(&mut d.handed_out).into_iter().rev() {
+            d.one_time.splice(0..0, one_time);
+            d.kem.splice(0..0, kem);
+        }
+    }
+
+    /// Every envelope the relay took for `client`, in order (to replay them).
+    pub(crate) fn taken_for(&self, client: &Client) -> Vec<relay::Envelope> {
+        self.taken.get(client.device_key().as_bytes().as_slice()).cloned().unwrap_or_default()
+    }
+
+    /// Counts relay ids from `next` again, as a relay restored from an old backup does.
+    pub(crate) fn reuse_ids_from(&mut self, next: u64) {
+        self.next_id = next.saturating_sub(1);
+    }
+
+    /// The id the next envelope gets.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id + 1
     }
 
     /// Queues withheld envelopes for a device again, after everything queued, under new ids.
@@ -175,6 +239,7 @@ impl TestRelay {
         let id = self.next_id;
         self.deposited.push(payload.clone());
         let e = relay::Envelope { id, sender_device: sender.to_vec(), payload, received_at: self.now, sealed };
+        self.taken.entry(to.to_vec()).or_default().push(e.clone());
         self.mailboxes.entry(to.to_vec()).or_default().insert(id, e);
         Some(id)
     }
@@ -184,6 +249,9 @@ impl TestRelay {
         let id = f.request_id;
         let Some(body) = f.body else { return };
         let ok = Resp::Ok(relay::Ok {});
+        if self.revoked.contains_key(device) {
+            return self.answer(device, id, Self::error(relay::ErrorCode::Forbidden));
+        }
         match body {
             Req::PublishPrekeys(p) => {
                 let d = self.devices.entry(device.to_vec()).or_default();
@@ -196,7 +264,18 @@ impl TestRelay {
             }
             Req::PublishDeviceList(p) => {
                 let list = crate::SignedDeviceList::from_bytes(&p.signed_device_list).unwrap();
-                self.lists.insert(list.user_key().to_bytes().to_vec(), p.signed_device_list);
+                let user = list.user_key().to_bytes().to_vec();
+                if let Some(old) = self.lists.get(&user).map(|b| crate::SignedDeviceList::from_bytes(b).unwrap()) {
+                    for gone in old.devices().iter().filter(|d| list.device(&d.device_key()).is_err()) {
+                        let gone = gone.device_key().to_bytes().to_vec();
+                        self.devices.remove(&gone);
+                        self.mailboxes.remove(&gone);
+                        self.online.remove(&gone);
+                        self.inbox.remove(&gone);
+                        self.revoked.insert(gone, user.clone());
+                    }
+                }
+                self.lists.insert(user, p.signed_device_list);
                 self.answer(device, id, ok);
             }
             Req::SetDeliveryToken(t) => {
@@ -221,7 +300,9 @@ impl TestRelay {
                     return self.answer(device, id, Self::error(relay::ErrorCode::NotFound));
                 };
                 let one_time = (!d.one_time.is_empty()).then(|| d.one_time.remove(0));
-                let kem = if d.kem.is_empty() { d.last_resort.clone() } else { Some(d.kem.remove(0)) };
+                let kem_one_time = (!d.kem.is_empty()).then(|| d.kem.remove(0));
+                d.handed_out.push((one_time.clone(), kem_one_time.clone()));
+                let kem = kem_one_time.or(d.last_resort.clone());
                 let bundle = wire::PrekeyBundle {
                     version: 1,
                     device: d.keys.clone(),

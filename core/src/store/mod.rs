@@ -37,6 +37,7 @@ mod outbox;
 mod records;
 mod schema;
 mod search;
+mod sent_log;
 mod tx;
 mod unlock;
 
@@ -59,6 +60,7 @@ pub use contact::{Contact, ContactState};
 pub use conversation::{Conversation, ConversationId};
 pub use history::{HistoryCursor, MessageStatus, StoredMessage};
 pub use outbox::OutboxItem;
+pub use sent_log::SentCopy;
 pub use tx::StoreTx;
 pub use unlock::{Argon2Params, Unlock};
 
@@ -292,6 +294,17 @@ impl Store {
         tx.commit()?;
         // Copy the new page into the main file and empty the WAL, so the old wrapping does not
         // linger there (secure_delete already overwrote it in the page itself).
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Deletes every row of every table (the key wrapping and the generation stay): for a device
+    /// removed from its user (docs/PROTOCOL.md §12.9). SQLite overwrites the deleted content
+    /// (`secure_delete`) and the WAL is checkpointed and emptied; delete the files as well.
+    pub fn wipe(&mut self) -> Result<()> {
+        let tx = self.transaction()?;
+        tx.delete_every_row()?;
+        tx.commit()?;
         self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
