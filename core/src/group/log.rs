@@ -588,7 +588,7 @@ impl LogView {
                 return Err(Error::Malformed { what: "group change group id" });
             }
             // The change names the history its author saw; one made on another is the relay's fork.
-            if change.base_epoch != self.roster.epoch || change.parent != Some(self.transcript) {
+            if !self.on_history(&change) {
                 return Err(Error::GroupForked { epoch: self.roster.epoch });
             }
             let removes_me = match &change.action {
@@ -674,9 +674,62 @@ impl LogView {
         self.grants.retain(|(epoch, _), _| *epoch > reached);
     }
 
+    /// Whether `change` was made on this member's history: on the epoch reached and its
+    /// transcript; a leave also on an earlier epoch whose transcript is ours (or no longer kept): it
+    /// can only take its own author out, so an admin may append it whenever it arrives.
+    fn on_history(&self, change: &RosterChange) -> bool {
+        let here = change.base_epoch == self.roster.epoch && change.parent == Some(self.transcript);
+        let earlier_leave = matches!(change.action, RosterAction::Leave)
+            && change.base_epoch < self.roster.epoch
+            && self.transcript_at(change.base_epoch).is_none_or(|t| change.parent == Some(t));
+        here || earlier_leave
+    }
+
+    /// A member who is no admin leaves: her signed `Leave`, made on the epoch she reached, to
+    /// send to the admins' devices over 1:1 sessions; the first admin who gets it appends it
+    /// ([`propose_leave`](Self::propose_leave)).
+    pub fn leave_request(&self, me: &UserIdentity, now: u64) -> Result<Vec<u8>> {
+        if me.user_key() != self.me || !self.roster.is_member(&self.me) {
+            return Err(Error::NotGroupMember);
+        }
+        let change = RosterChange::sign(
+            me,
+            self.group_id,
+            Some((self.transcript, self.roster.epoch)),
+            now,
+            RosterAction::Leave,
+        )?;
+        Ok(change.signed)
+    }
+
+    /// An admin appends a member's [`leave_request`](Self::leave_request): the append to send to
+    /// the relay. Refused, changing nothing, unless it is a verified leave of this group by a
+    /// current member, made on this member's history (`GroupForked` otherwise), and no change of
+    /// this member waits for the relay (`InFlight`).
+    pub fn propose_leave(&mut self, rng: &mut impl CryptoRngCore, request: &[u8]) -> Result<Append> {
+        if self.proposal.is_some() {
+            return Err(Error::GroupChangeRejected(ChangeRejection::InFlight));
+        }
+        if self.roster.epoch == 0 || self.keys.secret.is_none() {
+            return Err(Error::GroupChangeRejected(ChangeRejection::NotAdmin));
+        }
+        let signed: proto::SignedGroupChange = wire::decode(request, MAX_GROUP_LOG_ENTRY_BYTES, "group leave request")?;
+        let change = RosterChange::from_proto(&signed)?;
+        if change.group_id != self.group_id || !matches!(change.action, RosterAction::Leave) {
+            return Err(Error::Malformed { what: "group leave request" });
+        }
+        if !self.on_history(&change) {
+            return Err(Error::GroupForked { epoch: self.roster.epoch });
+        }
+        check(&self.roster, &self.removed, &change).map_err(Error::GroupChangeRejected)?;
+        let next = EpochKeys::generate(rng)?;
+        self.seal(rng, change, next)
+    }
+
     /// After a conflict and [`apply`](Self::apply): this member's change made again on the epoch
-    /// the log reached, or, if it no longer applies (the user it removes is gone, this member is no
-    /// admin any more), nothing, with the rejection as an event.
+    /// the log reached (a member's leave it appends: the same signed leave, sealed again), or, if
+    /// it no longer applies (the user it removes is gone, this member is no admin any more),
+    /// nothing, with the rejection as an event.
     pub fn rebase(
         &mut self,
         rng: &mut impl CryptoRngCore,
@@ -689,7 +742,12 @@ impl LogView {
             self.proposal = Some(proposal);
             return Ok((Some(append), Vec::new()));
         }
-        match self.propose(rng, me, proposal.change.action.clone(), now) {
+        let again = if proposal.change.author == self.me {
+            self.propose(rng, me, proposal.change.action.clone(), now)
+        } else {
+            self.propose_leave(rng, &proposal.change.signed)
+        };
+        match again {
             Ok(append) => Ok((Some(append), Vec::new())),
             Err(Error::GroupChangeRejected(reason)) => {
                 Ok((None, vec![GroupEvent::ChangeRejected { author: self.me, reason }]))
