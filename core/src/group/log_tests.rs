@@ -435,6 +435,8 @@ enum Step {
     Fetch { who: usize, dup: bool },
     /// The keys a commit handed out reach member `who` (one waiting grant, any order).
     Keys { who: usize, pick: usize },
+    /// Member `who` asks admin `admin` to append her leave.
+    LeaveVia { who: usize, admin: usize },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -448,13 +450,15 @@ fn step() -> impl Strategy<Value = Step> {
         (0..6usize).prop_map(|by| Step::Deliver { by }),
         (0..6usize, any::<bool>()).prop_map(|(who, dup)| Step::Fetch { who, dup }),
         (0..6usize, 0..8usize).prop_map(|(who, pick)| Step::Keys { who, pick }),
+        (0..6usize, 0..6usize).prop_map(|(who, admin)| Step::LeaveVia { who, admin }),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// Random interleavings of adds, removes, leaves and renames from several admins, delivered
+    /// Random interleavings of adds, removes, leaves (own, or through an admin) and renames from
+    /// several admins, delivered
     /// in random order with duplicates: every member ends with the same roster and transcript, and
     /// a user once removed is never a member again in anyone's view.
     #[test]
@@ -537,6 +541,11 @@ proptest! {
                         shown.extend(shown.clone());
                     }
                     view.apply(&shown).unwrap();
+                }
+                Step::LeaveVia { who, admin } => {
+                    let Some(request) = views[who].as_ref().and_then(|v| v.leave_request(&f.users[who], 4).ok()) else { continue };
+                    let Some(view) = views[admin].as_mut() else { continue };
+                    waiting[admin].extend(view.propose_leave(&mut f.rng, &request).ok());
                 }
                 Step::Keys { who, pick } => {
                     let Some(view) = views[who].as_mut() else { continue };
