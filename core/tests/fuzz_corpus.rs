@@ -225,6 +225,10 @@ fn write_seeds() {
         let welcome = admin.accepted(1).unwrap().welcome.unwrap();
         let rename = admin.propose(&mut rng, &users[0], RosterAction::Rename("r".into()), 2).unwrap();
         let member_keys = admin.accepted(2).unwrap().member_keys;
+        let mut member = LogView::join(keys[1], &welcome).unwrap();
+        member.take_keys(&keys[0], &member_keys).unwrap();
+        member.apply(&[relay::GroupLogRecord { epoch: 2, entry: rename.entry.clone() }]).unwrap();
+        let member_leave = member.leave_request(&users[1], 3).unwrap();
         seeds.extend([
             ("group_log", "entry", vec![0, 0, 0]),
             ("group_log", "keys", vec![1, 0, 0]),
@@ -232,7 +236,8 @@ fn write_seeds() {
             ("group_log", "raw_entry", cat(&[3], &rename.entry)),
             ("group_log", "raw_keys", cat(&[4], &member_keys)),
             ("group_log", "raw_welcome", cat(&[5], &welcome)),
-            ("group_log", "raw_append", cat(&[6], &create.to_request().encode_to_vec())),
+            ("group_log", "raw_leave", cat(&[6], &member_leave)),
+            ("group_log", "raw_append", cat(&[7], &create.to_request().encode_to_vec())),
         ]);
     }
 

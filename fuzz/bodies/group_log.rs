@@ -4,8 +4,9 @@
 //!
 //! Byte 0 selects the input: the valid next entry, the valid keys of its epoch or the valid welcome,
 //! with the rest XORed in at the offset in bytes 1–2; or the rest as is for an entry, keys, a
-//! welcome or an encoded `GroupLogAppend`. An entry or keys that are refused change nothing; a
-//! tampered entry never applies.
+//! welcome, an encoded `GroupLogAppend` or a member's leave request handed to the admin. An entry or
+//! keys that are refused change nothing; a tampered entry never applies; an admin appends no leave
+//! but a verified one of a current member.
 
 use std::sync::OnceLock;
 
@@ -20,6 +21,8 @@ use rand_core::SeedableRng;
 struct Fixture {
     /// A member at epoch 1 who holds the keys of epoch 2.
     reader: LogView,
+    /// The admin at epoch 2.
+    admin_view: LogView,
     admin: SigningPublicKey,
     member: SigningPublicKey,
     /// The entry that makes epoch 2 (a rename), and its epoch's keys for members.
@@ -46,11 +49,12 @@ fn fixture() -> &'static Fixture {
         reader.take_keys(&keys[0], &committed.member_keys).unwrap();
         Fixture {
             reader,
+            admin_view: admin,
             admin: keys[0],
             member: keys[2],
             entry: rename.entry.clone(),
-            keys: committed.member_keys,
-            welcome,
+            keys: committed.member_keys.to_vec(),
+            welcome: welcome.to_vec(),
             append: rename.to_request(),
             append_key: create.next_append_key.to_vec(),
         }
@@ -78,7 +82,7 @@ pub fn run(data: &[u8]) {
             (f.reader.epoch(), f.reader.roster(), f.reader.transcript())
         );
     };
-    match mode % 7 {
+    match mode % 8 {
         0 => {
             let entry = patched(&f.entry);
             match view.apply(&[GroupLogRecord { epoch: 2, entry: entry.clone() }]) {
@@ -111,6 +115,18 @@ pub fn run(data: &[u8]) {
         }
         5 => {
             let _ = LogView::join(f.member, rest);
+        }
+        6 => {
+            let mut admin = f.admin_view.clone();
+            let mut rng = ChaCha20Rng::seed_from_u64(7);
+            if admin.propose_leave(&mut rng, rest).is_ok() {
+                // Only a member's verified leave: it would take exactly its author out.
+                let append = admin.pending_append().unwrap().clone();
+                admin.accepted(append.expected_epoch + 1).unwrap();
+                assert_eq!(admin.roster().members.len(), f.admin_view.roster().members.len() - 1);
+            } else {
+                assert!(admin.pending_append().is_none());
+            }
         }
         _ => {
             if let Ok(append) = GroupLogAppend::decode(rest)

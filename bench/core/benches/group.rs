@@ -11,8 +11,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{Criterion, criterion_group};
+use hush_core::group::log::LogView;
 use hush_core::group::{Group, RosterAction};
 use hush_core::{Account, SessionConfig, SessionRecord, UserIdentity};
+use prost::Message as _;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use vodozemac::megolm::{GroupSession, InboundGroupSession, MegolmMessage, SessionConfig as MegolmConfig};
@@ -140,6 +142,106 @@ fn roster_change(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same removal through the relay-sequenced log (docs/PROTOCOL.md §11.9): the admin's append
+/// (signed, sealed entry) and, once the relay took it, the new epoch's keys to every remaining
+/// member device inside its 1:1 session; then the first message after it, as above. The relay's
+/// check (one signature verification) is timed with it. Returns the bytes sent.
+fn remove_sequenced(r: &mut Sequenced, rng: &mut ChaCha20Rng) -> (usize, usize) {
+    let append = r.view.propose(rng, &r.admin, RosterAction::Remove(r.victim), 2).unwrap();
+    let request = append.to_request();
+    hush_core::group::log::verify_append(&request, &r.append_key).unwrap();
+    let committed = r.view.accepted(r.view.epoch() + 1).unwrap();
+    let mut change_bytes = request.encoded_len();
+    for s in r.sessions.iter_mut().skip(1) {
+        change_bytes += s.encrypt(rng, &committed.member_keys).unwrap().len();
+    }
+    let send = r.group.encrypt(rng, &MSG[..100], 1).unwrap();
+    let dist = send.distribution.unwrap();
+    let mut send_bytes = send.message.len();
+    for s in r.sessions.iter_mut().skip(1) {
+        send_bytes += s.encrypt(rng, &dist).unwrap().len();
+    }
+    (change_bytes, send_bytes)
+}
+
+struct Sequenced {
+    admin: UserIdentity,
+    view: LogView,
+    append_key: Vec<u8>,
+    /// The sender chains: the admin's group, whose epoch the removal moves too.
+    group: Group,
+    sessions: Vec<SessionRecord>,
+    victim: hush_core::SigningPublicKey,
+}
+
+fn sequenced(base: &Roster) -> Sequenced {
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let members: Vec<_> = base.group.members().into_iter().filter(|m| *m != base.admin.user_key()).collect();
+    let id = hush_core::group::GroupId::from_slice(&[9; 16]).unwrap();
+    let (mut view, create) = LogView::create(&mut rng, &base.admin, id, "bench", &members, 1).unwrap();
+    view.accepted(1).unwrap();
+    let mut group = base.group.clone();
+    // The admin's group moves to the next epoch as the removal does (its sender chain restarts).
+    group.change(&base.admin, RosterAction::Remove(base.victim), 2).unwrap();
+    let append_key = create.next_append_key.to_vec();
+    Sequenced {
+        admin: base.admin.clone(),
+        view,
+        append_key,
+        group,
+        sessions: base.sessions.clone(),
+        victim: base.victim,
+    }
+}
+
+fn roster_change_sequenced(c: &mut Criterion) {
+    let mut g = c.benchmark_group(G_ROSTER);
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    let n = 1000;
+    let base = sequenced(&roster(n));
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let fresh = |b: &Sequenced| Sequenced {
+        admin: b.admin.clone(),
+        view: b.view.clone(),
+        append_key: b.append_key.clone(),
+        group: b.group.clone(),
+        sessions: b.sessions.clone(),
+        victim: b.victim,
+    };
+    let (change_bytes, send_bytes) = remove_sequenced(&mut fresh(&base), &mut rng);
+    println!(
+        "sequenced log, {n} member devices: append + keys fan-out {change_bytes} B, first message after it \
+         {send_bytes} B"
+    );
+    g.bench_function(format!("{n} member devices, sequenced log, change + first message"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut r = fresh(&base);
+                let start = Instant::now();
+                black_box(remove_sequenced(&mut r, &mut rng));
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    g.bench_function(format!("{n} member devices, sequenced log, remover's append alone"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut view = base.view.clone();
+                let start = Instant::now();
+                let append = view.propose(&mut rng, &base.admin, RosterAction::Remove(base.victim), 2).unwrap();
+                black_box(view.accepted(view.epoch() + 1).unwrap());
+                total += start.elapsed();
+                black_box(append);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
 fn clone(r: &Roster) -> Roster {
     Roster { admin: r.admin.clone(), group: r.group.clone(), sessions: r.sessions.clone(), victim: r.victim }
 }
@@ -147,7 +249,7 @@ fn clone(r: &Roster) -> Roster {
 criterion_group! {
     name = benches;
     config = config();
-    targets = group_message, roster_change
+    targets = group_message, roster_change, roster_change_sequenced
 }
 
 fn main() {
@@ -164,5 +266,9 @@ fn main() {
     for n in [100, 1000] {
         let t = m(G_ROSTER, &format!("{n} member devices, change + first message"));
         println!("{G_ROSTER}, {n} member devices: {}", common::fmt_ns(t));
+    }
+    for what in ["sequenced log, change + first message", "sequenced log, remover's append alone"] {
+        let t = m(G_ROSTER, &format!("1000 member devices, {what}"));
+        println!("{G_ROSTER}, 1000 member devices, {what}: {}", common::fmt_ns(t));
     }
 }

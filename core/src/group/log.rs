@@ -230,12 +230,12 @@ pub struct Committed {
     /// The change's effect here.
     pub events: Vec<GroupEvent>,
     /// `GroupEpochKeys` with the secret: for the devices of the new epoch's admins (this user's
-    /// other devices included).
-    pub admin_keys: Vec<u8>,
+    /// other devices included). Wiped when dropped.
+    pub admin_keys: Zeroizing<Vec<u8>>,
     /// `GroupEpochKeys` with the entry key only: for the devices of the other members.
-    pub member_keys: Vec<u8>,
-    /// A `GroupWelcome` for the devices of the users the change added.
-    pub welcome: Option<Vec<u8>>,
+    pub member_keys: Zeroizing<Vec<u8>>,
+    /// A `GroupWelcome` for the devices of the users the change added (it holds the entry key).
+    pub welcome: Option<Zeroizing<Vec<u8>>>,
     /// The users the change added.
     pub added: Vec<SigningPublicKey>,
 }
@@ -485,29 +485,34 @@ impl LogView {
             RosterAction::Create { members, .. } => members.clone(),
             _ => Vec::new(),
         };
-        let keys = |admin| self.keys.to_proto(self.group_id, self.roster.epoch, &self.log_id, admin).encode_to_vec();
+        let keys = |admin| {
+            Zeroizing::new(self.keys.to_proto(self.group_id, self.roster.epoch, &self.log_id, admin).encode_to_vec())
+        };
         let welcome = if added.is_empty() { None } else { Some(self.welcome()?) };
         Ok(Committed { events, admin_keys: keys(true), member_keys: keys(false), welcome, added })
     }
 
-    /// The welcome of the current epoch, for users just added (they are no admins).
-    pub fn welcome(&self) -> Result<Vec<u8>> {
-        Ok(proto::GroupWelcome {
-            version: FORMAT_VERSION,
-            group_id: self.group_id.0.to_vec(),
-            epoch: self.roster.epoch,
-            name: self.roster.name.clone(),
-            members: self
-                .roster
-                .members
-                .iter()
-                .map(|(k, admin)| proto::Member { user_key: k.to_vec(), admin: *admin })
-                .collect(),
-            removed: self.removed.iter().map(|k| k.to_vec()).collect(),
-            transcript: self.transcript.to_vec(),
-            keys: Some(self.keys.to_proto(self.group_id, self.roster.epoch, &self.log_id, false)),
-        }
-        .encode_to_vec())
+    /// The welcome of the current epoch, for users just added (they are no admins). Wiped when
+    /// dropped: it holds the entry key.
+    pub fn welcome(&self) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(Zeroizing::new(
+            proto::GroupWelcome {
+                version: FORMAT_VERSION,
+                group_id: self.group_id.0.to_vec(),
+                epoch: self.roster.epoch,
+                name: self.roster.name.clone(),
+                members: self
+                    .roster
+                    .members
+                    .iter()
+                    .map(|(k, admin)| proto::Member { user_key: k.to_vec(), admin: *admin })
+                    .collect(),
+                removed: self.removed.iter().map(|k| k.to_vec()).collect(),
+                transcript: self.transcript.to_vec(),
+                keys: Some(self.keys.to_proto(self.group_id, self.roster.epoch, &self.log_id, false)),
+            }
+            .encode_to_vec(),
+        ))
     }
 
     /// Takes the keys of an epoch not reached yet, sent over a 1:1 session by `sender`, a member
@@ -583,7 +588,7 @@ impl LogView {
                 return Err(Error::Malformed { what: "group change group id" });
             }
             // The change names the history its author saw; one made on another is the relay's fork.
-            if change.base_epoch != self.roster.epoch || change.parent != Some(self.transcript) {
+            if !self.on_history(&change) {
                 return Err(Error::GroupForked { epoch: self.roster.epoch });
             }
             let removes_me = match &change.action {
@@ -669,9 +674,62 @@ impl LogView {
         self.grants.retain(|(epoch, _), _| *epoch > reached);
     }
 
+    /// Whether `change` was made on this member's history: on the epoch reached and its
+    /// transcript; a leave also on an earlier epoch whose transcript is ours (or no longer kept): it
+    /// can only take its own author out, so an admin may append it whenever it arrives.
+    fn on_history(&self, change: &RosterChange) -> bool {
+        let here = change.base_epoch == self.roster.epoch && change.parent == Some(self.transcript);
+        let earlier_leave = matches!(change.action, RosterAction::Leave)
+            && change.base_epoch < self.roster.epoch
+            && self.transcript_at(change.base_epoch).is_none_or(|t| change.parent == Some(t));
+        here || earlier_leave
+    }
+
+    /// A member who is no admin leaves: her signed `Leave`, made on the epoch she reached, to
+    /// send to the admins' devices over 1:1 sessions; the first admin who gets it appends it
+    /// ([`propose_leave`](Self::propose_leave)).
+    pub fn leave_request(&self, me: &UserIdentity, now: u64) -> Result<Vec<u8>> {
+        if me.user_key() != self.me || !self.roster.is_member(&self.me) {
+            return Err(Error::NotGroupMember);
+        }
+        let change = RosterChange::sign(
+            me,
+            self.group_id,
+            Some((self.transcript, self.roster.epoch)),
+            now,
+            RosterAction::Leave,
+        )?;
+        Ok(change.signed)
+    }
+
+    /// An admin appends a member's [`leave_request`](Self::leave_request): the append to send to
+    /// the relay. Refused, changing nothing, unless it is a verified leave of this group by a
+    /// current member, made on this member's history (`GroupForked` otherwise), and no change of
+    /// this member waits for the relay (`InFlight`).
+    pub fn propose_leave(&mut self, rng: &mut impl CryptoRngCore, request: &[u8]) -> Result<Append> {
+        if self.proposal.is_some() {
+            return Err(Error::GroupChangeRejected(ChangeRejection::InFlight));
+        }
+        if self.roster.epoch == 0 || self.keys.secret.is_none() {
+            return Err(Error::GroupChangeRejected(ChangeRejection::NotAdmin));
+        }
+        let signed: proto::SignedGroupChange = wire::decode(request, MAX_GROUP_LOG_ENTRY_BYTES, "group leave request")?;
+        let change = RosterChange::from_proto(&signed)?;
+        if change.group_id != self.group_id || !matches!(change.action, RosterAction::Leave) {
+            return Err(Error::Malformed { what: "group leave request" });
+        }
+        if !self.on_history(&change) {
+            return Err(Error::GroupForked { epoch: self.roster.epoch });
+        }
+        check(&self.roster, &self.removed, &change).map_err(Error::GroupChangeRejected)?;
+        let next = EpochKeys::generate(rng)?;
+        self.seal(rng, change, next)
+    }
+
     /// After a conflict and [`apply`](Self::apply): this member's change made again on the epoch
-    /// the log reached, or, if it no longer applies (the user it removes is gone, this member is no
-    /// admin any more), nothing, with the rejection as an event.
+    /// the log reached (a member's leave it appends: the same signed leave, sealed again), or, if
+    /// it no longer applies (the user it removes is gone, this member is no admin any more),
+    /// nothing, with the rejection as an event.
     pub fn rebase(
         &mut self,
         rng: &mut impl CryptoRngCore,
@@ -684,7 +742,12 @@ impl LogView {
             self.proposal = Some(proposal);
             return Ok((Some(append), Vec::new()));
         }
-        match self.propose(rng, me, proposal.change.action.clone(), now) {
+        let again = if proposal.change.author == self.me {
+            self.propose(rng, me, proposal.change.action.clone(), now)
+        } else {
+            self.propose_leave(rng, &proposal.change.signed)
+        };
+        match again {
             Ok(append) => Ok((Some(append), Vec::new())),
             Err(Error::GroupChangeRejected(reason)) => {
                 Ok((None, vec![GroupEvent::ChangeRejected { author: self.me, reason }]))

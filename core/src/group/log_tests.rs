@@ -361,6 +361,57 @@ fn epoch_keys_go_only_where_the_log_names_them_and_stay_bounded() {
     assert!(f.views[1].keys.secret.is_none());
 }
 
+/// A member who is no admin cannot append: she leaves through an admin, who appends her signed
+/// leave as it is, even after a conflict (re-sealed, not re-signed). Nobody can pass off a leave of
+/// someone else, and a leave made on another history is refused.
+#[test]
+fn a_member_leaves_through_an_admin_who_appends_her_signed_leave() {
+    let mut f = Fixture::new(9, 4);
+    let (admin, other_admin, leaver) = (0, 1, 2);
+    f.change(admin, RosterAction::Promote(f.key(other_admin))).unwrap().unwrap();
+    f.catch_up();
+    let request = f.views[leaver].leave_request(&f.users[leaver], 5).unwrap();
+    // A leave request from someone not in the group, or a tampered one, is refused.
+    let stranger = UserIdentity::generate(&mut f.rng);
+    let outsider = RosterChange::sign(
+        &stranger,
+        f.views[admin].group_id(),
+        Some((f.views[admin].transcript(), f.views[admin].epoch())),
+        5,
+        RosterAction::Leave,
+    )
+    .unwrap();
+    assert_eq!(
+        f.views[admin].propose_leave(&mut f.rng, &outsider.signed).err(),
+        Some(Error::GroupChangeRejected(ChangeRejection::NotAdmin))
+    );
+    let mut tampered = request.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(matches!(f.views[admin].propose_leave(&mut f.rng, &tampered), Err(Error::BadSignature { .. })));
+    assert!(f.views[admin].pending_append().is_none());
+    // The admin's append meets a conflict (the other admin renamed first) and is re-based.
+    let append = f.views[admin].propose_leave(&mut f.rng, &request).unwrap();
+    f.change(other_admin, RosterAction::Rename("moved on".into())).unwrap().unwrap();
+    let Answer::Conflict(missed) = f.relay.append(&append).unwrap() else { panic!("a stale append was taken") };
+    f.views[admin].apply(&missed).unwrap();
+    let (again, events) = f.views[admin].rebase(&mut f.rng, &f.users[admin], 6).unwrap();
+    assert!(events.is_empty());
+    let Answer::Accepted(epoch) = f.relay.append(&again.unwrap()).unwrap() else { panic!("re-based leave refused") };
+    let committed = f.views[admin].accepted(epoch).unwrap();
+    f.hand_out_keys(admin, &committed);
+    f.catch_up();
+    for (i, v) in f.views.iter().enumerate() {
+        assert!(!v.roster().is_member(&f.key(leaver)) && v.is_removed(&f.key(leaver)), "view {i}");
+        assert_eq!((v.epoch(), v.roster().name.as_str()), (4, "moved on"), "view {i}");
+    }
+    // The same leave again (a replay) can never apply: the leaver is gone for good.
+    assert_eq!(
+        f.views[admin].propose_leave(&mut f.rng, &request).err(),
+        Some(Error::GroupChangeRejected(ChangeRejection::Removed))
+    );
+}
+
 #[test]
 fn debug_shows_no_epoch_secret() {
     let f = Fixture::new(7, 2);
@@ -384,6 +435,8 @@ enum Step {
     Fetch { who: usize, dup: bool },
     /// The keys a commit handed out reach member `who` (one waiting grant, any order).
     Keys { who: usize, pick: usize },
+    /// Member `who` asks admin `admin` to append her leave.
+    LeaveVia { who: usize, admin: usize },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -397,13 +450,15 @@ fn step() -> impl Strategy<Value = Step> {
         (0..6usize).prop_map(|by| Step::Deliver { by }),
         (0..6usize, any::<bool>()).prop_map(|(who, dup)| Step::Fetch { who, dup }),
         (0..6usize, 0..8usize).prop_map(|(who, pick)| Step::Keys { who, pick }),
+        (0..6usize, 0..6usize).prop_map(|(who, admin)| Step::LeaveVia { who, admin }),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// Random interleavings of adds, removes, leaves and renames from several admins, delivered
+    /// Random interleavings of adds, removes, leaves (own, or through an admin) and renames from
+    /// several admins, delivered
     /// in random order with duplicates: every member ends with the same roster and transcript, and
     /// a user once removed is never a member again in anyone's view.
     #[test]
@@ -456,7 +511,7 @@ proptest! {
                             for (j, g) in grants.iter_mut().enumerate() {
                                 if j == by || !roster.is_member(&key(j)) { continue; }
                                 let keys = if roster.is_admin(&key(j)) { &committed.admin_keys } else { &committed.member_keys };
-                                g.push((from, keys.clone()));
+                                g.push((from, keys.to_vec()));
                             }
                             if let Some(welcome) = &committed.welcome {
                                 for user in &committed.added {
@@ -486,6 +541,11 @@ proptest! {
                         shown.extend(shown.clone());
                     }
                     view.apply(&shown).unwrap();
+                }
+                Step::LeaveVia { who, admin } => {
+                    let Some(request) = views[who].as_ref().and_then(|v| v.leave_request(&f.users[who], 4).ok()) else { continue };
+                    let Some(view) = views[admin].as_mut() else { continue };
+                    waiting[admin].extend(view.propose_leave(&mut f.rng, &request).ok());
                 }
                 Step::Keys { who, pick } => {
                     let Some(view) = views[who].as_mut() else { continue };

@@ -21,6 +21,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Generous: CI machines are small and busy.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// When the test devices' lists say they were signed (unix seconds).
+pub const LIST_SIGNED_AT: u64 = 1_700_000_000;
+
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
@@ -361,8 +364,11 @@ impl Device {
         self.account.device_key().to_bytes().to_vec()
     }
 
+    /// The device's list at `version`, signed at a fixed time so that the same version always has
+    /// the same bytes (a list signed again a second later would differ, and the relay takes
+    /// different bytes at a version it holds as a rollback).
     pub fn device_list(&self, version: u64) -> SignedDeviceList {
-        SignedDeviceList::sign(&self.user, version, &[self.account.device_keys()], now()).unwrap()
+        SignedDeviceList::sign(&self.user, version, &[self.account.device_keys()], LIST_SIGNED_AT).unwrap()
     }
 
     /// A full prekey upload: device keys, signed prekey, `n` one-time keys of each kind, last resort.
