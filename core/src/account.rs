@@ -13,7 +13,9 @@ use crate::crypto::keys::KeyPair;
 use crate::crypto::{DeviceKeys, PublicKey};
 use crate::error::{Error, Result};
 use crate::identity::DeviceIdentity;
-use crate::limits::{MAX_OLD_SIGNED_PREKEYS, MAX_ONE_TIME_PREKEYS, MAX_SEEN_BASE_KEYS};
+use crate::limits::{
+    MAX_OLD_SIGNED_PREKEYS, MAX_ONE_TIME_PREKEYS, MAX_SEEN_BASE_KEYS, OLD_PREKEY_GRACE_MS, PREKEY_ROTATION_MS,
+};
 use crate::prekeys::{KemPrekey, OneTimePrekey, PrekeyBundle, SignedPrekey};
 
 /// The prekeys a first message used, consumed once it decrypted.
@@ -29,12 +31,25 @@ pub(crate) struct UsedPrekeys {
 pub(crate) struct SignedPrekeySecret {
     pub(crate) public: SignedPrekey,
     pub(crate) pair: KeyPair,
+    /// When it became current (unix ms); 0 until the account learns the time.
+    pub(crate) created_at_ms: u64,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct KemPrekeySecret {
     pub(crate) public: KemPrekey,
     pub(crate) secret: KemSecret,
+    /// Last resort only: when it became current (unix ms); 0 until the account learns the time.
+    pub(crate) created_at_ms: u64,
+}
+
+/// What [`Account::rotate_due_prekeys`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrekeyRotation {
+    /// A new signed prekey and last-resort ML-KEM prekey became current: publish them.
+    pub rotated: bool,
+    /// The account changed (a rotation, old prekeys deleted, or the current ones dated): store it.
+    pub changed: bool,
 }
 
 /// A device's identity and prekey secrets.
@@ -73,8 +88,9 @@ impl Account {
             next_prekey_id: 1,
             seen_base_keys: VecDeque::new(),
         };
-        account.rotate_signed_prekey(rng);
-        account.rotate_last_resort_kem_prekey(rng);
+        // Dated by the first `rotate_due_prekeys`: the account has no clock.
+        account.rotate_signed_prekey(rng, 0);
+        account.rotate_last_resort_kem_prekey(rng, 0);
         account
     }
 
@@ -105,18 +121,76 @@ impl Account {
         self.signed_prekeys.last().map(|k| k.public).ok_or(Error::Internal("no signed prekey"))
     }
 
-    /// Makes a new signed prekey current, keeping the previous few for messages in flight.
-    pub fn rotate_signed_prekey(&mut self, rng: &mut impl CryptoRngCore) -> SignedPrekey {
+    /// Makes a new signed prekey, dated `now_ms`, current, keeping the previous ones for first
+    /// messages in flight (until [`rotate_due_prekeys`](Self::rotate_due_prekeys) deletes them, and
+    /// at most [`MAX_OLD_SIGNED_PREKEYS`]).
+    pub fn rotate_signed_prekey(&mut self, rng: &mut impl CryptoRngCore, now_ms: u64) -> SignedPrekey {
         let id = self.take_id();
         let pair = KeyPair::generate(rng);
         let public = SignedPrekey::sign(&self.identity, id, pair.public());
-        self.signed_prekeys.push(SignedPrekeySecret { public, pair });
+        self.signed_prekeys.push(SignedPrekeySecret { public, pair, created_at_ms: now_ms });
         let excess = self.signed_prekeys.len().saturating_sub(MAX_OLD_SIGNED_PREKEYS + 1);
         self.signed_prekeys.drain(..excess);
-        // A replay naming a dropped signed prekey fails on it: its base keys need not be kept.
+        self.forget_base_keys_of_dropped_prekeys();
+        public
+    }
+
+    /// A replay naming a deleted signed prekey fails on it: its base keys need not be kept.
+    fn forget_base_keys_of_dropped_prekeys(&mut self) {
         let held: Vec<u32> = self.signed_prekeys.iter().map(|k| k.public.id).collect();
         self.seen_base_keys.retain(|(id, _)| held.contains(id));
-        public
+    }
+
+    /// The schedule of §5.5 at `now_ms`: when the current signed prekey or last-resort ML-KEM
+    /// prekey has been current for [`PREKEY_ROTATION_MS`], both are replaced by new ones; a
+    /// rotated-out one is deleted [`OLD_PREKEY_GRACE_MS`] after it stopped being current. A current
+    /// prekey not yet dated (a new account, or one stored before rotation existed) is dated
+    /// `now_ms` instead of being rotated.
+    pub fn rotate_due_prekeys(&mut self, rng: &mut impl CryptoRngCore, now_ms: u64) -> PrekeyRotation {
+        let mut out = PrekeyRotation::default();
+        let current_kem = self.last_resort_ids.last().copied();
+        let dates = [
+            self.signed_prekeys.last_mut().map(|k| &mut k.created_at_ms),
+            current_kem.and_then(|id| self.kem_prekeys.get_mut(&id)).map(|k| &mut k.created_at_ms),
+        ];
+        let mut due = false;
+        for created_at in dates.into_iter().flatten() {
+            if *created_at == 0 {
+                *created_at = now_ms;
+                out.changed = true;
+            }
+            due |= now_ms >= created_at.saturating_add(PREKEY_ROTATION_MS);
+        }
+        if due {
+            self.rotate_signed_prekey(rng, now_ms);
+            self.rotate_last_resort_kem_prekey(rng, now_ms);
+            out = PrekeyRotation { rotated: true, changed: true };
+        }
+        // Each old key stopped being current when the next one was made.
+        let expired = |next_created_at: u64| now_ms >= next_created_at.saturating_add(OLD_PREKEY_GRACE_MS);
+        let signed_expired = self
+            .signed_prekeys
+            .windows(2)
+            .take_while(|w| matches!(w, [_, next] if expired(next.created_at_ms)))
+            .count();
+        if signed_expired > 0 {
+            self.signed_prekeys.drain(..signed_expired);
+            self.forget_base_keys_of_dropped_prekeys();
+            out.changed = true;
+        }
+        let kem_created_at = |id: &u32| self.kem_prekeys.get(id).map_or(0, |k| k.created_at_ms);
+        let kem_expired = self
+            .last_resort_ids
+            .windows(2)
+            .take_while(|w| matches!(w, [_, next] if expired(kem_created_at(next))))
+            .count();
+        if kem_expired > 0 {
+            for id in self.last_resort_ids.drain(..kem_expired) {
+                self.kem_prekeys.remove(&id);
+            }
+            out.changed = true;
+        }
+        out
     }
 
     /// The current last-resort ML-KEM prekey.
@@ -128,9 +202,10 @@ impl Account {
             .ok_or(Error::Internal("no last-resort prekey"))
     }
 
-    /// Makes a new last-resort ML-KEM prekey current, keeping the previous few.
-    pub fn rotate_last_resort_kem_prekey(&mut self, rng: &mut impl CryptoRngCore) -> KemPrekey {
-        let public = self.new_kem_prekey(rng, true);
+    /// Makes a new last-resort ML-KEM prekey, dated `now_ms`, current, keeping the previous ones as
+    /// [`rotate_signed_prekey`](Self::rotate_signed_prekey) does.
+    pub fn rotate_last_resort_kem_prekey(&mut self, rng: &mut impl CryptoRngCore, now_ms: u64) -> KemPrekey {
+        let public = self.new_kem_prekey(rng, true, now_ms);
         self.last_resort_ids.push(public.id);
         let excess = self.last_resort_ids.len().saturating_sub(MAX_OLD_SIGNED_PREKEYS + 1);
         for id in self.last_resort_ids.drain(..excess) {
@@ -139,11 +214,11 @@ impl Account {
         public
     }
 
-    fn new_kem_prekey(&mut self, rng: &mut impl CryptoRngCore, last_resort: bool) -> KemPrekey {
+    fn new_kem_prekey(&mut self, rng: &mut impl CryptoRngCore, last_resort: bool, created_at_ms: u64) -> KemPrekey {
         let id = self.take_id();
         let secret = KemSecret::generate(rng);
         let public = KemPrekey::sign(&self.identity, id, secret.public(), last_resort);
-        self.kem_prekeys.insert(id, KemPrekeySecret { public: public.clone(), secret });
+        self.kem_prekeys.insert(id, KemPrekeySecret { public: public.clone(), secret, created_at_ms });
         public
     }
 
@@ -174,7 +249,7 @@ impl Account {
         if size > MAX_ONE_TIME_PREKEYS {
             return Err(Error::TooLarge { what: "ML-KEM prekeys", size, max: MAX_ONE_TIME_PREKEYS });
         }
-        Ok((0..count).map(|_| self.new_kem_prekey(rng, false)).collect())
+        Ok((0..count).map(|_| self.new_kem_prekey(rng, false, 0)).collect())
     }
 
     /// Unused one-time X25519 prekeys held.
@@ -210,6 +285,17 @@ impl Account {
         PrekeyBundle::new(self.device_keys(), self.signed_prekey()?, one_time_prekey, Some(kem))
     }
 
+    /// Deletes signed prekey `id` at once, with its base keys; the current one is first replaced
+    /// by one dated as it was (so the schedule holds; the client publishes it at its next `tick`).
+    fn forget_signed_prekey(&mut self, rng: &mut impl CryptoRngCore, id: u32) {
+        if let Some(current) = self.signed_prekeys.last().filter(|k| k.public.id == id) {
+            let created_at_ms = current.created_at_ms;
+            self.rotate_signed_prekey(rng, created_at_ms);
+        }
+        self.signed_prekeys.retain(|k| k.public.id != id);
+        self.forget_base_keys_of_dropped_prekeys();
+    }
+
     pub(crate) fn signed_prekey_pair(&self, id: u32) -> Option<&KeyPair> {
         self.signed_prekeys.iter().find(|k| k.public.id == id).map(|k| &k.pair)
     }
@@ -227,12 +313,16 @@ impl Account {
     }
 
     /// Removes the one-time prekeys a decrypted first message used; last-resort keys stay.
-    pub(crate) fn consume(&mut self, used: &UsedPrekeys) {
+    pub(crate) fn consume(&mut self, rng: &mut impl CryptoRngCore, used: &UsedPrekeys) {
         let one_time_kem = used.kem.filter(|id| !self.last_resort_ids.contains(id));
         if used.one_time.is_none() && one_time_kem.is_none() {
             self.seen_base_keys.push_back((used.signed, used.base_key));
-            while self.seen_base_keys.len() > MAX_SEEN_BASE_KEYS {
-                self.seen_base_keys.pop_front();
+            // Full: rather than forget a base key whose signed prekey still opens first messages
+            // (a replay would then decrypt again), delete that prekey and all its base keys.
+            if self.seen_base_keys.len() > MAX_SEEN_BASE_KEYS
+                && let Some(&(oldest, _)) = self.seen_base_keys.front()
+            {
+                self.forget_signed_prekey(rng, oldest);
             }
         }
         if let Some(id) = used.one_time {
@@ -243,3 +333,6 @@ impl Account {
         }
     }
 }
+
+#[cfg(test)]
+mod rotation_tests;

@@ -144,6 +144,23 @@ pub enum Error {
     /// `Store::create` on a file that already holds a database. The file was left untouched.
     #[error("a database already exists there")]
     StoreExists,
+    /// Another open store, in this process or another, holds this store file (its anchor's lock):
+    /// one store file has one client at a time. Nothing was read or written.
+    #[error("the store is in use by another client; close it first")]
+    StoreInUse,
+    /// The store file is older than the last state its anchor records (a restored backup or
+    /// snapshot, a copy put back): its keys may have been used since. `Store::open` refuses it;
+    /// `Store::open_read_only` opens it for reading, and it never writes or sends.
+    #[error("the store is an older copy (generation {stored}, last recorded {}); it opens only read-only", anchored_text(*.anchored))]
+    StoreRolledBack {
+        /// The generation the store file holds.
+        stored: u64,
+        /// The generation its anchor records; `None` when the anchor is missing or is not this store's.
+        anchored: Option<u64>,
+    },
+    /// A write to a store opened read-only (`Store::open_read_only`); nothing was written.
+    #[error("the store is open read-only: nothing is written or sent")]
+    StoreReadOnly,
     /// SQLite failed (I/O, a full disk, a lock held too long by another connection, a file that is
     /// not a database).
     #[error("database error: {0}")]
@@ -151,6 +168,11 @@ pub enum Error {
     /// An invariant of hush-core itself broke: a bug, never caused by input.
     #[error("internal error: {0}")]
     Internal(&'static str),
+}
+
+/// How [`Error::StoreRolledBack`] names the anchor's generation.
+fn anchored_text(anchored: Option<u64>) -> String {
+    anchored.map_or_else(|| "nowhere: its anchor is missing or not this store's".to_owned(), |g| g.to_string())
 }
 
 /// Why a group roster change did not take effect. Defined here, below the group module, so the
@@ -201,7 +223,13 @@ impl Error {
             | Error::NotLinked
             | Error::AlreadyLinked => ErrorKind::Protocol,
             Error::WrongStoreKey => ErrorKind::WrongKey,
-            Error::StoreCorrupt { .. } | Error::StoreExists | Error::Database(_) | Error::Io(_) => ErrorKind::Storage,
+            Error::StoreCorrupt { .. }
+            | Error::StoreExists
+            | Error::StoreInUse
+            | Error::StoreRolledBack { .. }
+            | Error::StoreReadOnly
+            | Error::Database(_)
+            | Error::Io(_) => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -352,6 +380,9 @@ mod tests {
             (Error::WrongStoreKey, K::WrongKey),
             (Error::StoreCorrupt { table: "x" }, K::Storage),
             (Error::StoreExists, K::Storage),
+            (Error::StoreInUse, K::Storage),
+            (Error::StoreRolledBack { stored: 1, anchored: Some(2) }, K::Storage),
+            (Error::StoreReadOnly, K::Storage),
             (Error::Database("x".into()), K::Storage),
             (Error::Internal("x"), K::Internal),
         ]

@@ -10,8 +10,18 @@ pub const MAX_SKIPPED_KEYS: usize = 2_000;
 pub const MAX_RECEIVING_CHAINS: usize = 5;
 /// Most archived sessions kept per peer device beside the active one.
 pub const MAX_ARCHIVED_SESSIONS: usize = 40;
-/// Previous signed prekeys an account keeps after rotation, for messages still in flight.
-pub const MAX_OLD_SIGNED_PREKEYS: usize = 2;
+/// Previous signed prekeys (and last-resort ML-KEM prekeys) an account keeps after rotation, for
+/// first messages still in flight: those retired less than [`OLD_PREKEY_GRACE_MS`] ago, which at one
+/// rotation per [`PREKEY_ROTATION_MS`] is 15; beyond this count the oldest goes even inside its grace.
+pub const MAX_OLD_SIGNED_PREKEYS: usize = 16;
+/// How long a signed X25519 prekey and the last-resort ML-KEM prekey stay current before the
+/// client rotates them (2 days, Signal's signed-prekey interval): it bounds how many first messages
+/// without one-time prekeys share one key, and so what the key's compromise exposes.
+pub const PREKEY_ROTATION_MS: u64 = 2 * 24 * 60 * 60 * 1000;
+/// How long a rotated-out signed or last-resort prekey is kept after it stopped being current (30
+/// days, Signal's archive age, and the relay's default message TTL): a first message made from a
+/// bundle fetched just before the rotation can wait its whole life in the mailbox and still open.
+pub const OLD_PREKEY_GRACE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 /// Most unused one-time prekeys (of each kind) an account holds.
 pub const MAX_ONE_TIME_PREKEYS: usize = 1_000;
 
@@ -52,7 +62,9 @@ pub const MAX_GROUP_BYTES: usize = 256 * 1024 * 1024;
 /// SHA-512 iterations per safety-number half, as in Signal's fingerprints.
 pub const SAFETY_NUMBER_ITERATIONS: u32 = 5_200;
 /// Base keys an account remembers to refuse replayed first messages that used no one-time prekey
-/// (32 bytes each; dropped sooner when their signed prekey is rotated out).
+/// (32 bytes each; dropped sooner when their signed prekey is rotated out). When it is full, the
+/// signed prekey of the oldest one is deleted with all its base keys (replaced first if current), so
+/// a replay never outlives its base key's memory.
 pub const MAX_SEEN_BASE_KEYS: usize = 20_000;
 
 /// Largest encoded [`Content`](crate::content::Content) accepted: it must fit one session plaintext.

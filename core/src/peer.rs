@@ -191,6 +191,23 @@ impl PeerUser {
         Ok(out)
     }
 
+    /// Encrypts for one listed device (the outbox sends each device's copy on its own, so a copy
+    /// the relay refused is encrypted again for that device alone). Refused while an identity change
+    /// is pending or the device has no session.
+    pub fn encrypt_to(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        plaintext: &[u8],
+        device: &SigningPublicKey,
+    ) -> Result<Vec<u8>> {
+        if self.pending_identity.is_some() {
+            return Err(Error::IdentityChangePending);
+        }
+        self.devices.device(device)?;
+        let record = self.sessions.get_mut(device.as_bytes()).ok_or(Error::NoSession)?;
+        record.encrypt(rng, plaintext)
+    }
+
     /// Decrypts a message from `sender` (the device the relay or the sealed envelope names), which
     /// must be on the pinned list; a prekey message must come from that same device.
     pub fn decrypt(

@@ -237,7 +237,7 @@ impl SessionRecord {
         }
         let (mut session, used) = Session::respond(account, message, config)?;
         let plaintext = session.decrypt(rng, &message.message)?;
-        account.consume(&used);
+        account.consume(rng, &used);
         self.activate(session);
         Ok(plaintext)
     }

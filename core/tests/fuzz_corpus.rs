@@ -40,6 +40,8 @@ mod sealed_sender;
 mod session_decrypt;
 #[path = "../../fuzz/bodies/session_message.rs"]
 mod session_message;
+#[path = "../../fuzz/bodies/store_anchor.rs"]
+mod store_anchor;
 
 /// A target's body: one input.
 type Body = fn(&[u8]);
@@ -60,6 +62,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("sealed_sender", sealed_sender::run),
     ("session_decrypt", session_decrypt::run),
     ("session_message", session_message::run),
+    ("store_anchor", store_anchor::run),
 ];
 
 /// Truncations tried per seed: every length below this (and below the seed's length).
@@ -251,6 +254,12 @@ fn write_seeds() {
     let contact = client.contact_link().unwrap();
     seeds.push(("contact_link", "bytes", contact.to_bytes()));
     seeds.push(("contact_link", "url", contact.to_url().into_bytes()));
+    // The anchor (the body's first byte picks how the rest makes it): the store's own, one slot's
+    // generation changed, cut after the header, and a well-formed file of unauthentic slots.
+    seeds.push(("store_anchor", "real", vec![1]));
+    seeds.push(("store_anchor", "slot_a_changed", cat(&[1], &[[0u8; 19].as_slice(), &[1]].concat())));
+    seeds.push(("store_anchor", "header_only", vec![2, 12]));
+    seeds.push(("store_anchor", "forged", cat(&[0], &[b"hush/anchor\x01".as_slice(), &[0xff; 80]].concat())));
     let frame = |request_id, body| {
         ServerFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id, body: Some(body) }.encode_to_vec()
     };

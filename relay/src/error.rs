@@ -3,6 +3,8 @@
 
 use hush_core::wire::relay::ErrorCode;
 
+use crate::limits;
+
 /// Why a request was refused. Each maps to one `ErrorCode` of relay.proto; the message is the frame's
 /// `detail` and never holds message bytes, keys or tokens.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,11 +64,23 @@ pub enum RequestError {
 }
 
 impl RequestError {
-    /// When the same request may be taken (`RateLimited`); 0 for every other refusal.
+    /// When to send the same request again: for a refusal that waiting can overcome, the time until
+    /// it may be taken (a rate limit's bucket, a full mailbox draining, the relay's own trouble
+    /// passing); 0 for a refusal the same request will always get.
     pub fn retry_after_ms(&self) -> u64 {
         match self {
             Self::RateLimited { retry_after_ms } => *retry_after_ms,
-            _ => 0,
+            Self::QuotaExceeded(_) => limits::QUOTA_RETRY_AFTER_MS,
+            Self::Internal => limits::INTERNAL_RETRY_AFTER_MS,
+            Self::Malformed(_)
+            | Self::UnsupportedVersion(_)
+            | Self::Unauthenticated(_)
+            | Self::BadSignature(_)
+            | Self::TooLarge { .. }
+            | Self::StoreLimit(_)
+            | Self::NotFound(_)
+            | Self::Rollback { .. }
+            | Self::Forbidden(_) => 0,
         }
     }
 
@@ -199,4 +213,28 @@ pub enum RelayError {
     /// A configuration value that cannot work.
     #[error("configuration: {0}")]
     Config(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_that_waiting_overcomes_say_when_and_the_others_say_never() {
+        let waits =
+            [RequestError::RateLimited { retry_after_ms: 7 }, RequestError::QuotaExceeded(0), RequestError::Internal];
+        assert!(waits.iter().all(|e| e.retry_after_ms() > 0));
+        let never = [
+            RequestError::Malformed("x"),
+            RequestError::UnsupportedVersion(9),
+            RequestError::Unauthenticated("x"),
+            RequestError::BadSignature("x"),
+            RequestError::TooLarge { what: "x", size: 2, max: 1 },
+            RequestError::StoreLimit("x"),
+            RequestError::NotFound("x"),
+            RequestError::Rollback { stored: 2, received: 1 },
+            RequestError::Forbidden("x"),
+        ];
+        assert!(never.iter().all(|e| e.retry_after_ms() == 0));
+    }
 }

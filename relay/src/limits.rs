@@ -33,6 +33,13 @@ pub const DEFAULT_DEVICE_BURST: f64 = 500.0;
 pub const DEFAULT_IP_RATE: f64 = 200.0;
 /// Burst of the per-IP bucket.
 pub const DEFAULT_IP_BURST: f64 = 2_000.0;
+/// `retry_after_ms` of a `QUOTA_EXCEEDED` refusal: a full mailbox drains when its device comes
+/// online, which takes minutes rather than milliseconds; the client doubles it for each refusal in
+/// a row (up to 15 minutes), so a sender to an offline device asks a few times an hour.
+pub const QUOTA_RETRY_AFTER_MS: u64 = 60_000;
+/// `retry_after_ms` of an `INTERNAL` refusal (a storage error): short, so a passing failure costs
+/// little; the client's backoff spaces out a lasting one.
+pub const INTERNAL_RETRY_AFTER_MS: u64 = 2_000;
 /// Least time between two push wake-ups for the same device.
 pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(5);
 

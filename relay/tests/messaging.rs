@@ -247,7 +247,14 @@ async fn mailbox_quota_is_enforced_per_recipient() {
     for _ in 0..3 {
         message_ids(a.request(send_to(&bob.key(), b"x")).await);
     }
-    a.expect_error(send_to(&bob.key(), b"x"), ErrorCode::QuotaExceeded).await;
+    // Refused with when to try again (the client re-encrypts then, with backoff).
+    match a.request(send_to(&bob.key(), b"x")).await {
+        Resp::Error(e) => assert_eq!(
+            (e.code(), e.retry_after_ms),
+            (ErrorCode::QuotaExceeded, hush_relay::limits::QUOTA_RETRY_AFTER_MS)
+        ),
+        other => panic!("expected QUOTA_EXCEEDED, got {other:?}"),
+    }
     // A multi-recipient send with one full mailbox stores nothing.
     let both = Req::Send(Send {
         messages: vec![

@@ -43,6 +43,32 @@ def test_a_wrong_store_key_is_wrong_key(tmp_path):
     assert isinstance(e.value, HushError.WrongKey)
 
 
+def test_a_second_open_of_an_open_store_is_a_storage_error_saying_it_is_in_use(tmp_path):
+    path = str(tmp_path / "eve.db")
+    key = os.urandom(32)
+    first = HushClient.create(path, key, None, RELAY, "Eve")
+    with pytest.raises(HushError.Storage) as e:
+        HushClient.open(path, key, None, RELAY, "Eve")
+    assert e.value.code == "storage"
+    assert "in use" in str(e.value)
+    del first  # closes the store
+    HushClient.open(path, key, None, RELAY, "Eve")
+
+
+def test_an_older_copy_of_the_store_put_back_is_refused(tmp_path):
+    path = tmp_path / "eve.db"
+    key = os.urandom(32)
+    HushClient.create(str(path), key, None, RELAY, "Eve")  # dropped at once: the store closes
+    copy = path.read_bytes()
+    eve = HushClient.open(str(path), key, None, RELAY, "Eve")
+    eve.create_group("written after the copy", [])
+    del eve
+    path.write_bytes(copy)
+    with pytest.raises(HushError.Storage) as e:
+        HushClient.open(str(path), key, None, RELAY, "Eve")
+    assert "older copy" in str(e.value)
+
+
 def test_a_stranger_has_no_session_a_protocol_error():
     eve, stranger = client(), client("Stranger")
     with pytest.raises(HushError) as e:

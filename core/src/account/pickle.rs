@@ -38,6 +38,7 @@ impl Account {
                     id: k.public.id,
                     secret: k.pair.secret_bytes().to_vec(),
                     signature: k.public.signature.0.to_vec(),
+                    created_at_ms: k.created_at_ms,
                 })
                 .collect(),
             one_time_prekeys: self
@@ -53,6 +54,7 @@ impl Account {
                     seed: k.secret.seed().to_vec(),
                     last_resort: k.public.last_resort,
                     signature: k.public.signature.0.to_vec(),
+                    created_at_ms: k.created_at_ms,
                 })
                 .collect(),
             last_resort_ids: self.last_resort_ids.clone(),
@@ -103,7 +105,7 @@ impl Account {
                 signature: signature64(&k.signature, "signed prekey signature")?,
             };
             public.verify(&device)?;
-            signed_prekeys.push(SignedPrekeySecret { public, pair });
+            signed_prekeys.push(SignedPrekeySecret { public, pair, created_at_ms: k.created_at_ms });
         }
 
         let mut one_time_prekeys = BTreeMap::new();
@@ -133,7 +135,10 @@ impl Account {
                 signature: signature64(&k.signature, "ML-KEM prekey signature")?,
             };
             public.verify(&device)?;
-            kem_prekeys.insert(k.id, KemPrekeySecret { public, secret });
+            if !k.last_resort && k.created_at_ms != 0 {
+                return Err(Error::Malformed { what: "ML-KEM prekey date" });
+            }
+            kem_prekeys.insert(k.id, KemPrekeySecret { public, secret, created_at_ms: k.created_at_ms });
         }
 
         // Exactly the last-resort KEM prekeys, each named once.
@@ -223,8 +228,8 @@ pub(crate) mod tests {
         let otk = bob.generate_one_time_prekeys(&mut rng, 5).unwrap();
         let kem = bob.generate_kem_prekeys(&mut rng, 3).unwrap();
         for _ in 0..4 {
-            bob.rotate_signed_prekey(&mut rng);
-            bob.rotate_last_resort_kem_prekey(&mut rng);
+            bob.rotate_signed_prekey(&mut rng, 0);
+            bob.rotate_last_resort_kem_prekey(&mut rng, 0);
         }
         // Bundles fetched before the restart; one without one-time prekeys opens a session first, so
         // Bob remembers its base key.
@@ -235,7 +240,7 @@ pub(crate) mod tests {
         a.initiate(&mut rng, alice.identity(), &early, PQ).unwrap();
         let first = a.encrypt(&mut rng, b"first").unwrap();
         SessionRecord::new().decrypt(&mut rng, &mut bob, &first, PQ).unwrap();
-        assert_eq!((bob.signed_prekeys.len(), bob.last_resort_ids.len(), bob.seen_base_keys.len()), (3, 3, 1));
+        assert_eq!((bob.signed_prekeys.len(), bob.last_resort_ids.len(), bob.seen_base_keys.len()), (5, 5, 1));
 
         let mut restored = reload_account(&bob);
         assert_same_account(&bob, &restored);
@@ -277,9 +282,9 @@ pub(crate) mod tests {
         check(
             &|p| {
                 let k = p.signed_prekeys[0].clone();
-                p.signed_prekeys.extend([k.clone(), k.clone(), k]);
+                p.signed_prekeys.extend(std::iter::repeat_n(k, MAX_ROTATED_PREKEYS));
             },
-            Error::TooLarge { what: "signed prekeys", size: 4, max: 3 },
+            Error::TooLarge { what: "signed prekeys", size: MAX_ROTATED_PREKEYS + 1, max: MAX_ROTATED_PREKEYS },
         );
         check(&|p| p.one_time_prekeys[1].secret.truncate(0), malformed("one-time prekey secret"));
         check(&|p| p.one_time_prekeys.swap(0, 1), malformed("one-time prekey order"));
@@ -297,6 +302,8 @@ pub(crate) mod tests {
         // The last-resort flag is signed (kem_prekeys[0] is the last-resort key, [1] a one-time key).
         check(&|p| p.kem_prekeys[1].last_resort ^= true, Error::BadSignature { what: "ML-KEM prekey" });
         check(&|p| p.kem_prekeys.swap(0, 1), malformed("ML-KEM prekey order"));
+        // Only the last-resort key is dated (kem_prekeys[1] is a one-time key).
+        check(&|p| p.kem_prekeys[1].created_at_ms = 5, malformed("ML-KEM prekey date"));
         check(&|p| p.last_resort_ids.push(p.last_resort_ids[0]), malformed("last-resort prekey ids"));
         check(&|p| p.last_resort_ids[0] = p.kem_prekeys[1].id, malformed("last-resort prekey ids"));
         check(&|p| p.last_resort_ids.clear(), malformed("last-resort prekey ids"));

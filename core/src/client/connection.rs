@@ -29,17 +29,14 @@ impl Client {
     /// The transport authenticated (itself, or through a challenge this client answered): publish
     /// keys, check prekey counts, watch contacts' presence, send what waits in the outbox.
     pub fn on_connected(&mut self, now_ms: u64) -> Result<()> {
+        // A read-only store (an older copy, §14.16) publishes, fetches and sends nothing.
+        if self.store.is_read_only() {
+            return Ok(());
+        }
         self.connected = true;
-        let account = &self.account;
-        let prekeys = Req::PublishPrekeys(relay::PublishPrekeys {
-            signed_prekey: Some(account.signed_prekey()?.to_proto()),
-            one_time_prekeys: Vec::new(),
-            kem_prekeys: Vec::new(),
-            last_resort_kem_prekey: Some(account.last_resort_kem_prekey()?.to_proto()),
-            device: Some(account.device_keys().to_proto()),
-        });
+        self.rotate_prekeys(now_ms)?;
         // A device waiting to be linked only makes its mailbox exist; the approval arrives there.
-        self.push(prekeys, Pending::Setup);
+        self.publish_prekeys()?;
         if self.user.is_none() {
             return Ok(());
         }
@@ -50,6 +47,41 @@ impl Client {
         );
         self.user_setup()?;
         self.flush_outbox(now_ms, true)
+    }
+
+    /// Runs the prekey schedule (§5.5) at `now_ms`, storing the account if it changed. Not on a
+    /// read-only store, whose keys are not to be used.
+    fn rotate_prekeys(&mut self, now_ms: u64) -> Result<()> {
+        if self.store.is_read_only() {
+            return Ok(());
+        }
+        let mut account = self.account.clone();
+        if !account.rotate_due_prekeys(&mut self.rng, now_ms).changed {
+            return Ok(());
+        }
+        let tx = self.store.transaction()?;
+        tx.put_account(&account)?;
+        tx.commit()?;
+        self.account = account;
+        Ok(())
+    }
+
+    /// Publishes the current signed and last-resort prekeys with the device keys: at every connect,
+    /// and at the `tick` after the current signed prekey changed (§16.9). The relay replaces the
+    /// ones it held.
+    fn publish_prekeys(&mut self) -> Result<()> {
+        let account = &self.account;
+        let signed_prekey = account.signed_prekey()?;
+        let body = Req::PublishPrekeys(relay::PublishPrekeys {
+            signed_prekey: Some(signed_prekey.to_proto()),
+            one_time_prekeys: Vec::new(),
+            kem_prekeys: Vec::new(),
+            last_resort_kem_prekey: Some(account.last_resort_kem_prekey()?.to_proto()),
+            device: Some(account.device_keys().to_proto()),
+        });
+        self.published_prekey = Some(signed_prekey.id);
+        self.push(body, Pending::Setup);
+        Ok(())
     }
 
     /// What a device of a user asks the relay after connecting (and after its link completed):
@@ -79,6 +111,7 @@ impl Client {
         self.fetching_lists.clear();
         self.fetching_bundles.clear();
         self.in_flight.clear();
+        self.refused_now.clear();
         self.parked.clear();
         self.replenishing = false;
     }
@@ -92,8 +125,13 @@ impl Client {
             Some(Pending::FetchBundle { device, .. }) => {
                 self.fetching_bundles.remove(&device);
             }
-            Some(Pending::Outbox { id }) => {
-                self.in_flight.remove(&id);
+            Some(Pending::Outbox { id, device }) => {
+                if let Some(flying) = self.in_flight.get_mut(&id) {
+                    flying.retain(|d| *d != device);
+                    if flying.is_empty() {
+                        self.in_flight.remove(&id);
+                    }
+                }
             }
             Some(Pending::PrekeyCounts | Pending::PublishOneTime) => self.replenishing = false,
             _ => {}
@@ -102,8 +140,15 @@ impl Client {
 
     /// Frames to send, in order. Each has a fresh `request_id`; the answer comes back through
     /// [`handle_incoming`](Self::handle_incoming) with the same id.
+    ///
+    /// Nothing, ever, on a read-only store ([`Store::open_read_only`](crate::Store::open_read_only)):
+    /// its keys and prekeys may have been used since the copy was made (§14.16).
     pub fn take_outgoing(&mut self) -> Vec<ClientFrame> {
-        core::mem::take(&mut self.outgoing)
+        let frames = core::mem::take(&mut self.outgoing);
+        if self.store.is_read_only() {
+            return Vec::new();
+        }
+        frames
     }
 
     /// [`take_outgoing`](Self::take_outgoing), encoded.
@@ -111,8 +156,9 @@ impl Client {
         self.take_outgoing().into_iter().map(|f| f.encode_to_vec()).collect()
     }
 
-    /// Time-driven work: removes expired messages and resends sends the relay did not answer.
-    /// Call it now and then (at the latest at [`next_expiry`](Self::next_expiry)).
+    /// Time-driven work: removes expired messages, rotates prekeys when due (§5.5) and resends sends
+    /// the relay did not answer. Call it now and then (at the latest at
+    /// [`next_expiry`](Self::next_expiry), and at least daily).
     pub fn tick(&mut self, now_ms: u64) -> Result<Vec<Event>> {
         let mut events = Vec::new();
         let tx = self.store.transaction()?;
@@ -121,6 +167,11 @@ impl Client {
         tx.commit()?;
         if count > 0 {
             events.push(Event::Expired { count });
+        }
+        self.rotate_prekeys(now_ms)?;
+        // Rotated here, or replaced when the replay memory was full (§6.6): the relay learns it now.
+        if self.connected && self.published_prekey != Some(self.account.signed_prekey()?.id) {
+            self.publish_prekeys()?;
         }
         self.flush(now_ms)?;
         Ok(events)
@@ -233,7 +284,9 @@ impl Client {
         };
         match (why, body) {
             (Some(Pending::Auth), Resp::Ok(_)) => self.on_connected(now_ms)?,
-            (Some(Pending::Outbox { id }), _) => self.on_send_answer(id, error, retry_after_ms, now_ms)?,
+            (Some(Pending::Outbox { id, device }), _) => {
+                self.on_send_answer(id, device, error, retry_after_ms, now_ms)?;
+            }
             (Some(Pending::FetchList(user)), Resp::DeviceList(list)) => {
                 self.fetching_lists.remove(&user);
                 self.on_device_list(user, &list.signed_device_list, now_ms, events)?;

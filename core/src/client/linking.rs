@@ -47,10 +47,11 @@ impl Client {
     /// account and a link request, no user yet. Show [`link_request`](Self::link_request) to the
     /// user's existing device and connect; [`Event::DeviceLinked`] says when it is done. Until
     /// then, what needs a user fails with [`Error::NotLinked`].
-    pub fn create_for_link(mut store: Store, config: ClientConfig, _now_ms: u64) -> Result<Self> {
+    pub fn create_for_link(mut store: Store, config: ClientConfig, now_ms: u64) -> Result<Self> {
         config.check()?;
         let mut rng = super::new_rng()?;
-        let account = Account::new(&mut rng);
+        let mut account = Account::new(&mut rng);
+        account.rotate_due_prekeys(&mut rng, now_ms);
         let request = LinkRequest::new(&mut rng, &account)?;
         {
             let tx = store.transaction()?;

@@ -17,10 +17,11 @@
 //!   savepoint, reported as [`Event::Undecryptable`] and acked. A message id seen before is acked
 //!   again and reported no more.
 //! - **The outbox.** A message is stored (history + outbox) before it is encrypted or sent. Its
-//!   payload waits there until every recipient device has a session; then it is encrypted once, in
-//!   one transaction with the ratchet step, into one relay request per recipient device, each kept
-//!   until the relay acknowledges it and resent (the same bytes) after a reconnect. A resend the
-//!   relay took twice is a `DuplicateMessage` for the recipient, who acks and drops it.
+//!   payload waits there until every recipient device has a session and is encrypted when it is
+//!   sent, in one transaction with the ratchet step, into one relay request per recipient device;
+//!   the payload stays until the relay took every device's copy. A refused copy, or one whose
+//!   answer was lost, is encrypted anew for its next attempt; a payload that arrives twice is shown
+//!   once (client message ids).
 //! - **Sealed by default.** Every payload travels in a sealed-sender envelope. When the recipient's
 //!   delivery token is known (from their contact link) the request is a `SealedSend` and the relay
 //!   does not learn the sender; otherwise an authenticated `Send` carries the same envelope.
@@ -58,6 +59,10 @@ pub mod view;
 
 #[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod prekey_rotation_tests;
+#[cfg(test)]
+mod rollback_tests;
 #[cfg(test)]
 mod test_relay;
 #[cfg(test)]
@@ -107,9 +112,11 @@ pub struct ClientConfig {
     pub min_prekeys: u32,
     /// Upload this many at a time when below the minimum.
     pub prekey_batch: u32,
-    /// Wait this long (ms) for the relay's answer to a send before sending it again.
+    /// Wait this long (ms) for the relay's answer to a send before sending it again; also the
+    /// longest wait a rate limit imposes, whatever the relay says.
     pub retry_after_ms: u64,
-    /// Give a send up (status Failed) after this many attempts the relay refused.
+    /// Give a send up (status Failed) after this many refusals that did not say when to retry (an
+    /// older relay's); refusals with a retry time never count.
     pub max_attempts: u32,
     /// Send delivery receipts for messages from accepted contacts.
     pub delivery_receipts: bool,
@@ -183,8 +190,15 @@ enum Pending {
     PrekeyCounts,
     PublishOneTime,
     FetchList(SigningPublicKey),
-    FetchBundle { user: SigningPublicKey, device: SigningPublicKey },
-    Outbox { id: u64 },
+    FetchBundle {
+        user: SigningPublicKey,
+        device: SigningPublicKey,
+    },
+    /// Outbox item `id`'s copy for `device` (`None`: a request stored as it is).
+    Outbox {
+        id: u64,
+        device: Option<SigningPublicKey>,
+    },
     UploadToken,
     Fire,
 }
@@ -207,10 +221,15 @@ pub struct Client {
     outgoing: Vec<ClientFrame>,
     fetching_lists: HashSet<SigningPublicKey>,
     fetching_bundles: HashSet<SigningPublicKey>,
-    in_flight: HashSet<u64>,
+    /// Outbox items with requests awaiting an answer, and for which devices.
+    in_flight: HashMap<u64, Vec<Option<SigningPublicKey>>>,
+    /// Outbox items a refusal rescheduled since their last attempt (one refusal sets the time).
+    refused_now: HashSet<u64>,
     /// Envelopes that wait for a device list or a sender-key distribution (not acked).
     parked: Vec<relay::Envelope>,
     replenishing: bool,
+    /// The id of the signed prekey last published in this connection.
+    published_prekey: Option<u32>,
     /// Events produced outside `handle_incoming` (a send given up), returned by its next call.
     backlog: Vec<Event>,
     /// Which user a watched device belongs to.
@@ -235,7 +254,8 @@ impl Client {
     pub fn create(mut store: Store, config: ClientConfig, now_ms: u64) -> Result<Self> {
         config.check()?;
         let mut rng = new_rng()?;
-        let account = Account::new(&mut rng);
+        let mut account = Account::new(&mut rng);
+        account.rotate_due_prekeys(&mut rng, now_ms);
         let user = UserIdentity::generate(&mut rng);
         let list = SignedDeviceList::sign(&user, 1, &[account.device_keys()], now_ms / 1000)?;
         let token = DeliveryToken::generate(&mut rng);
@@ -289,9 +309,11 @@ impl Client {
             outgoing: Vec::new(),
             fetching_lists: HashSet::new(),
             fetching_bundles: HashSet::new(),
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
+            refused_now: HashSet::new(),
             parked: Vec::new(),
             replenishing: false,
+            published_prekey: None,
             backlog: Vec::new(),
             presence_users: HashMap::new(),
         })

@@ -1,15 +1,15 @@
 //! Sent syncs (docs/PROTOCOL.md §12, §13): what one device of a user sends also goes to the
 //! user's other devices, wrapped with the conversation it went to, so that every device shows the
-//! same history. Sending, the outbox wraps a payload that changes history beside the recipients'
-//! requests; receiving, the wrapped payload goes through the same handlers as a peer's
+//! same history. Sending, the outbox wraps a payload that changes history and encrypts it for the
+//! other devices beside the recipients' copies; receiving, the wrapped payload goes through the same handlers as a peer's
 //! ([`dispatch`]), as this user's own.
 
+use zeroize::Zeroizing;
+
 use super::incoming::{Direction, Incoming, Origin, dispatch};
-use super::outbox::{Addressed, seal};
 use super::{Ctx, Event};
 use crate::content::{Content, ContentBody, ReceiptKind, SecretBytes};
 use crate::error::{Error, Result};
-use crate::sealed_sender::InnerKind;
 use crate::store::{ConversationId, StoreTx};
 
 /// Whether a payload (encoded `Content`) goes to this user's other devices too: what changes the
@@ -29,38 +29,21 @@ pub(super) fn is_synced(content: &[u8]) -> bool {
     )
 }
 
-/// The sent sync of `content` (an encoded payload sent to `conversation`) for this user's other
-/// devices, one request each, when the user has other devices and the payload
-/// [is synced](is_synced); the user's own sessions are updated in `tx`. A payload too large to
-/// wrap, or an own device without a session yet, means no sync rather than no send.
+/// The sent sync of `content` (an encoded payload sent to `conversation`), encoded, for this
+/// user's other devices, when the payload [is synced](is_synced). `None` also for a payload too
+/// large to wrap: then no sync rather than no send.
 pub(super) fn wrap(
-    c: &mut Ctx<'_>,
-    tx: &StoreTx<'_>,
+    rng: &mut impl rand_core::CryptoRngCore,
     conversation: &ConversationId,
     content: &[u8],
     now_ms: u64,
-) -> Result<Vec<Addressed>> {
-    let mut synced = Vec::new();
-    if let Some(mut own) = tx.peer(&c.me)?.filter(|p| p.device_list().devices().len() > 1)
-        && is_synced(content)
-    {
-        let body = ContentBody::SentSync {
-            conversation: conversation.to_bytes(),
-            content: SecretBytes::new(content.to_vec()),
-        };
-        let this_device = c.identity.device_key();
-        if let Ok(bytes) = Content::new(c.rng, now_ms, body).to_bytes()
-            && let Ok(messages) = own.encrypt(c.rng, &bytes, Some(&this_device))
-        {
-            for m in messages {
-                let keys = *own.device_list().device(&m.device)?;
-                let envelope = seal(c, &keys, InnerKind::Session, &m.message)?;
-                synced.push(Addressed { device: m.device, token: None, envelope });
-            }
-            tx.put_peer(&own)?;
-        }
+) -> Option<Zeroizing<Vec<u8>>> {
+    if !is_synced(content) {
+        return None;
     }
-    Ok(synced)
+    let body =
+        ContentBody::SentSync { conversation: conversation.to_bytes(), content: SecretBytes::new(content.to_vec()) };
+    Content::new(rng, now_ms, body).to_bytes().ok()
 }
 
 /// A payload from another device of this user: only a sent sync counts, and never one through a

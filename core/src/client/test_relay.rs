@@ -43,9 +43,17 @@ pub(crate) struct TestRelay {
     pub(crate) rate_limit_retry_ms: u64,
     /// Sends refused that way so far.
     pub(crate) rate_limited: usize,
+    /// Also refuse every Nth send (0: none) that way: a relay whose limit a busy chat keeps touching.
+    pub(crate) rate_limit_every: usize,
+    /// The envelopes of every refused send, to check that none of them is ever delivered.
+    pub(crate) refused_envelopes: Vec<Vec<u8>>,
     /// Every SealedSend seen carried a sender? (They never do: the relay sees no sender.)
     pub(crate) sealed_sends: usize,
     pub(crate) plain_sends: usize,
+    /// Every envelope the relay took into a mailbox.
+    pub(crate) deposited: Vec<Vec<u8>>,
+    /// Sends seen, refused or not.
+    sends_seen: usize,
     /// The time of the current pump (envelopes' arrival time).
     now: u64,
 }
@@ -55,6 +63,17 @@ impl TestRelay {
         let device = client.device_key().to_bytes().to_vec();
         self.online.insert(device, HashSet::new());
         client.on_connected(now).unwrap();
+    }
+
+    /// The signed and last-resort prekeys the relay hands out for `device`.
+    pub(crate) fn published_prekeys(&self, device: &[u8]) -> (Option<wire::SignedPrekey>, Option<wire::KemPrekey>) {
+        self.devices.get(device).map_or((None, None), |d| (d.signed.clone(), d.last_resort.clone()))
+    }
+
+    /// Hands out these prekeys for `device` from now on: a relay serving a stale bundle.
+    pub(crate) fn serve_prekeys(&mut self, device: &[u8], keys: (Option<wire::SignedPrekey>, Option<wire::KemPrekey>)) {
+        let d = self.devices.entry(device.to_vec()).or_default();
+        (d.signed, d.last_resort) = keys;
     }
 
     pub(crate) fn disconnect(&mut self, client: &mut Client) {
@@ -154,6 +173,7 @@ impl TestRelay {
         }
         self.next_id += 1;
         let id = self.next_id;
+        self.deposited.push(payload.clone());
         let e = relay::Envelope { id, sender_device: sender.to_vec(), payload, received_at: self.now, sealed };
         self.mailboxes.entry(to.to_vec()).or_default().insert(id, e);
         Some(id)
@@ -211,9 +231,13 @@ impl TestRelay {
                 };
                 self.answer(device, id, Resp::Bundle(relay::BundleResult { bundle: bundle.encode_to_vec() }));
             }
-            Req::Send(_) | Req::SealedSend(_) if self.rate_limit_sends > 0 => {
-                self.rate_limit_sends -= 1;
+            Req::Send(_) | Req::SealedSend(_) if self.refuses() => {
                 self.rate_limited += 1;
+                self.refused_envelopes.extend(match body {
+                    Req::Send(s) => s.messages.into_iter().map(|m| m.payload).collect(),
+                    Req::SealedSend(s) => vec![s.envelope],
+                    _ => Vec::new(),
+                });
                 let retry_after_ms = self.rate_limit_retry_ms;
                 let e =
                     relay::Error { code: relay::ErrorCode::RateLimited as i32, detail: String::new(), retry_after_ms };
@@ -255,6 +279,16 @@ impl TestRelay {
                 self.answer(device, id, Self::error(relay::ErrorCode::Forbidden))
             }
         }
+    }
+
+    /// Whether the next send is refused for the rate.
+    fn refuses(&mut self) -> bool {
+        self.sends_seen += 1;
+        if self.rate_limit_sends > 0 {
+            self.rate_limit_sends -= 1;
+            return true;
+        }
+        self.rate_limit_every > 0 && self.sends_seen.is_multiple_of(self.rate_limit_every)
     }
 
     fn send_result(&mut self, device: &[u8], id: u64, ids: Vec<u64>) {

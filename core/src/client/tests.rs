@@ -8,7 +8,7 @@ use super::*;
 use crate::content::ReceiptKind;
 use crate::error::ErrorKind;
 use crate::safety_number::SafetyNumber;
-use crate::store::{ContactState, ConversationId, MessageStatus, Unlock};
+use crate::store::{ContactState, ConversationId, MessageStatus, OutboxItem, Unlock};
 use crate::wire::relay::client_frame::Body as Req;
 
 const T0: u64 = 1_700_000_000_000;
@@ -268,6 +268,9 @@ fn a_send_whose_answer_was_lost_is_resent_and_shown_once() {
     relay.connect(&mut alice, T0 + 1);
     relay.pump(&mut [&mut alice], T0 + 1);
     assert_eq!(relay.mailbox_len(&bob), 2);
+    // Encrypted anew, not the same bytes: the ratchet may have moved past the first by now.
+    let copies = relay.mailbox(&bob);
+    assert_ne!(copies[0].payload, copies[1].payload);
     assert_eq!(alice.message(&direct(&bob), &id).unwrap().unwrap().status, MessageStatus::Sent);
 
     relay.connect(&mut bob, T0 + 2);
@@ -335,6 +338,144 @@ fn a_relay_cannot_stall_a_send_or_make_it_hammer_by_what_it_says_about_retrying(
     assert_eq!(bob_texts_after(&mut relay, &mut alice, &mut bob, now + 249), Vec::<String>::new());
     assert_eq!(relay.plain_sends + relay.sealed_sends, sent_before, "re-sent sooner than 250 ms");
     assert_eq!(bob_texts_after(&mut relay, &mut alice, &mut bob, now + 375), ["not too fast"]);
+}
+
+#[test]
+fn a_busy_chat_that_keeps_touching_the_rate_limit_loses_nothing_and_never_delivers_a_refused_ciphertext() {
+    // Both write every second; the relay refuses every third send for 10 s, long enough for the
+    // ratchets to move on by more than MAX_RECEIVING_CHAINS: a refused copy sent late as it was
+    // would be undecryptable (and was, before payloads were encrypted at send time).
+    let (mut relay, mut alice, mut bob) = pair();
+    relay.rate_limit_every = 3;
+    relay.rate_limit_retry_ms = 10_000;
+    let (to_bob, to_alice) = (direct(&bob), direct(&alice));
+    let (mut sent_a, mut sent_b, mut got_a, mut got_b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut undecryptable = 0;
+    let mut now = T0;
+    for round in 0..60 {
+        now += 1_000;
+        if round < 30 {
+            sent_a.push(format!("a{round}"));
+            alice.send_text(&to_bob, &sent_a[round], now).unwrap();
+            sent_b.push(format!("b{round}"));
+            bob.send_text(&to_alice, &sent_b[round], now).unwrap();
+        } else {
+            now += 10_000;
+        }
+        alice.tick(now).unwrap();
+        bob.tick(now).unwrap();
+        let events = relay.pump(&mut [&mut alice, &mut bob], now);
+        got_a.extend(texts(&events[0]));
+        got_b.extend(texts(&events[1]));
+        undecryptable += events.iter().flatten().filter(|e| matches!(e, Event::Undecryptable { .. })).count();
+    }
+    assert!(relay.rate_limited > 20, "the limit was touched {} times", relay.rate_limited);
+    assert_eq!(undecryptable, 0);
+    assert!(relay.deposited.iter().all(|e| !relay.refused_envelopes.contains(e)), "a refused ciphertext was delivered");
+    // Each message shown exactly once, and the history in each sender's order.
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(got_b), sorted(sent_a.clone()));
+    assert_eq!(sorted(got_a), sorted(sent_b.clone()));
+    assert_eq!(
+        history_texts(&mut bob, &to_alice).into_iter().filter(|t| t.starts_with('a')).collect::<Vec<_>>(),
+        sent_a
+    );
+    assert_eq!(
+        history_texts(&mut alice, &to_bob).into_iter().filter(|t| t.starts_with('b')).collect::<Vec<_>>(),
+        sent_b
+    );
+    let (page, _) = alice.history(&to_bob, None, 100).unwrap();
+    assert!(page.iter().all(|m| m.status != MessageStatus::Failed && m.status != MessageStatus::Sending));
+}
+
+#[test]
+fn a_group_message_refused_for_some_members_reaches_each_of_them_once() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let mut carol = newcomer(&mut relay, &mut alice, "Carol");
+    let members = [bob.user_key().unwrap(), carol.user_key().unwrap()];
+    let group = alice.create_group("refusals", &members, T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut carol], T0);
+    let conversation = ConversationId::Group(group);
+    relay.rate_limit_every = 2;
+    relay.rate_limit_retry_ms = 1_000;
+    let id = alice.send_text(&conversation, "to all", T0 + 10).unwrap();
+    let mut got = [Vec::new(), Vec::new()];
+    for step in 0..10 {
+        let now = T0 + 10 + step * 2_000;
+        alice.tick(now).unwrap();
+        let events = relay.pump(&mut [&mut alice, &mut bob, &mut carol], now);
+        got[0].extend(texts(&events[1]));
+        got[1].extend(texts(&events[2]));
+    }
+    assert!(relay.rate_limited > 0);
+    assert_eq!(got, [vec!["to all".to_owned()], vec!["to all".to_owned()]]);
+    assert!(relay.deposited.iter().all(|e| !relay.refused_envelopes.contains(e)));
+    assert_eq!(alice.message(&conversation, &id).unwrap().unwrap().status, MessageStatus::Sent);
+}
+
+#[test]
+fn version_1_outbox_entries_still_go() {
+    // What the outbox held before payloads were encrypted at send time: a payload waiting for
+    // sessions (a group message's with no recipients: the members at sending) and a request
+    // already encrypted. Both still reach the peer, the ciphertext as it was.
+    use crate::wire::client::{OutboxEntry, PendingContent, outbox_entry::Entry};
+    let (mut relay, mut alice, mut bob) = pair();
+    let group = alice.create_group("old", &[bob.user_key().unwrap()], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    relay.disconnect(&mut alice);
+    let mut old = Vec::new();
+    let c = alice.content(ContentBody::Text("frame of old".into()), T0 + 2).unwrap();
+    let g = alice.content(ContentBody::Text("old group payload".into()), T0 + 3).unwrap();
+    let me = alice.user_key().unwrap();
+    let tx = alice.store.transaction().unwrap();
+    let mut peer = tx.peer(&bob.user_key().unwrap()).unwrap().unwrap();
+    let mut ctx = Ctx { rng: &mut alice.rng, identity: &alice.identity, me, config: &alice.config };
+    let addressed = outbox::encrypt_for(&mut ctx, &tx, &mut peer, &c.to_bytes().unwrap()).unwrap();
+    tx.put_peer(&peer).unwrap();
+    for a in addressed {
+        let frame = ClientFrame { version: RELAY_PROTOCOL_VERSION, request_id: 0, body: Some(a.into_request(false)) };
+        old.push((
+            c.client_message_id,
+            direct(&bob),
+            OutboxEntry { version: 1, entry: Some(Entry::Frame(frame.encode_to_vec())) },
+        ));
+    }
+    let pending = PendingContent {
+        conversation: ConversationId::Group(group).to_bytes(),
+        recipients: Vec::new(),
+        content: g.to_bytes().unwrap().to_vec(),
+        group_message: true,
+        delivered: Vec::new(),
+        refusals: 0,
+    };
+    old.push((
+        g.client_message_id,
+        ConversationId::Group(group),
+        OutboxEntry { version: 1, entry: Some(Entry::Pending(pending)) },
+    ));
+    for (message_id, conversation, entry) in old {
+        tx.outbox_push(&OutboxItem {
+            id: 0,
+            conversation,
+            message_id,
+            frame: entry.encode_to_vec(),
+            attempts: 0,
+            next_attempt_ms: 0,
+        })
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    relay.connect(&mut alice, T0 + 4);
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 4);
+    let mut got = texts(&events[1]);
+    got.sort();
+    assert_eq!(got, ["frame of old", "old group payload"]);
+    let tx = alice.store.transaction().unwrap();
+    assert_eq!(tx.outbox_due(u64::MAX).unwrap().len(), 0);
+    tx.commit().unwrap();
 }
 
 /// Ticks Alice at `now` and returns the texts Bob receives.

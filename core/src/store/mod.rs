@@ -13,6 +13,10 @@
 //!   loses a message nor decrypts one twice. The transaction takes SQLite's write lock when it
 //!   begins: one writer at a time.
 //! - **Schema.** `PRAGMA user_version` and numbered SQL migrations, one transaction each (`schema`).
+//! - **One user, no rollback.** A store file has an anchor beside it (`anchor`): its OS lock keeps a
+//!   second open out ([`Error::StoreInUse`]), and it records the store's generation, which every
+//!   writing transaction raises, so an older copy of the file put back is noticed at open
+//!   ([`Error::StoreRolledBack`]) and opens only read-only.
 //!
 //! ## What the file shows to someone who has it but not the key
 //! No plaintext, no key, no user key, conversation id or message id. Visible: the number of rows in
@@ -23,6 +27,8 @@
 //! deleted content (`secure_delete`), and changing the unlock checkpoints the WAL, but flash storage
 //! may keep old copies of pages: a deleted value is gone for good only once the store key is.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod anchor;
 mod cipher;
 mod contact;
 mod conversation;
@@ -46,6 +52,9 @@ use crate::error::{Error, Result};
 use cipher::StoreCipher;
 use unlock::WrappedKey;
 
+#[cfg(not(target_arch = "wasm32"))]
+use anchor::{Anchor, Anchored};
+
 pub use contact::{Contact, ContactState};
 pub use conversation::{Conversation, ConversationId};
 pub use history::{HistoryCursor, MessageStatus, StoredMessage};
@@ -64,23 +73,127 @@ const STATEMENT_CACHE: usize = 128;
 pub struct Store {
     conn: Connection,
     cipher: StoreCipher,
+    generation: Option<Generation>,
+}
+
+/// A file store's generation (§14.16): the number of its writing transactions, kept in the store
+/// and, after each commit, in its anchor. In-memory and image stores have none.
+pub(crate) struct Generation {
+    #[cfg(not(target_arch = "wasm32"))]
+    anchor: Anchor,
+    /// The generation of the last commit.
+    current: u64,
+    /// Opened with [`Store::open_read_only`]: every writing commit fails [`Error::StoreReadOnly`].
+    read_only: bool,
+}
+
+impl Generation {
+    /// Records `next` as the generation just committed, in memory and in the anchor.
+    fn committed(&mut self, next: u64) -> Result<()> {
+        self.current = next;
+        #[cfg(not(target_arch = "wasm32"))]
+        self.anchor.write(next)?;
+        Ok(())
+    }
+}
+
+/// How a file store is opened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
 }
 
 impl Store {
     /// Creates a store in a new file at `path` (or in an empty database file), with a fresh random
     /// store key wrapped for `unlock`. A file that already holds a store (or anything else) is
     /// [`Error::StoreExists`]; it is not touched.
+    ///
+    /// The store's anchor file (`path` + `-anchor`) is created beside it and locked while the store
+    /// is open: [`Error::StoreInUse`] if another open store holds it.
     pub fn create(path: impl AsRef<Path>, unlock: Unlock) -> Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        Self::init(Connection::open_with_flags(path, flags)?, &unlock)
+        let conn = Connection::open_with_flags(path.as_ref(), flags)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let mut anchor = Anchor::lock(path.as_ref())?;
+            let mut store = Self::init(conn, &unlock)?;
+            anchor.key_with(&store.cipher)?;
+            anchor.write(0)?;
+            store.generation = Some(Generation { anchor, current: 0, read_only: false });
+            Ok(store)
+        }
+        #[cfg(target_arch = "wasm32")]
+        Self::init(conn, &unlock)
     }
 
     /// Opens the store at `path`. A wrong key or passphrase is [`Error::WrongStoreKey`] and writes
     /// nothing; a store written by a newer build is [`Error::UnsupportedVersion`]. Pending schema
     /// migrations run after the unlock, one transaction each.
+    ///
+    /// [`Error::StoreInUse`] while another open store holds the file (§14.16);
+    /// [`Error::StoreRolledBack`] when the file is older than the state its anchor records (a
+    /// backup or copy put back, or a file moved without its anchor): its ratchet states and
+    /// one-time prekeys may have been used since, so it is refused before anything is written.
+    /// [`Store::open_read_only`] still reads it.
     pub fn open(path: impl AsRef<Path>, unlock: Unlock) -> Result<Self> {
+        Self::open_file(path.as_ref(), &unlock, Access::ReadWrite)
+    }
+
+    /// Opens the store at `path` for reading only, a rolled-back one included: history, contacts
+    /// and conversations read as usual, but every transaction that would write fails
+    /// [`Error::StoreReadOnly`], no migration runs (a store of an older schema is
+    /// [`Error::UnsupportedVersion`]), and a client on it sends nothing. It takes the lock as
+    /// [`Store::open`] does.
+    pub fn open_read_only(path: impl AsRef<Path>, unlock: Unlock) -> Result<Self> {
+        Self::open_file(path.as_ref(), &unlock, Access::ReadOnly)
+    }
+
+    /// Whether this store was opened with [`Store::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.generation.as_ref().is_some_and(|g| g.read_only)
+    }
+
+    fn open_file(path: &Path, unlock: &Unlock, access: Access) -> Result<Self> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        Self::unlock(Connection::open_with_flags(path, flags)?, &unlock)
+        let conn = Connection::open_with_flags(path, flags)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let mut anchor = Anchor::lock(path)?;
+            let (mut conn, cipher) = Self::unlock_key(conn, unlock)?;
+            anchor.key_with(&cipher)?;
+            let stored = tx::stored_generation(&mut conn, &cipher)?;
+            let rolled_back = match anchor.read()? {
+                Anchored::Empty if stored == 0 => None,
+                Anchored::Generation(g) if stored >= g => None,
+                Anchored::Empty | Anchored::Unauthentic => Some(None),
+                Anchored::Generation(g) => Some(Some(g)),
+            };
+            match (rolled_back, access) {
+                (Some(anchored), Access::ReadWrite) => return Err(Error::StoreRolledBack { stored, anchored }),
+                (_, Access::ReadOnly) => {
+                    let version = schema::user_version(&conn)?;
+                    if version != schema::SCHEMA_VERSION {
+                        return Err(Error::UnsupportedVersion { what: "store schema (read-only)", version });
+                    }
+                    let generation = Some(Generation { anchor, current: stored, read_only: true });
+                    return Ok(Self { conn, cipher, generation });
+                }
+                (None, Access::ReadWrite) => {}
+            }
+            // A store ahead of its anchor (a crash between a commit and the anchor's write, or a
+            // store from before anchors) is the newest state there is: the anchor catches up.
+            let mut generation = Generation { anchor, current: stored, read_only: false };
+            generation.committed(stored)?;
+            enable_wal(&conn)?;
+            schema::migrate(&mut conn, &cipher)?;
+            Ok(Self { conn, cipher, generation: Some(generation) })
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = access;
+            Self::unlock(conn, unlock)
+        }
     }
 
     /// Opens a store from an image [`Store::image`] made, into memory: for runtimes where the
@@ -109,9 +222,16 @@ impl Store {
     }
 
     /// The checks and unlock of an existing store on `conn`, then pending migrations.
-    fn unlock(mut conn: Connection, unlock: &Unlock) -> Result<Self> {
+    fn unlock(conn: Connection, unlock: &Unlock) -> Result<Self> {
+        let (mut conn, cipher) = Self::unlock_key(conn, unlock)?;
+        enable_wal(&conn)?;
+        schema::migrate(&mut conn, &cipher)?;
+        Ok(Self { conn, cipher, generation: None })
+    }
+
+    /// The checks and unlock of an existing store on `conn`; writes nothing.
+    fn unlock_key(conn: Connection, unlock: &Unlock) -> Result<(Connection, StoreCipher)> {
         configure(&conn)?;
-        // Read-only until the key is proven right: nothing before this line writes.
         let version = schema::user_version(&conn)?;
         if version == 0 {
             return Err(Error::Malformed { what: "store file" });
@@ -120,9 +240,7 @@ impl Store {
             return Err(Error::UnsupportedVersion { what: "store schema", version });
         }
         let cipher = WrappedKey::load(&conn)?.unwrap(unlock)?;
-        enable_wal(&conn)?;
-        schema::migrate(&mut conn, &cipher)?;
-        Ok(Self { conn, cipher })
+        Ok((conn, cipher))
     }
 
     /// A fresh store in memory (tests; in the browser, kept across reloads with [`Store::image`]).
@@ -139,7 +257,7 @@ impl Store {
         configure(&conn)?;
         let cipher = StoreCipher::plaintext()?;
         schema::migrate(&mut conn, &cipher)?;
-        Ok(Self { conn, cipher })
+        Ok(Self { conn, cipher, generation: None })
     }
 
     fn init(mut conn: Connection, unlock: &Unlock) -> Result<Self> {
@@ -158,13 +276,16 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         wrapped.save(&tx)?;
         tx.commit()?;
-        Ok(Self { conn, cipher })
+        Ok(Self { conn, cipher, generation: None })
     }
 
     /// Rewraps the store key for `new` (a new passphrase, new Argon2id parameters, or a raw key);
     /// no value is re-encrypted. The old key or passphrase stops working at once. Argon2id runs
     /// before the write, so the write lock is held only for the swap.
     pub fn change_unlock(&mut self, new: Unlock) -> Result<()> {
+        if self.is_read_only() {
+            return Err(Error::StoreReadOnly);
+        }
         let wrapped = WrappedKey::wrap(&self.cipher, &new)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         wrapped.save(&tx)?;
@@ -178,8 +299,8 @@ impl Store {
     /// Begins a transaction, taking the write lock. Commit it with [`StoreTx::commit`]; dropping it
     /// rolls everything back.
     pub fn transaction(&mut self) -> Result<StoreTx<'_>> {
-        let Store { conn, cipher } = self;
-        Ok(StoreTx::new(conn.transaction_with_behavior(TransactionBehavior::Immediate)?, cipher))
+        let Store { conn, cipher, generation } = self;
+        Ok(StoreTx::new(conn.transaction_with_behavior(TransactionBehavior::Immediate)?, cipher, generation.as_mut()))
     }
 
     /// The schema version of the file (after migrations: the one this build writes).

@@ -1,5 +1,6 @@
-//! The outbox: frames stored before they leave and kept until the relay acknowledges them, so a
-//! send survives a crash or a lost connection. The recipients dedupe retries by client message id.
+//! The outbox: payloads stored before they leave and kept until the relay took a copy for every
+//! recipient device, so a send survives a crash or a lost connection. The recipients dedupe
+//! retries by client message id.
 
 use rusqlite::{OptionalExtension, params};
 use zeroize::Zeroizing;
@@ -20,7 +21,7 @@ pub struct OutboxItem {
     pub conversation: ConversationId,
     /// The message's client id.
     pub message_id: MessageId,
-    /// What to send: the encoded request with the ciphertexts for every recipient device.
+    /// What to send: the client's encoded outbox entry (docs/PROTOCOL.md §16.8).
     pub frame: Vec<u8>,
     /// Send attempts so far.
     pub attempts: u32,
@@ -45,7 +46,8 @@ impl StoreTx<'_> {
         Ok(id)
     }
 
-    fn write_outbox(&self, item: &OutboxItem) -> Result<()> {
+    /// Seals and writes `item` into its row; whether the row exists.
+    fn write_outbox(&self, item: &OutboxItem) -> Result<bool> {
         let record = OutboxRecord {
             conversation: item.conversation.to_bytes(),
             message_id: item.message_id.to_vec(),
@@ -58,10 +60,11 @@ impl StoreTx<'_> {
             &row_key(item.id),
             &Zeroizing::new(prost::Message::encode_to_vec(&record)),
         )?;
-        self.tx
+        let changed = self
+            .tx
             .prepare_cached("UPDATE outbox SET next_attempt_at = ?1, value = ?2 WHERE id = ?3")?
             .execute(params![sql_time(item.next_attempt_ms), sealed, sql_time(item.id)])?;
-        Ok(())
+        Ok(changed > 0)
     }
 
     fn read_outbox(&self, id: i64, next_attempt_at: i64, value: &[u8]) -> Result<OutboxItem> {
@@ -129,8 +132,13 @@ impl StoreTx<'_> {
         let Some(mut item) = self.outbox_item(id)? else { return Ok(false) };
         item.attempts = attempts(item.attempts);
         item.next_attempt_ms = next_attempt_ms;
-        self.write_outbox(&item)?;
-        Ok(true)
+        self.write_outbox(&item)
+    }
+
+    /// Rewrites queued item `item.id` (what it holds, its attempts and its next attempt time);
+    /// `false` if there is no such item.
+    pub fn outbox_put(&self, item: &OutboxItem) -> Result<bool> {
+        self.write_outbox(item)
     }
 
     /// Removes frame `id` (the relay acknowledged it, or the client gave up); whether it was there.

@@ -53,6 +53,7 @@ fn no_key_bytes_in_the_file() {
     let wal = path.with_file_name("s.db-wal");
     scan(&std::fs::read(&path).unwrap());
     scan(&std::fs::read(&wal).unwrap_or_default());
+    scan(&std::fs::read(anchor::path_of(&path)).unwrap());
     store.close().unwrap();
     scan(&std::fs::read(&path).unwrap());
 }
@@ -118,17 +119,134 @@ fn history_cursor_bytes_round_trip() {
     assert!(HistoryCursor::from_bytes(&[0; 15]).is_err());
 }
 
+/// Names the store file the child of [`a_second_process_opening_the_store_gets_store_in_use`] holds.
+const HOLD_VAR: &str = "HUSH_STORE_HOLD_PATH";
+
+/// The child: holds the store open until its stdin closes. Run only by the parent test.
 #[test]
-fn the_single_writer_holds_the_lock_for_its_whole_transaction() {
+#[ignore = "run by a_second_process_opening_the_store_gets_store_in_use in a child process"]
+fn hold_the_store_open() {
+    let Some(path) = std::env::var_os(HOLD_VAR) else { return };
+    let store = Store::open(&path, key()).unwrap();
+    println!("holding");
+    std::io::Write::flush(&mut std::io::stdout()).unwrap();
+    let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
+    drop(store);
+}
+
+#[test]
+fn a_second_process_opening_the_store_gets_store_in_use() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
-    let mut a = Store::create(&path, key()).unwrap();
-    let mut b = Store::open(&path, key()).unwrap();
-    b.conn.busy_timeout(core::time::Duration::from_millis(10)).unwrap();
-    let tx = a.transaction().unwrap();
-    assert!(matches!(b.transaction(), Err(crate::Error::Database(_))));
+    Store::create(&path, key()).unwrap().close().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "store::tests::hold_the_store_open", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(HOLD_VAR, &path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("holding")), "the child never opened the store");
+    assert_eq!(Store::open(&path, key()).err(), Some(Error::StoreInUse));
+    assert_eq!(Store::open_read_only(&path, key()).err(), Some(Error::StoreInUse));
+    assert_eq!(Store::create(&path, key()).err(), Some(Error::StoreInUse));
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    Store::open(&path, key()).unwrap();
+}
+
+#[test]
+fn a_second_open_in_one_process_gets_store_in_use_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let first = Store::create(&path, key()).unwrap();
+    assert_eq!(Store::open(&path, key()).err(), Some(Error::StoreInUse));
+    // The lock comes before the key: a wrong key learns nothing more.
+    assert_eq!(Store::open(&path, Unlock::Key(Zeroizing::new([1; 32]))).err(), Some(Error::StoreInUse));
+    first.close().unwrap();
+    let second = Store::open(&path, key()).unwrap();
+    drop(second);
+    Store::open(&path, key()).unwrap();
+}
+
+/// Every writing commit raises the generation in the store and its anchor; reads do not.
+#[test]
+fn writing_commits_raise_the_generation_and_reads_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut store = Store::create(&path, key()).unwrap();
+    let generation = |s: &Store| s.generation.as_ref().map(|g| g.current);
+    assert_eq!(generation(&store), Some(0));
+    let tx = store.transaction().unwrap();
+    tx.put_setting("a", b"1").unwrap();
     tx.commit().unwrap();
-    b.transaction().unwrap().commit().unwrap();
+    let tx = store.transaction().unwrap();
+    assert!(tx.setting("a").unwrap().is_some());
+    tx.commit().unwrap();
+    assert_eq!(generation(&store), Some(1));
+    let tx = store.transaction().unwrap();
+    tx.put_setting("a", b"2").unwrap();
+    drop(tx);
+    assert_eq!(generation(&store), Some(1), "a rolled-back transaction");
+    assert_eq!(store.generation.as_mut().unwrap().anchor.read().unwrap(), anchor::Anchored::Generation(1));
+    store.close().unwrap();
+    let store = Store::open(&path, key()).unwrap();
+    assert_eq!(generation(&store), Some(1));
+    // Stores in memory have none.
+    assert!(Store::open_in_memory(key()).unwrap().generation.is_none());
+}
+
+/// A crash between a commit and the anchor's write leaves the store ahead of its anchor: the newest
+/// state, which opens, and the anchor catches up.
+#[test]
+fn a_store_ahead_of_its_anchor_opens_and_the_anchor_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut store = Store::create(&path, key()).unwrap();
+    let old_anchor = std::fs::read(anchor::path_of(&path)).unwrap();
+    for i in 0..3u8 {
+        let tx = store.transaction().unwrap();
+        tx.put_setting("a", &[i]).unwrap();
+        tx.commit().unwrap();
+    }
+    store.close().unwrap();
+    std::fs::write(anchor::path_of(&path), old_anchor).unwrap();
+    let mut store = Store::open(&path, key()).unwrap();
+    assert_eq!(store.generation.as_mut().unwrap().anchor.read().unwrap(), anchor::Anchored::Generation(3));
+}
+
+#[test]
+fn an_older_copy_opens_only_read_only_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut store = Store::create(&path, key()).unwrap();
+    let put = |store: &mut Store, value: &[u8]| {
+        let tx = store.transaction()?;
+        tx.put_setting("a", value)?;
+        tx.commit()
+    };
+    put(&mut store, b"old").unwrap();
+    store.close().unwrap();
+    let copy = std::fs::read(&path).unwrap();
+    let mut store = Store::open(&path, key()).unwrap();
+    put(&mut store, b"new").unwrap();
+    store.close().unwrap();
+    std::fs::write(&path, &copy).unwrap();
+
+    assert_eq!(Store::open(&path, key()).err(), Some(Error::StoreRolledBack { stored: 1, anchored: Some(2) }));
+    let mut store = Store::open_read_only(&path, key()).unwrap();
+    assert!(store.is_read_only());
+    let tx = store.transaction().unwrap();
+    assert_eq!(tx.setting("a").unwrap().unwrap().as_slice(), b"old");
+    tx.commit().unwrap();
+    assert_eq!(put(&mut store, b"newer"), Err(Error::StoreReadOnly));
+    assert_eq!(store.change_unlock(key()), Err(Error::StoreReadOnly));
+    store.close().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), copy, "nothing was written");
+    assert!(matches!(Store::open(&path, key()), Err(Error::StoreRolledBack { .. })));
 }
 
 /// The public store types print no secret: delivery tokens, message bodies (which may carry

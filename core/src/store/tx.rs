@@ -6,10 +6,11 @@ use core::fmt;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use zeroize::Zeroizing;
 
+use super::Generation;
 use super::cipher::{StoreCipher, Table};
 use crate::account::Account;
 use crate::crypto::SigningPublicKey;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::group::{Group, GroupId};
 use crate::identity::UserIdentity;
 use crate::limits::PROCESSED_RELAY_ID_RETENTION_MS;
@@ -17,6 +18,9 @@ use crate::peer::PeerUser;
 
 /// The natural key of the single-row tables.
 const SINGLETON: &[u8] = b"self";
+/// The setting holding the store's generation (§14.16), BE64; the client's own settings are
+/// named `client/…`.
+const SETTING_GENERATION: &str = "store/generation";
 
 /// One transaction over the store, holding SQLite's write lock. Every read and write of the store
 /// goes through one. [`commit`](Self::commit) makes its writes durable at once; dropping it
@@ -24,6 +28,10 @@ const SINGLETON: &[u8] = b"self";
 pub struct StoreTx<'a> {
     pub(crate) tx: Transaction<'a>,
     pub(crate) cipher: &'a StoreCipher,
+    /// A file store's generation, raised by a commit that writes.
+    generation: Option<&'a mut Generation>,
+    /// The connection's change count when the transaction began.
+    changes_at_begin: u64,
 }
 
 impl fmt::Debug for StoreTx<'_> {
@@ -33,13 +41,28 @@ impl fmt::Debug for StoreTx<'_> {
 }
 
 impl<'a> StoreTx<'a> {
-    pub(crate) fn new(tx: Transaction<'a>, cipher: &'a StoreCipher) -> Self {
-        Self { tx, cipher }
+    pub(crate) fn new(tx: Transaction<'a>, cipher: &'a StoreCipher, generation: Option<&'a mut Generation>) -> Self {
+        let changes_at_begin = tx.total_changes();
+        Self { tx, cipher, generation, changes_at_begin }
     }
 
-    /// Commits every write of this transaction.
+    /// Commits every write of this transaction. In a file store a transaction that wrote raises
+    /// the store's generation in the same commit, then in its anchor (§14.16); in a store opened
+    /// read-only it is rolled back and fails [`Error::StoreReadOnly`].
     pub fn commit(self) -> Result<()> {
-        Ok(self.tx.commit()?)
+        let wrote = self.tx.total_changes() != self.changes_at_begin;
+        let StoreTx { tx, cipher, generation, .. } = self;
+        let Some(generation) = generation.filter(|_| wrote) else { return Ok(tx.commit()?) };
+        if generation.read_only {
+            tx.rollback()?;
+            return Err(Error::StoreReadOnly);
+        }
+        let next = generation.current.checked_add(1).ok_or(Error::Internal("store generation"))?;
+        put_generation(&tx, cipher, next)?;
+        tx.commit()?;
+        // The store is now ahead of its anchor until this returns: an open in between (after a
+        // crash) finds the newest state and lets the anchor catch up.
+        generation.committed(next)
     }
 
     /// Rolls every write of this transaction back (as dropping it does, but reporting errors).
@@ -262,4 +285,26 @@ pub(crate) fn sql_time(ms: u64) -> i64 {
 /// A 32-byte lookup from a BLOB column.
 pub(crate) fn lookup32(row: &Row<'_>, idx: usize, table: Table) -> Result<[u8; 32]> {
     blob(row, idx, table)?.as_slice().try_into().map_err(|_| table.corrupt())
+}
+
+/// The generation a store file holds (§14.16): 0 for a store that never committed a write since
+/// it got an anchor. Reads in a transaction of its own, which it rolls back.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn stored_generation(conn: &mut rusqlite::Connection, cipher: &StoreCipher) -> Result<u64> {
+    let tx = conn.transaction()?;
+    let lookup = cipher.lookup(Table::Settings, SETTING_GENERATION.as_bytes())?;
+    let sql = "SELECT value FROM settings WHERE lookup = ?1";
+    let stored: Option<Vec<u8>> = tx.query_row(sql, [lookup.as_slice()], |row| row.get(0)).optional()?;
+    let Some(stored) = stored else { return Ok(0) };
+    let value = cipher.open(Table::Settings, &lookup, &stored)?;
+    let bytes: [u8; 8] = value.as_slice().try_into().map_err(|_| Table::Settings.corrupt())?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+fn put_generation(tx: &Transaction<'_>, cipher: &StoreCipher, generation: u64) -> Result<()> {
+    let lookup = cipher.lookup(Table::Settings, SETTING_GENERATION.as_bytes())?;
+    let sealed = cipher.seal(Table::Settings, &lookup, &generation.to_be_bytes())?;
+    let sql = "INSERT INTO settings (lookup, value) VALUES (?1, ?2) ON CONFLICT (lookup) DO UPDATE SET value = excluded.value";
+    tx.prepare_cached(sql)?.execute(params![lookup.as_slice(), sealed])?;
+    Ok(())
 }

@@ -55,9 +55,21 @@ class ErrorCodesTest {
     @Test
     fun aWrongStoreKeyIsWrongKey() {
         val path = Files.createTempDirectory("hush-kt-").resolve("eve.db").toString()
-        HushClient.create(path, ByteArray(32) { 1 }, null, relay, "Eve")
+        // Closed first: an open store holds its file (a second open is "storage", in use).
+        HushClient.create(path, ByteArray(32) { 1 }, null, relay, "Eve").close()
         val e = assertFailsWith<HushException> { HushClient.open(path, ByteArray(32) { 2 }, null, relay, "Eve") }
         assertEquals("wrong_key", e.code)
+    }
+
+    @Test
+    fun aSecondOpenOfAnOpenStoreIsInUse() {
+        val path = Files.createTempDirectory("hush-kt-").resolve("eve.db").toString()
+        val first = HushClient.create(path, ByteArray(32) { 1 }, null, relay, "Eve")
+        val e = assertFailsWith<HushException> { HushClient.open(path, ByteArray(32) { 1 }, null, relay, "Eve") }
+        assertEquals("storage", e.code)
+        kotlin.test.assertContains(e.message ?: "", "in use")
+        first.close()
+        HushClient.open(path, ByteArray(32) { 1 }, null, relay, "Eve").close()
     }
 
     @Test
