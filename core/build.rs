@@ -14,6 +14,7 @@ const SECRET_TYPES: &[&str] = &[
     ".hush.content.SenderKeyDistribution",
     ".hush.content.SentSync",
     ".hush.group.SenderKeyDistribution",
+    ".hush.group.GroupEpochKeys",
     ".hush.link.LinkApproval",
     ".hush.link.LinkRequest",
     ".hush.client",

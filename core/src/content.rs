@@ -115,6 +115,51 @@ pub enum ContentBody {
         /// The encoded content as sent.
         content: SecretBytes,
     },
+    /// A retry receipt: the sender could not decrypt a message from the recipient's device and
+    /// names it by the SHA-256 of its inner message. Only ever sealed without a session
+    /// ([`InnerKind::Plaintext`](crate::sealed_sender::InnerKind::Plaintext)).
+    DecryptionError {
+        /// SHA-256 of the inner message that failed.
+        message_hash: [u8; 32],
+        /// What failed.
+        reason: DecryptionErrorReason,
+    },
+}
+
+/// Why a message could not be decrypted, as a retry receipt says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecryptionErrorReason {
+    /// No session with the sending device.
+    NoSession,
+    /// A first message naming a prekey this device no longer holds (used, or handed out again by a
+    /// relay restored from a backup).
+    UnknownPrekey,
+    /// No session key opens it: its chain was dropped, or the key was used.
+    Undecryptable,
+    /// Not said (0), or a reason a newer version knows and this one does not: kept as sent (so the
+    /// encoding round-trips), read as no reason at all.
+    Other(i32),
+}
+
+impl DecryptionErrorReason {
+    fn to_proto(self) -> i32 {
+        match self {
+            Self::NoSession => proto::DecryptionErrorReason::NoSession.into(),
+            Self::UnknownPrekey => proto::DecryptionErrorReason::UnknownPrekey.into(),
+            Self::Undecryptable => proto::DecryptionErrorReason::Undecryptable.into(),
+            Self::Other(value) => value,
+        }
+    }
+
+    /// Version-tolerant: a value not known here is `Other`, not an error.
+    fn from_proto(value: i32) -> Self {
+        match proto::DecryptionErrorReason::try_from(value) {
+            Ok(proto::DecryptionErrorReason::NoSession) => Self::NoSession,
+            Ok(proto::DecryptionErrorReason::UnknownPrekey) => Self::UnknownPrekey,
+            Ok(proto::DecryptionErrorReason::Undecryptable) => Self::Undecryptable,
+            Ok(proto::DecryptionErrorReason::Unspecified) | Err(_) => Self::Other(value),
+        }
+    }
 }
 
 /// What a receipt acknowledges.
@@ -228,7 +273,10 @@ impl ContentBody {
     fn validate(&self) -> Result<()> {
         match self {
             ContentBody::Text(text) | ContentBody::Edit { text, .. } => bounded("text", text.len(), MAX_TEXT_BYTES),
-            ContentBody::Delete { .. } | ContentBody::Typing { .. } | ContentBody::DisappearingTimer { .. } => Ok(()),
+            ContentBody::Delete { .. }
+            | ContentBody::Typing { .. }
+            | ContentBody::DisappearingTimer { .. }
+            | ContentBody::DecryptionError { .. } => Ok(()),
             ContentBody::Reaction { emoji, .. } => bounded("reaction emoji", emoji.len(), MAX_EMOJI_BYTES),
             ContentBody::Receipt { targets, .. } => bounded("receipt targets", targets.len(), MAX_RECEIPT_TARGETS),
             ContentBody::Attachment(pointer) => pointer.validate(),
@@ -283,6 +331,10 @@ impl ContentBody {
                 conversation: conversation.clone(),
                 content: content.as_bytes().to_vec(),
             }),
+            ContentBody::DecryptionError { message_hash, reason } => Body::DecryptionError(proto::DecryptionError {
+                message_hash: message_hash.to_vec(),
+                reason: reason.to_proto(),
+            }),
         }
     }
 
@@ -321,6 +373,14 @@ impl ContentBody {
             Body::SentSync(mut s) => ContentBody::SentSync {
                 conversation: core::mem::take(&mut s.conversation),
                 content: SecretBytes::new(core::mem::take(&mut s.content)),
+            },
+            Body::DecryptionError(d) => ContentBody::DecryptionError {
+                message_hash: d
+                    .message_hash
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::Malformed { what: "decryption error message hash" })?,
+                reason: DecryptionErrorReason::from_proto(d.reason),
             },
         })
     }
@@ -681,5 +741,31 @@ mod tests {
             assert_no_secret(&text, secret);
             assert!(!text.contains("device-link-secret") && !text.contains("sender-key-secret"));
         }
+    }
+
+    #[test]
+    fn a_retry_receipt_round_trips_and_a_reason_from_a_newer_version_is_kept_not_refused() {
+        let mut rng = rand_core::OsRng;
+        for reason in [
+            DecryptionErrorReason::NoSession,
+            DecryptionErrorReason::UnknownPrekey,
+            DecryptionErrorReason::Undecryptable,
+            DecryptionErrorReason::Other(0),
+            DecryptionErrorReason::Other(77),
+        ] {
+            let c = Content::new(&mut rng, 5, ContentBody::DecryptionError { message_hash: [3; 32], reason });
+            let bytes = c.to_bytes().unwrap();
+            assert_eq!(Content::from_bytes(&bytes).unwrap(), c);
+        }
+        let short = proto::Content {
+            version: CONTENT_VERSION,
+            client_message_id: vec![1; 16],
+            timestamp_ms: 1,
+            body: Some(Body::DecryptionError(proto::DecryptionError { message_hash: vec![1; 31], reason: 1 })),
+        };
+        assert_eq!(
+            Content::from_bytes(&short.encode_to_vec()).unwrap_err(),
+            Error::Malformed { what: "decryption error message hash" }
+        );
     }
 }

@@ -118,6 +118,13 @@ pub enum Error {
     /// A roster change that would not take effect.
     #[error("group change rejected: {0:?}")]
     GroupChangeRejected(ChangeRejection),
+    /// Another member was shown a different history of the group's roster log than this device
+    /// (a relay that equivocates, docs/PROTOCOL.md §11.9): their transcript hash of `epoch` is not ours.
+    #[error("the group's history differs from another member's at epoch {epoch}")]
+    GroupForked {
+        /// The epoch whose transcripts differ.
+        epoch: u64,
+    },
     /// A group message on a sender chain this device never received (or dropped: removed sender).
     #[error("unknown sender chain")]
     UnknownSenderChain,
@@ -185,6 +192,11 @@ pub enum ChangeRejection {
     NotAdmin,
     /// The change does not fit the roster: adding a member, removing a non-member, a second create.
     Invalid,
+    /// The change would add back a user who was removed, or was made by one: in the relay-sequenced
+    /// log (docs/PROTOCOL.md §11.9) a removal is final.
+    Removed,
+    /// This member's previous change is still waiting for the relay's answer (§11.9): one at a time.
+    InFlight,
 }
 
 impl Error {
@@ -214,7 +226,8 @@ impl Error {
             | Error::UserKeyChanged
             | Error::DuplicateDevice
             | Error::UnknownDevice
-            | Error::IdentityChangePending => ErrorKind::Identity,
+            | Error::IdentityChangePending
+            | Error::GroupForked { .. } => ErrorKind::Identity,
             Error::PostQuantumRequired
             | Error::ClassicalRefused
             | Error::UnknownPrekey { .. }

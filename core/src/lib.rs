@@ -57,6 +57,12 @@ mod session;
 pub mod store;
 pub mod wire;
 
+/// Entry points for the fuzz targets (`fuzz/bodies/`) into paths no public input reaches.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::ratchet::pq::fuzzing::pq_chunks;
+}
+
 #[cfg(test)]
 mod layering_tests;
 #[cfg(test)]

@@ -8,6 +8,14 @@ pub const MAX_FORWARD_JUMP: u32 = 25_000;
 pub const MAX_SKIPPED_KEYS: usize = 2_000;
 /// Most receiving chains kept per session (the current one included).
 pub const MAX_RECEIVING_CHAINS: usize = 5;
+/// Bytes of one erasure-code shard of the triple ratchet (§7A.4): a message carries at most one,
+/// 66 bytes with its tag and index. 64 divides the ML-KEM-768 pieces exactly (`pk1` is one shard,
+/// `pk2` 18, `ct1` 15, `ct2` 2) and keeps the average overhead under 100 bytes a message while an
+/// epoch completes in about 20 messages each way.
+pub const PQ_CHUNK_BYTES: usize = 64;
+/// Epoch keys of the triple ratchet a session keeps (the current ones included) for messages still in
+/// flight; a message of an older epoch is refused like one whose skipped key was dropped.
+pub const MAX_PQ_EPOCH_KEYS: usize = 8;
 /// Most archived sessions kept per peer device beside the active one.
 pub const MAX_ARCHIVED_SESSIONS: usize = 40;
 /// Previous signed prekeys (and last-resort ML-KEM prekeys) an account keeps after rotation, for
@@ -26,7 +34,7 @@ pub const OLD_PREKEY_GRACE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 pub const MAX_ONE_TIME_PREKEYS: usize = 1_000;
 
 /// The `version` every relay frame carries (`core/proto/relay.proto`); client and relay both use it.
-pub const RELAY_PROTOCOL_VERSION: u32 = 1;
+pub const RELAY_PROTOCOL_VERSION: u32 = 2;
 /// Most relay ids one `Ack` frame carries (the relay refuses more); a client acks a larger batch
 /// in several frames.
 pub const MAX_ACK_IDS: usize = 1_000;
@@ -170,3 +178,37 @@ pub const MAX_HISTORY_PAGE: usize = 1_000;
 /// How long a processed relay message id is remembered for deduplication (60 days: twice the
 /// relay's default message TTL, so any redelivery of a message is still recognised).
 pub const PROCESSED_RELAY_ID_RETENTION_MS: u64 = 60 * 24 * 60 * 60 * 1000;
+
+/// How long a sent copy stays in the sent log (§16.13), so that a retry receipt naming it has it sent
+/// again: 3 days. A device offline longer finds the message undecryptable and its sender cannot help
+/// (the relay keeps messages 30 days; keeping every payload as long would hold a month of plaintext).
+/// Signal keeps its message send log one day; three cover a long weekend offline.
+pub const MAX_SENT_LOG_AGE_MS: u64 = 3 * 24 * 60 * 60 * 1000;
+/// Most copies the sent log keeps (the oldest go first). One row per recipient device: 5,000 are
+/// about 1,000 messages to users with a few devices each, more than a busy day's 1:1 sends.
+pub const MAX_SENT_LOG_ROWS: usize = 5_000;
+/// How many times one payload is sent again after retry receipts: the first fixes a broken session,
+/// a second covers a retry whose new session hit another stale prekey (a relay restored from a
+/// backup); past that a peer or relay that keeps reporting failures gets nothing more.
+pub const MAX_RESENDS: u32 = 2;
+/// Most retry receipts this device sends to one sender device per [`RETRY_RECEIPT_WINDOW_MS`], so
+/// a peer or relay feeding it undecryptable messages cannot make it answer without bound. A session
+/// broken while a chat was busy may leave a few dozen messages undecryptable.
+pub const MAX_RETRY_RECEIPTS_PER_DEVICE: u32 = 50;
+/// The window of [`MAX_RETRY_RECEIPTS_PER_DEVICE`].
+pub const RETRY_RECEIPT_WINDOW_MS: u64 = 60 * 60 * 1000;
+/// Sender devices whose retry receipts are counted in memory; beyond, the longest-counted is forgotten.
+pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;
+/// Largest sealed entry of a group's relay-sequenced log (docs/PROTOCOL.md §11.9): the largest
+/// signed change, the entry's other fields, padding (§2.7, under 2 KiB at this size), salt and tag.
+pub const MAX_GROUP_LOG_ENTRY_BYTES: usize = MAX_GROUP_CHANGE_BYTES + 4 * 1024;
+/// Users a group remembers as removed or gone (a removal is final, §11.9); a removal or leave that
+/// would pass it is refused (`Invalid`), so the set that keeps them out never forgets one.
+pub const MAX_GROUP_REMOVED: usize = 10_000;
+/// Epoch keys received over 1:1 sessions for epochs this member has not reached, held at most (one
+/// per sender and epoch, the furthest epoch dropped first).
+pub const MAX_GROUP_KEY_GRANTS: usize = 256;
+/// Transcript hashes of past epochs a member keeps to check what others say of them (§11.9).
+pub const MAX_GROUP_TRANSCRIPTS_KEPT: usize = MAX_GROUP_EPOCHS_AHEAD as usize;
+/// Largest encoded `GroupWelcome`: a full roster and every removed user's key.
+pub const MAX_GROUP_WELCOME_BYTES: usize = 64 * (MAX_GROUP_MEMBERS + MAX_GROUP_REMOVED) + 4 * 1024;

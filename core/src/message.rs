@@ -8,7 +8,7 @@ use crate::crypto::kem::KEM_CIPHERTEXT_LEN;
 use crate::crypto::{DeviceKeys, PublicKey};
 use crate::error::{Error, Result};
 use crate::limits::MAX_SESSION_MESSAGE_BYTES;
-use crate::ratchet::header::ENCRYPTED_HEADER_LEN;
+use crate::ratchet::header::{ENCRYPTED_HEADER_LEN, ENCRYPTED_HEADER_LEN_PQ};
 use crate::wire::{self, proto};
 
 const MESSAGE_VERSION: u32 = 1;
@@ -35,7 +35,8 @@ impl RatchetMessage {
         wire::check_version("ratchet message", p.version, MESSAGE_VERSION)?;
         let header_nonce =
             p.header_nonce.as_slice().try_into().map_err(|_| Error::Malformed { what: "header nonce" })?;
-        if p.encrypted_header.len() != ENCRYPTED_HEADER_LEN {
+        // Version 1 (the Double Ratchet alone) or 2 (the triple ratchet, §7A.6).
+        if ![ENCRYPTED_HEADER_LEN, ENCRYPTED_HEADER_LEN_PQ].contains(&p.encrypted_header.len()) {
             return Err(Error::Malformed { what: "encrypted header" });
         }
         if p.ciphertext.is_empty() {

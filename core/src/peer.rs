@@ -208,6 +208,18 @@ impl PeerUser {
         record.encrypt(rng, plaintext)
     }
 
+    /// The id of the active session with a device (see [`SessionRecord::session_id`]).
+    pub fn session_id(&self, device: &SigningPublicKey) -> Option<[u8; 32]> {
+        self.sessions.get(device.as_bytes()).and_then(SessionRecord::session_id)
+    }
+
+    /// Archives the active session with a device, so the next message starts a new one.
+    pub fn archive_session(&mut self, device: &SigningPublicKey) {
+        if let Some(record) = self.sessions.get_mut(device.as_bytes()) {
+            record.archive_active();
+        }
+    }
+
     /// Decrypts a message from `sender` (the device the relay or the sealed envelope names), which
     /// must be on the pinned list; a prekey message must come from that same device.
     pub fn decrypt(

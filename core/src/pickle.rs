@@ -95,6 +95,9 @@ mod tests {
             for version in [0, 2, u32::MAX] {
                 let other = edit_account(&bytes, |p| p.version = version);
                 assert_eq!(load_account(&other), Err(Error::UnsupportedVersion { what: "account", version }));
+            }
+            // Session records are of version 2 (the triple ratchet) or 1 (before it, §7A.7).
+            for version in [0, 3, u32::MAX] {
                 let other = edit_record(&rbytes, |p| p.version = version);
                 assert_eq!(load_record(&other), Err(Error::UnsupportedVersion { what: "session record", version }));
             }

@@ -5,6 +5,7 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
+use crate::ratchet::pq::Exchange;
 use crate::test_util::assert_no_secret;
 use crate::{Account, SessionConfig, SessionRecord};
 
@@ -31,8 +32,25 @@ fn record_secrets(r: &SessionRecord) -> Vec<Vec<u8>> {
             out.extend(c.chain_key.iter().map(|k| k.key.to_vec()));
             out.extend(c.skipped.iter().map(|k| k.key.to_vec()));
         }
+        // The triple ratchet's root, epoch keys, key seed and encapsulation randomness.
+        if let Some(pq) = &s.pq {
+            out.push(pq.root.0.to_vec());
+            out.extend(pq.keys.iter().map(|k| k.key.0.to_vec()));
+            match &pq.exchange {
+                Exchange::Ek(side) => out.extend(side.key.iter().map(|(seed, _)| seed.0.to_vec())),
+                Exchange::Ct(side) => out.extend(side.encapsulation.iter().map(|e| e.m.0.to_vec())),
+            }
+        }
     }
     out
+}
+
+/// Whether `r`'s active session holds a key seed (key side) or encapsulation randomness.
+fn pq_secret_held(r: &SessionRecord) -> bool {
+    r.active.as_ref().and_then(|s| s.pq.as_ref()).is_some_and(|pq| match &pq.exchange {
+        Exchange::Ek(side) => side.key.is_some(),
+        Exchange::Ct(side) => side.encapsulation.is_some(),
+    })
 }
 
 #[test]
@@ -55,11 +73,12 @@ fn debug_output_never_contains_secrets() {
     let later = a.encrypt(&mut rng, b"later").unwrap();
     b.decrypt(&mut rng, &mut bob, &later, cfg).unwrap();
     assert!(b.active.as_ref().unwrap().ratchet.skipped_count() > 0);
+    assert!(pq_secret_held(&a) && pq_secret_held(&b));
 
     let text = format!("{alice:?}{bob:?}{a:?}{b:?}");
     let secrets: Vec<_> =
         [account_secrets(&alice), account_secrets(&bob), record_secrets(&a), record_secrets(&b)].concat();
-    assert!(secrets.len() > 20);
+    assert!(secrets.len() > 26);
     for secret in &secrets {
         assert_no_secret(&text, secret);
     }

@@ -83,6 +83,10 @@ pub enum InnerKind {
     Session,
     /// An encoded group (sender-key) message.
     Group,
+    /// An encoded `Content` sent without a session: only a retry receipt
+    /// ([`ContentBody::DecryptionError`](crate::content::ContentBody::DecryptionError)), for a
+    /// device whose session with the recipient is what broke.
+    Plaintext,
 }
 
 impl InnerKind {
@@ -90,6 +94,7 @@ impl InnerKind {
         match self {
             InnerKind::Session => proto::InnerKind::Session,
             InnerKind::Group => proto::InnerKind::Group,
+            InnerKind::Plaintext => proto::InnerKind::Plaintext,
         }
     }
 
@@ -97,6 +102,7 @@ impl InnerKind {
         match proto::InnerKind::try_from(value) {
             Ok(proto::InnerKind::Session) => Ok(InnerKind::Session),
             Ok(proto::InnerKind::Group) => Ok(InnerKind::Group),
+            Ok(proto::InnerKind::Plaintext) => Ok(InnerKind::Plaintext),
             Ok(proto::InnerKind::Unspecified) | Err(_) => Err(Error::Malformed { what: "sealed inner kind" }),
         }
     }

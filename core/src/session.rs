@@ -9,14 +9,16 @@ use std::collections::VecDeque;
 use rand_core::CryptoRngCore;
 
 use crate::account::{Account, UsedPrekeys};
+use crate::crypto::aead;
 use crate::crypto::{DeviceKeys, PublicKey};
 use crate::error::{Error, Result};
 use crate::identity::DeviceIdentity;
-use crate::limits::MAX_ARCHIVED_SESSIONS;
+use crate::limits::{MAX_ARCHIVED_SESSIONS, MAX_PLAINTEXT_BYTES};
 use crate::message::{PrekeyMessage, RatchetMessage, SessionMessage};
 use crate::pqxdh::{self, SessionConfig};
 use crate::prekeys::PrekeyBundle;
-use crate::ratchet::RatchetState;
+use crate::ratchet::pq::{self, PqRatchet};
+use crate::ratchet::{RatchetState, Suite, open_v1, padding};
 
 /// What an initiator repeats in every message until the responder answers.
 #[derive(Clone, Debug)]
@@ -39,6 +41,18 @@ pub(crate) struct Session {
     pub(crate) base_key: PublicKey,
     pub(crate) post_quantum: bool,
     pub(crate) pending_prekey: Option<PendingPrekey>,
+    /// The triple ratchet (§7A): from PQXDH's secret in a new session; `None` in a session of a
+    /// version-1 record until either side upgrades it.
+    pub(crate) pq: Option<PqRatchet>,
+    /// Whether we send version-2 (triple ratchet) messages: from the peer's first message that
+    /// advertised or was version 2 on; never cleared.
+    pub(crate) sends_v2: bool,
+}
+
+/// Whether `half` of a session's AD is `device`'s device key then identity key.
+pub(crate) fn names_device(half: &[u8], device: &DeviceKeys) -> bool {
+    half.get(..32) == Some(device.device_key().as_bytes().as_slice())
+        && half.get(32..) == Some(device.identity_key().as_bytes().as_slice())
 }
 
 impl Session {
@@ -52,6 +66,7 @@ impl Session {
     ) -> Result<Self> {
         let agreed = pqxdh::initiate(rng, local, bundle, config)?;
         let ratchet = RatchetState::initiator(rng, &agreed.sk, agreed.peer_signed_prekey)?;
+        let pq = PqRatchet::new(true, pq::keys::initial(&agreed.sk)?);
         Ok(Session {
             ratchet,
             peer: bundle.device,
@@ -65,6 +80,8 @@ impl Session {
                 kem_prekey_id: agreed.kem_prekey_id,
                 kem_ciphertext: agreed.kem_ciphertext,
             }),
+            pq: Some(pq),
+            sends_v2: false,
         })
     }
 
@@ -85,12 +102,43 @@ impl Session {
             base_key: msg.base_key,
             post_quantum: agreed.post_quantum,
             pending_prekey: None,
+            pq: Some(PqRatchet::new(false, pq::keys::initial(&agreed.sk)?)),
+            sends_v2: false,
         };
         Ok((session, agreed.used))
     }
 
+    /// Whether we initiated the session: the AD names the initiator first (§6.3).
+    fn is_initiator(&self) -> bool {
+        self.pending_prekey.is_some() || !self.ad.get(..64).is_some_and(|first| names_device(first, &self.peer))
+    }
+
+    /// A session of a version-1 record starts its epochs from its AD when either side upgrades.
+    fn upgraded_pq(&self) -> Result<PqRatchet> {
+        Ok(PqRatchet::new(self.is_initiator(), pq::keys::upgraded(&self.ad)?))
+    }
+
     fn encrypt(&mut self, rng: &mut impl CryptoRngCore, plaintext: &[u8]) -> Result<SessionMessage> {
-        let message = self.ratchet.encrypt(rng, &self.ad, plaintext)?;
+        let message = if self.sends_v2 {
+            if plaintext.len() > MAX_PLAINTEXT_BYTES {
+                return Err(Error::TooLarge { what: "plaintext", size: plaintext.len(), max: MAX_PLAINTEXT_BYTES });
+            }
+            if !self.ratchet.can_send() {
+                return Err(Error::NoSession);
+            }
+            // On a copy: kept only with the message.
+            let mut pq = match &self.pq {
+                Some(pq) => pq.clone(),
+                None => self.upgraded_pq()?,
+            };
+            let (epoch, key, shard) = pq.prepare_send(rng)?;
+            let body = pq::chunk::encode(shard.as_ref(), plaintext);
+            let message = self.ratchet.encrypt_with(rng, &self.ad, &body, Suite::V2 { epoch, key: &key })?;
+            self.pq = Some(pq);
+            message
+        } else {
+            self.ratchet.encrypt_with(rng, &self.ad, plaintext, Suite::V1 { advertise: true })?
+        };
         Ok(match &self.pending_prekey {
             None => SessionMessage::Ratchet(message),
             Some(p) => SessionMessage::Prekey(Box::new(PrekeyMessage {
@@ -105,8 +153,33 @@ impl Session {
         })
     }
 
+    /// Decrypts a version-1 or -2 message; the triple ratchet's new state is computed on a copy and
+    /// kept with the Double Ratchet's, only if the whole message opened.
     fn decrypt(&mut self, rng: &mut impl CryptoRngCore, message: &RatchetMessage) -> Result<Vec<u8>> {
-        let plaintext = self.ratchet.decrypt(rng, &self.ad, message)?;
+        let initiator = self.is_initiator();
+        let (ad, current) = (&self.ad, &self.pq);
+        let (plaintext, pq, advertised) =
+            self.ratchet.decrypt_with(rng, ad, message, |header, key, body_ad| match header.epoch {
+                None => open_v1(key, body_ad, &message.ciphertext)
+                    .map(|(plaintext, advertised)| (plaintext, None, advertised)),
+                Some(epoch) => {
+                    let mut pq = match current {
+                        Some(pq) => pq.clone(),
+                        None => PqRatchet::new(initiator, pq::keys::upgraded(ad)?),
+                    };
+                    let secrets = key.expand_hybrid(pq.epoch_key(epoch)?)?;
+                    let padded = aead::open(&secrets.key, &secrets.nonce, body_ad, &message.ciphertext)?;
+                    let body = padding::unpad(padded)?;
+                    let (shard, plaintext) = pq::chunk::decode(&body)?;
+                    let plaintext = plaintext.to_vec();
+                    pq.receive(epoch, shard)?;
+                    Ok((plaintext, Some(pq), true))
+                }
+            })?;
+        if let Some(pq) = pq {
+            self.pq = Some(pq);
+        }
+        self.sends_v2 |= advertised;
         // The peer answered, so it has the session: stop sending prekey messages.
         self.pending_prekey = None;
         Ok(plaintext)
@@ -142,6 +215,26 @@ impl SessionRecord {
         self.active.as_ref().is_some_and(|s| s.post_quantum)
     }
 
+    /// Benchmark-only (`bench/core/benches/session.rs`, its "Double Ratchet only" rows): makes the
+    /// active session send version 1 and forget the triple ratchet, as a session of a version-1
+    /// record that has not upgraded yet. Call it again after every decrypt (which may upgrade).
+    /// Exists only with the `bench-classical` feature; never enable it in an application.
+    #[cfg(feature = "bench-classical")]
+    #[doc(hidden)]
+    pub fn benchmark_without_triple_ratchet(&mut self) {
+        if let Some(session) = self.active.as_mut() {
+            session.sends_v2 = false;
+            session.pq = None;
+        }
+    }
+
+    /// The epoch the active session's triple ratchet sends in (§7A), once it sends version-2
+    /// messages; `None` while it sends version 1.
+    pub fn pq_epoch(&self) -> Option<u32> {
+        let session = self.active.as_ref().filter(|s| s.sends_v2)?;
+        Some(session.pq.as_ref().map_or(0, |pq| pq.sending_epoch))
+    }
+
     /// Whether the active session still sends prekey messages (the peer has not answered yet).
     pub fn awaiting_reply(&self) -> bool {
         self.active.as_ref().is_some_and(|s| s.pending_prekey.is_some())
@@ -150,6 +243,20 @@ impl SessionRecord {
     /// Number of archived sessions.
     pub fn archived_count(&self) -> usize {
         self.archived.len()
+    }
+
+    /// The active session's id: the initiator's base key, the same on both sides.
+    pub fn session_id(&self) -> Option<[u8; 32]> {
+        self.active.as_ref().map(|s| s.base_key.to_bytes())
+    }
+
+    /// Archives the active session (the peer reported it cannot decrypt with it): the next message
+    /// needs a new session from a fresh bundle, while a late message in the old one still decrypts.
+    pub fn archive_active(&mut self) {
+        if let Some(previous) = self.active.take() {
+            self.archived.push_front(previous);
+            self.archived.truncate(MAX_ARCHIVED_SESSIONS);
+        }
     }
 
     /// Opens a new session from a peer's verified prekey bundle; it becomes the active session

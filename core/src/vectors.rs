@@ -11,7 +11,7 @@
 //! self-consistent.
 //!
 //! Each file has its own module (`identity`, `pqxdh`, `ratchet`, `safety_number`, `device_list`,
-//! `sealed_sender`, `group`, `mlkem768`) with its JSON types, its generator and both tests; this
+//! `sealed_sender`, `group`, `group_log`, `mlkem768`) with its JSON types, its generator and both tests; this
 //! module holds what they share: the RNGs, hex and file helpers, the types and generators of more
 //! than one file, and the primitive-crate helpers of the independent checks.
 
@@ -57,8 +57,15 @@ mod sealed_sender;
 /// `group.json` (sender-key messages, a signed group create), in its own file.
 mod group;
 
+/// `group_log.json` (a group's relay-sequenced log: epoch keys, sealed entries, appends,
+/// transcript hashes), in its own file.
+mod group_log;
+
 /// `mlkem768.json` (ML-KEM-768 from a seed, encapsulation, implicit rejection), in its own file.
 mod mlkem768;
+
+/// `pq_ratchet.json` (one full epoch of the triple ratchet, a version-2 message), in its own file.
+mod pq_ratchet;
 
 // ---------------------------------------------------------------------------------------------
 // RNGs, hex, files

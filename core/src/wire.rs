@@ -46,7 +46,7 @@ pub mod client {
 pub mod group {
     include!(concat!(env!("OUT_DIR"), "/hush.group.rs"));
 
-    super::redacted_debug!("group": SenderKeyDistribution);
+    super::redacted_debug!("group": SenderKeyDistribution, GroupEpochKeys);
 }
 
 /// Storage formats from `core/proto/storage.proto` (see `crate::pickle`). They hold secrets, so they

@@ -24,6 +24,8 @@ mod content;
 mod device_list;
 #[path = "../../fuzz/bodies/group.rs"]
 mod group;
+#[path = "../../fuzz/bodies/group_log.rs"]
+mod group_log;
 #[path = "../../fuzz/bodies/link.rs"]
 mod link;
 #[path = "../../fuzz/bodies/link_uri.rs"]
@@ -32,6 +34,8 @@ mod link_uri;
 mod pickle;
 #[path = "../../fuzz/bodies/pickle_peer.rs"]
 mod pickle_peer;
+#[path = "../../fuzz/bodies/pq_chunk.rs"]
+mod pq_chunk;
 #[path = "../../fuzz/bodies/prekey_bundle.rs"]
 mod prekey_bundle;
 #[path = "../../fuzz/bodies/sealed_sender.rs"]
@@ -54,10 +58,12 @@ const TARGETS: &[(&str, Body)] = &[
     ("content", content::run),
     ("device_list", device_list::run),
     ("group", group::run),
+    ("group_log", group_log::run),
     ("link", link::run),
     ("link_uri", link_uri::run),
     ("pickle", pickle::run),
     ("pickle_peer", pickle_peer::run),
+    ("pq_chunk", pq_chunk::run),
     ("prekey_bundle", prekey_bundle::run),
     ("sealed_sender", sealed_sender::run),
     ("session_decrypt", session_decrypt::run),
@@ -207,6 +213,29 @@ fn write_seeds() {
         ("group", "raw_control", cat(&[3], &control)),
     ]);
 
+    // The sequenced group log (its own RNG, so the seeds above stay as they were).
+    {
+        use hush_core::group::GroupId;
+        use hush_core::group::log::LogView;
+        let mut rng = ChaCha20Rng::seed_from_u64(0x1096_5EED);
+        let users: Vec<_> = (0..3).map(|_| UserIdentity::generate(&mut rng)).collect();
+        let keys: Vec<_> = users.iter().map(UserIdentity::user_key).collect();
+        let group = GroupId::from_slice(&[0x48; 16]).unwrap();
+        let (mut admin, create) = LogView::create(&mut rng, &users[0], group, "seed", &keys[1..], 1).unwrap();
+        let welcome = admin.accepted(1).unwrap().welcome.unwrap();
+        let rename = admin.propose(&mut rng, &users[0], RosterAction::Rename("r".into()), 2).unwrap();
+        let member_keys = admin.accepted(2).unwrap().member_keys;
+        seeds.extend([
+            ("group_log", "entry", vec![0, 0, 0]),
+            ("group_log", "keys", vec![1, 0, 0]),
+            ("group_log", "welcome", vec![2, 0, 0]),
+            ("group_log", "raw_entry", cat(&[3], &rename.entry)),
+            ("group_log", "raw_keys", cat(&[4], &member_keys)),
+            ("group_log", "raw_welcome", cat(&[5], &welcome)),
+            ("group_log", "raw_append", cat(&[6], &create.to_request().encode_to_vec())),
+        ]);
+    }
+
     // Sealed sender.
     let sealed = sealed_sender::seal(
         &mut rng,
@@ -226,6 +255,25 @@ fn write_seeds() {
     // Content and attachments.
     let text = Content::new(&mut rng, 1_700_000_000_000, ContentBody::Text("hello".into()));
     seeds.push(("content", "text", text.to_bytes().unwrap().to_vec()));
+    let body = ContentBody::DecryptionError {
+        message_hash: [0x5a; 32],
+        reason: hush_core::content::DecryptionErrorReason::UnknownPrekey,
+    };
+    // Its own generator, so the seeds after it keep their bytes.
+    let retry_receipt = Content::new(&mut ChaCha20Rng::seed_from_u64(0x16), 1_700_000_000_000, body);
+    seeds.push(("content", "decryption_error", retry_receipt.to_bytes().unwrap().to_vec()));
+    // Triple ratchet chunks: a key shard to a fresh ciphertext side, a ciphertext shard to a key side
+    // whose key went out, no chunk with a move to the next epoch, and a run of three.
+    let record = |epoch: u8, body: &[u8]| [&[epoch, body.len() as u8][..], body].concat();
+    let shard = |index: u8| [&[1u8, index][..], &[index; 64][..]].concat();
+    seeds.push(("pq_chunk", "key_shard", cat(&[0], &record(0, &shard(0)))));
+    seeds.push(("pq_chunk", "ciphertext_shard", cat(&[3], &record(0, &shard(20)))));
+    seeds.push(("pq_chunk", "next_epoch", cat(&[2], &record(1, &[0]))));
+    seeds.push((
+        "pq_chunk",
+        "run",
+        cat(&[1], &[record(0, &shard(1)), record(0, &shard(2)), record(2, &shard(3))].concat()),
+    ));
     let (blob, _) = hush_core::attachment::encrypt_bytes(&mut rng, b"a small attachment", 1 << 20).unwrap();
     seeds.extend([
         ("attachment_decrypt", "fixture", vec![0, 0, 0, 0]),

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use hush_core::attachment;
 use hush_core::content::{AttachmentPointer, MessageId, ReceiptKind};
 use hush_core::group::{Group, GroupId};
-use hush_core::store::{Contact, ContactState, Conversation, ConversationId, MessageStatus, OutboxItem, StoredMessage};
+use hush_core::store::{
+    Contact, ContactState, Conversation, ConversationId, MessageStatus, OutboxItem, SentCopy, StoredMessage,
+};
 use hush_core::{
     Account, Argon2Params, Content, ContentBody, DeliveryToken, Error, PeerUser, SignedDeviceList, SigningPublicKey,
     Store, Unlock, UserIdentity,
@@ -925,11 +927,18 @@ fn processed_relay_ids_dedupe_and_prune_by_age() {
 
 const FIXTURE_SEED: u64 = 0x5354_4f52_4501;
 /// The schema the current code writes (the version of the fixture `HUSH_WRITE_VECTORS=1` writes).
-const CURRENT_SCHEMA: u32 = 2;
+const CURRENT_SCHEMA: u32 = 3;
 
 /// `hush store fixture vN`: the passphrase of the schema-N fixture.
 fn fixture_passphrase(version: u32) -> String {
     format!("hush store fixture v{version}")
+}
+
+/// The anchor file beside a store file (`core/src/store/anchor.rs`).
+fn anchor_of(store: &Path) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push("-anchor");
+    PathBuf::from(name)
 }
 
 fn fixture_path(version: u32) -> PathBuf {
@@ -1017,10 +1026,16 @@ fn write_fixture(version: u32) {
     .unwrap();
     tx.mark_processed(4242, 1_700_000_000_000).unwrap();
     tx.put_setting("relay_url", b"wss://relay.example").unwrap();
+    if version >= 3 {
+        let (device, hash, copy) = fixture_sent_copy(&c);
+        tx.sent_log_put(&device, &hash, &copy).unwrap();
+    }
     tx.commit().unwrap();
     store.close().unwrap();
     std::fs::create_dir_all(fixture_path(version).parent().unwrap()).unwrap();
     std::fs::copy(&tmp, fixture_path(version)).unwrap();
+    // From schema 3 on a store has an anchor (§14.16): without it the copy would be a rollback.
+    std::fs::copy(anchor_of(&tmp), anchor_of(&fixture_path(version))).unwrap();
 }
 
 #[test]
@@ -1030,10 +1045,29 @@ fn a_schema_1_store_opens_with_the_current_code() {
 
 #[test]
 fn a_schema_2_store_opens_with_the_current_code() {
+    open_fixture(2);
+}
+
+#[test]
+fn a_schema_3_store_opens_with_the_current_code() {
     if std::env::var("HUSH_WRITE_VECTORS").is_ok_and(|v| v == "1") {
         write_fixture(CURRENT_SCHEMA);
     }
-    open_fixture(2);
+    open_fixture(3);
+}
+
+/// The sent-log row of the schema-3 fixture (§14.12): a copy of the fixture's own message.
+fn fixture_sent_copy(c: &FixtureContents) -> (SigningPublicKey, [u8; 32], SentCopy) {
+    let copy = SentCopy {
+        conversation: c.conversation.id,
+        message_id: c.messages[1].id,
+        recipient: c.contact.user_key,
+        content: Zeroizing::new(c.messages[1].content().unwrap().unwrap().to_bytes().unwrap().to_vec()),
+        session: Some([0x33; 32]),
+        resends: 1,
+        sent_at_ms: 1_700_000_001_000,
+    };
+    (c.contact.user_key, [0x44; 32], copy)
 }
 
 /// Opens a copy of the schema-`version` fixture with the current code and checks every row.
@@ -1043,6 +1077,9 @@ fn open_fixture(version: u32) {
     let fixture = fixture_path(version);
     std::fs::copy(&fixture, &path)
         .unwrap_or_else(|e| panic!("{}: {e} (see test-vectors/store/README.md)", fixture.display()));
+    if anchor_of(&fixture).exists() {
+        std::fs::copy(anchor_of(&fixture), anchor_of(&path)).unwrap();
+    }
     assert_eq!(raw(&path).query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0)).unwrap(), version);
 
     assert_eq!(Store::open(&path, passphrase("not it")).unwrap_err(), Error::WrongStoreKey);
@@ -1062,6 +1099,11 @@ fn open_fixture(version: u32) {
     let due = tx.outbox_due(10).unwrap();
     assert_eq!((due.len(), due[0].attempts, due[0].frame.clone()), (1, 2, vec![7; 8]));
     assert!(!tx.mark_processed(4242, 1_700_000_000_000).unwrap());
+    // Schema 3's sent log: the fixture's row from version 3 on, empty (and writable) before.
+    let (device, hash, copy) = fixture_sent_copy(&c);
+    let expected = (version >= 3).then(|| copy.clone());
+    assert_eq!(tx.sent_log_get(&device, &hash).unwrap(), expected);
+    tx.sent_log_put(&device, &[0x45; 32], &copy).unwrap();
     assert_eq!(tx.setting("relay_url").unwrap().unwrap().as_slice(), b"wss://relay.example");
     // And it takes new writes.
     assert!(

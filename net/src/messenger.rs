@@ -264,7 +264,7 @@ async fn run(
                             }
                         }
                         Command::Answer(id, Ok(body)) => {
-                            let mut frame = Some(ServerFrame { version: 1, request_id: id, body: Some(body) });
+                            let mut frame = Some(ServerFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id: id, body: Some(body) });
                             drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
                         }
                         Command::Answer(id, Err(_)) => drive(&mut |c, _| {
@@ -309,7 +309,11 @@ async fn run(
                 drive(&mut |c, now| batch.take().map_or(Ok(Vec::new()), |b| c.handle_envelopes(b, now)));
             }
             ClientEvent::Presence(p) => {
-                let mut frame = Some(ServerFrame { version: 1, request_id: 0, body: Some(Resp::Presence(p)) });
+                let mut frame = Some(ServerFrame {
+                    version: hush_core::limits::RELAY_PROTOCOL_VERSION,
+                    request_id: 0,
+                    body: Some(Resp::Presence(p)),
+                });
                 drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
             }
             ClientEvent::Unreachable { reason, retry_in } => {

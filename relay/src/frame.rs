@@ -61,6 +61,8 @@ pub fn client_type(body: &client_frame::Body) -> &'static str {
         B::SetDeliveryToken(_) => "set_delivery_token",
         B::RegisterPush(_) => "register_push",
         B::RequestUploadToken(_) => "request_upload_token",
+        B::GroupLogAppend(_) => "group_log_append",
+        B::GroupLogFetch(_) => "group_log_fetch",
     }
 }
 
@@ -79,6 +81,7 @@ pub fn server_type(frame: &ServerFrame) -> &'static str {
         Some(B::Envelope(_)) => "envelope",
         Some(B::Presence(_)) => "presence",
         Some(B::UploadToken(_)) => "upload_token",
+        Some(B::GroupLog(_)) => "group_log",
     }
 }
 
@@ -100,8 +103,10 @@ mod tests {
         let mut extra = good.clone();
         extra.extend_from_slice(&[0xf8, 0x07, 0x01]); // unknown field 127
         assert!(matches!(decode_client(&extra, 100), Err((0, RequestError::Malformed(_)))));
-        let v2 = ClientFrame { version: 2, request_id: 9, body: None }.encode_to_vec();
-        assert_eq!(decode_client(&v2, 100).err(), Some((9, RequestError::UnsupportedVersion(2))));
+        for old_or_new in [PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1] {
+            let other = ClientFrame { version: old_or_new, request_id: 9, body: None }.encode_to_vec();
+            assert_eq!(decode_client(&other, 100).err(), Some((9, RequestError::UnsupportedVersion(old_or_new))));
+        }
         let empty = ClientFrame { version: PROTOCOL_VERSION, request_id: 3, body: None }.encode_to_vec();
         assert!(matches!(decode_client(&empty, 100), Err((3, RequestError::Malformed(_)))));
         assert!(decode_client(&[0xff, 0xff, 0xff], 100).is_err());

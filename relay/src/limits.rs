@@ -25,14 +25,22 @@ pub const DEFAULT_BLOB_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const DEFAULT_UPLOAD_TOKEN_TTL: Duration = Duration::from_secs(10 * 60);
 /// How often expired messages, blobs and tokens are removed.
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(10 * 60);
-/// Frames per second per authenticated device (token bucket refill rate), and its burst.
-pub const DEFAULT_DEVICE_RATE: f64 = 50.0;
-/// Burst of the per-device bucket.
-pub const DEFAULT_DEVICE_BURST: f64 = 500.0;
-/// Frames and HTTP requests per second per client IP address, and its burst.
-pub const DEFAULT_IP_RATE: f64 = 200.0;
-/// Burst of the per-IP bucket.
-pub const DEFAULT_IP_BURST: f64 = 2_000.0;
+/// Frames per second per authenticated device (token bucket refill rate). Sustained real use stays
+/// far below it: a fast two-way chat is a few messages a second each way, each with its receipt
+/// and a typing frame (tens of frames a second); a backlog of 20,000 messages drains with one ack
+/// per delivery window (`DELIVERY_WINDOW`, 256), about 80 ack frames. A device that floods, sending
+/// faster than this for longer than its burst lasts, is refused. The reasons are in the README.
+pub const DEFAULT_DEVICE_RATE: f64 = 200.0;
+/// Burst of the per-device bucket: the largest real burst is a device's first message to a
+/// 1,000-member group, one frame per member device (about 1,500 with multi-device members) for the
+/// sender-key distribution, as many for the message and up to as many bundle fetches: about 4,500.
+/// 10,000 takes twice that at once.
+pub const DEFAULT_DEVICE_BURST: f64 = 10_000.0;
+/// Frames and HTTP requests per second per client IP address: several devices behind one address
+/// (a household, an office NAT), each far below its device rate.
+pub const DEFAULT_IP_RATE: f64 = 1_000.0;
+/// Burst of the per-IP bucket: five devices' bursts at once.
+pub const DEFAULT_IP_BURST: f64 = 50_000.0;
 /// `retry_after_ms` of a `QUOTA_EXCEEDED` refusal: a full mailbox drains when its device comes
 /// online, which takes minutes rather than milliseconds; the client doubles it for each refusal in
 /// a row (up to 15 minutes), so a sender to an offline device asks a few times an hour.
@@ -74,3 +82,14 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an unauthenticated socket may stay silent before it is closed.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Group logs one device may create (docs/PROTOCOL.md §11.9); a log is never deleted.
+pub const MAX_GROUP_LOGS_PER_DEVICE: u64 = 1_000;
+/// Entries of one group log kept: the newest; a member further behind needs a new welcome.
+pub const GROUP_LOG_KEEP_ENTRIES: u64 = 4_096;
+/// Entry bytes of one group log kept (the newest entries within it).
+pub const GROUP_LOG_KEEP_BYTES: u64 = 16 * 1024 * 1024;
+/// Most entries in one `GroupLog` answer.
+pub const GROUP_LOG_PAGE_ENTRIES: u32 = 256;
+/// Most entry bytes in one `GroupLog` answer (at least one entry is sent): well within a frame.
+pub const GROUP_LOG_PAGE_BYTES: u64 = 512 * 1024;

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use hush_core::wire::proto as wire;
 use hush_core::wire::relay::{
-    Ack, BundleResult, DeviceListResult, Envelope, FetchBundle, FetchDeviceList, PrekeyCounts, PublishDeviceList,
-    PublishPrekeys, RegisterPush, SealedSend, Send, SendResult, SetDeliveryToken, UploadToken,
-    client_frame::Body as Req, server_frame::Body as Resp,
+    Ack, BundleResult, DeviceListResult, Envelope, FetchBundle, FetchDeviceList, GroupLog, GroupLogAppend,
+    GroupLogFetch, GroupLogRecord, PrekeyCounts, PublishDeviceList, PublishPrekeys, RegisterPush, SealedSend, Send,
+    SendResult, SetDeliveryToken, UploadToken, client_frame::Body as Req, server_frame::Body as Resp,
 };
 use hush_core::{
     DELIVERY_TOKEN_LEN, DeliveryToken, DeviceKeys, KemPrekey, OneTimePrekey, PrekeyBundle, SignedDeviceList,
@@ -24,9 +24,12 @@ use crate::auth::fingerprint;
 use crate::connection::observe_commit;
 use crate::error::{RequestError, StorageError};
 use crate::frame;
-use crate::limits::{MAX_ACK_IDS, MAX_RECIPIENTS_PER_SEND, MAX_STORED_ONE_TIME_PREKEYS};
+use crate::limits::{
+    GROUP_LOG_KEEP_BYTES, GROUP_LOG_KEEP_ENTRIES, GROUP_LOG_PAGE_BYTES, GROUP_LOG_PAGE_ENTRIES, MAX_ACK_IDS,
+    MAX_GROUP_LOGS_PER_DEVICE, MAX_RECIPIENTS_PER_SEND, MAX_STORED_ONE_TIME_PREKEYS,
+};
 use crate::state::{RelayState, now_ms, now_secs};
-use crate::storage::{DeviceId, NewMessage, PrekeyUpload};
+use crate::storage::{DeviceId, LogAppend, LogPage, LogRetention, NewMessage, PrekeyUpload};
 
 type Result<T> = std::result::Result<T, RequestError>;
 
@@ -52,9 +55,12 @@ pub async fn handle(state: &Arc<RelayState>, device: DeviceId, body: Req) -> Res
         Req::SetDeliveryToken(m) => set_delivery_token(state, device, m).await,
         Req::RegisterPush(m) => register_push(state, device, m).await,
         Req::RequestUploadToken(_) => upload_token(state).await,
-        Req::Auth(_) | Req::SealedSend(_) | Req::Ack(_) | Req::SubscribePresence(_) => {
-            Err(RequestError::Malformed("request routed to the wrong handler"))
-        }
+        Req::Auth(_)
+        | Req::SealedSend(_)
+        | Req::Ack(_)
+        | Req::SubscribePresence(_)
+        | Req::GroupLogAppend(_)
+        | Req::GroupLogFetch(_) => Err(RequestError::Malformed("request routed to the wrong handler")),
     }
 }
 
@@ -364,4 +370,55 @@ async fn upload_token(state: &RelayState) -> Result<Resp> {
     let expires_at = now_secs().saturating_add(state.config.upload_token_ttl.as_secs());
     state.storage.put_upload_token(upload_token_hash(&token), expires_at).await?;
     Ok(Resp::UploadToken(UploadToken { token: hex::encode(token), expires_at }))
+}
+
+/// A compare-and-swap append to a group's sequenced log (docs/PROTOCOL.md §11.9, §15.5), on any
+/// socket: the append key of the log's epoch authorises it, so the relay learns neither who
+/// appends nor who is in the group. Creating a log (`expected_epoch` 0) needs an authenticated
+/// socket, to count it against the device's cap.
+pub async fn group_log_append(state: &RelayState, device: Option<DeviceId>, m: GroupLogAppend) -> Result<Resp> {
+    let log_id = device_id(&m.log_id, "group log id")?;
+    let next_key = device_id(&m.next_append_key, "group log append key")?;
+    if m.expected_epoch == 0 {
+        let creator = device.ok_or(RequestError::Unauthenticated("authenticate to create a group log"))?;
+        hush_core::group::log::verify_append(&m, &m.next_append_key)?;
+        let created = state
+            .storage
+            .create_group_log(creator, log_id, next_key, m.entry, MAX_GROUP_LOGS_PER_DEVICE, now_secs())
+            .await?;
+        return match created {
+            true => Ok(Resp::GroupLog(GroupLog { accepted: true, epoch: 1, entries: Vec::new(), first_epoch: 1 })),
+            false => group_log_page(state, log_id, 0).await,
+        };
+    }
+    let (epoch, key) = state.storage.group_log_head(log_id).await?.ok_or(RequestError::NotFound("group log"))?;
+    if epoch != m.expected_epoch {
+        return group_log_page(state, log_id, m.expected_epoch.min(epoch)).await;
+    }
+    hush_core::group::log::verify_append(&m, &key)?;
+    let retention = LogRetention { entries: GROUP_LOG_KEEP_ENTRIES, bytes: GROUP_LOG_KEEP_BYTES };
+    let append = LogAppend { log_id, expected_epoch: m.expected_epoch, append_key: key, next_key, entry: m.entry };
+    let taken = state.storage.append_group_log(append, retention, now_secs()).await?;
+    match taken {
+        Some(epoch) => Ok(Resp::GroupLog(GroupLog { accepted: true, epoch, entries: Vec::new(), first_epoch: 0 })),
+        // Another append at the same epoch committed first.
+        None => group_log_page(state, log_id, m.expected_epoch).await,
+    }
+}
+
+/// The entries of a group log after an epoch, one page, on any socket.
+pub async fn group_log_fetch(state: &RelayState, m: GroupLogFetch) -> Result<Resp> {
+    let log_id = device_id(&m.log_id, "group log id")?;
+    group_log_page(state, log_id, m.after_epoch).await
+}
+
+async fn group_log_page(state: &RelayState, log_id: [u8; 32], after_epoch: u64) -> Result<Resp> {
+    let page = state
+        .storage
+        .group_log_entries(log_id, after_epoch, GROUP_LOG_PAGE_ENTRIES, GROUP_LOG_PAGE_BYTES)
+        .await?
+        .ok_or(RequestError::NotFound("group log"))?;
+    let LogPage { epoch, first_epoch, entries } = page;
+    let entries = entries.into_iter().map(|(epoch, entry)| GroupLogRecord { epoch, entry }).collect();
+    Ok(Resp::GroupLog(GroupLog { accepted: false, epoch, entries, first_epoch }))
 }

@@ -103,6 +103,9 @@ struct Case {
     expect: ErrorCode,
 }
 
+/// The protocol version this relay speaks.
+const V: u32 = hush_core::limits::RELAY_PROTOCOL_VERSION;
+
 fn frame(version: u32, request_id: u64, body: Option<Req>) -> Vec<u8> {
     ClientFrame { version, request_id, body }.encode_to_vec()
 }
@@ -112,13 +115,13 @@ async fn bad_input_table() {
     let relay = TestRelay::start_with(|c| c.max_frame_bytes = 4096).await;
     let device = DeviceIdentity::generate(&mut OsRng);
     let counts = Some(Req::GetPrekeyCounts(GetPrekeyCounts {}));
-    let good = frame(1, 5, counts.clone());
+    let good = frame(V, 5, counts.clone());
     let mut padded = good.clone();
     // Same frame with the version as a two-byte (non-minimal) varint: not canonical.
-    padded.splice(0..2, [0x08, 0x81, 0x00]);
+    padded.splice(0..2, [0x08, 0x80 | V as u8, 0x00]);
     let mut unknown_field = good.clone();
     unknown_field.extend_from_slice(&[0xf8, 0x07, 0x01]);
-    let oversized = frame(1, 6, Some(Req::FetchBundle(FetchBundle { device_key: vec![7; 5000] })));
+    let oversized = frame(V, 6, Some(Req::FetchBundle(FetchBundle { device_key: vec![7; 5000] })));
     let cases = vec![
         Case {
             name: "garbage",
@@ -143,32 +146,39 @@ async fn bad_input_table() {
         Case { name: "oversized", bytes: oversized, authenticate_first: true, expect: ErrorCode::TooLarge },
         Case {
             name: "unknown version",
-            bytes: frame(2, 7, counts.clone()),
+            bytes: frame(V + 1, 7, counts.clone()),
             authenticate_first: true,
             expect: ErrorCode::UnsupportedVersion,
         },
-        Case { name: "no body", bytes: frame(1, 8, None), authenticate_first: true, expect: ErrorCode::Malformed },
+        Case {
+            // A client of the protocol before group logs: told clearly, never half-served.
+            name: "previous version",
+            bytes: frame(V - 1, 13, counts.clone()),
+            authenticate_first: true,
+            expect: ErrorCode::UnsupportedVersion,
+        },
+        Case { name: "no body", bytes: frame(V, 8, None), authenticate_first: true, expect: ErrorCode::Malformed },
         Case {
             name: "unauthenticated op",
-            bytes: frame(1, 9, counts.clone()),
+            bytes: frame(V, 9, counts.clone()),
             authenticate_first: false,
             expect: ErrorCode::Unauthenticated,
         },
         Case {
             name: "unauthenticated fetch",
-            bytes: frame(1, 10, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 32] }))),
+            bytes: frame(V, 10, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 32] }))),
             authenticate_first: false,
             expect: ErrorCode::Unauthenticated,
         },
         Case {
             name: "bad device key length",
-            bytes: frame(1, 11, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 31] }))),
+            bytes: frame(V, 11, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 31] }))),
             authenticate_first: true,
             expect: ErrorCode::Malformed,
         },
         Case {
             name: "fetch unknown device",
-            bytes: frame(1, 12, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 32] }))),
+            bytes: frame(V, 12, Some(Req::FetchBundle(FetchBundle { device_key: vec![1; 32] }))),
             authenticate_first: true,
             expect: ErrorCode::NotFound,
         },
@@ -274,4 +284,37 @@ async fn rate_limits_per_ip() {
     assert!(matches!(c.request(Req::GetPrekeyCounts(GetPrekeyCounts {})).await, Resp::PrekeyCounts(_)));
     assert!(matches!(c.request(Req::GetPrekeyCounts(GetPrekeyCounts {})).await, Resp::PrekeyCounts(_)));
     c.expect_error(Req::GetPrekeyCounts(GetPrekeyCounts {}), ErrorCode::RateLimited).await;
+}
+
+/// Sends `n` requests pipelined (in chunks, reading the answers between them); how many were
+/// refused for the rate.
+async fn rate_limited_of(c: &mut Client, n: usize) -> usize {
+    let mut refused = 0;
+    for chunk in 0..n.div_ceil(500) {
+        let mut ids = Vec::new();
+        for _ in 0..500.min(n - chunk * 500) {
+            let (id, frame) = c.frame(Req::GetPrekeyCounts(GetPrekeyCounts {}));
+            c.send_raw(frame.encode_to_vec()).await;
+            ids.push(id);
+        }
+        for id in ids {
+            match c.answer(id).await {
+                Resp::PrekeyCounts(_) => {}
+                Resp::Error(e) if e.code() == ErrorCode::RateLimited => refused += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    refused
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_limits_take_a_large_group_send_at_once_and_stop_a_flood() {
+    // The first message to a 1,000-member group is about 4,500 frames at once (relay/README.md):
+    // none refused. A device that keeps sending as fast as it can is refused once its burst is spent.
+    let relay = TestRelay::start().await;
+    let mut c = relay.login(&DeviceIdentity::generate(&mut OsRng)).await;
+    assert_eq!(rate_limited_of(&mut c, 5_000).await, 0);
+    let refused = rate_limited_of(&mut c, 20_000).await;
+    assert!(refused > 5_000, "a flood of 25,000 frames had only {refused} refused");
 }

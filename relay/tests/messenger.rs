@@ -114,3 +114,140 @@ async fn two_people_chat_and_a_group_of_three_shares_an_attachment() {
         p.messenger.stop().await;
     }
 }
+
+/// A copy of the relay's database, to put back as an operator restoring an old backup would.
+enum Backup {
+    Sqlite(Vec<(std::path::PathBuf, Vec<u8>)>),
+    Postgres { tables: Vec<String>, sequence: (i64, bool) },
+}
+
+/// Takes a backup of the (stopped) relay's database.
+async fn back_up(relay: &TestRelay) -> Backup {
+    let Some(url) = &relay.config.database_url else {
+        let files = std::fs::read_dir(relay.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("relay.sqlite")))
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        return Backup::Sqlite(files);
+    };
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let schema = &relay.config.postgres_schema;
+    let rows = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
+            &[schema],
+        )
+        .await
+        .unwrap();
+    let tables: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    client.batch_execute(&format!("CREATE SCHEMA {schema}_backup")).await.unwrap();
+    for t in &tables {
+        client.batch_execute(&format!("CREATE TABLE {schema}_backup.{t} AS TABLE {schema}.{t}")).await.unwrap();
+    }
+    let seq =
+        client.query_one(&format!("SELECT last_value, is_called FROM {schema}.messages_id_seq"), &[]).await.unwrap();
+    Backup::Postgres { tables, sequence: (seq.get(0), seq.get(1)) }
+}
+
+/// Puts a backup back into the (stopped) relay's database, ids counter included.
+async fn restore(relay: &TestRelay, backup: Backup) {
+    match backup {
+        Backup::Sqlite(files) => {
+            for e in std::fs::read_dir(relay.dir.path()).unwrap() {
+                let p = e.unwrap().path();
+                if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("relay.sqlite")) {
+                    std::fs::remove_file(p).unwrap();
+                }
+            }
+            for (path, bytes) in files {
+                std::fs::write(path, bytes).unwrap();
+            }
+        }
+        Backup::Postgres { tables, sequence: (value, called) } => {
+            let url = relay.config.database_url.as_ref().unwrap();
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            let schema = &relay.config.postgres_schema;
+            for t in &tables {
+                let sql =
+                    format!("DELETE FROM {schema}.{t}; INSERT INTO {schema}.{t} SELECT * FROM {schema}_backup.{t}");
+                client.batch_execute(&sql).await.unwrap();
+            }
+            client
+                .execute(&format!("SELECT setval('{schema}.messages_id_seq', $1, $2)"), &[&value, &called])
+                .await
+                .unwrap();
+            client.batch_execute(&format!("DROP SCHEMA {schema}_backup CASCADE")).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_restored_from_an_old_backup_mid_conversation_loses_nothing() {
+    // After the restore the relay counts message ids again from the backup's (new envelopes get
+    // ids Bob already processed) and hands out one-time prekeys that sessions used since: the
+    // processed marks bind ids to bytes, and a first message on a used prekey comes back through
+    // a retry receipt in a new session.
+    let mut relay = TestRelay::start().await;
+    let mut alice = Person::join(&relay, "Alice").await;
+    let mut bob = Person::join(&relay, "Bob").await;
+    let bob_link = bob.link();
+    let (a, b) = (alice.user(), bob.user());
+    let (to_bob, to_alice) = (ConversationId::Direct(b), ConversationId::Direct(a));
+    alice.messenger.with_client(|cl, now| cl.add_contact(&bob_link, now)).unwrap();
+    alice.messenger.with_client(|cl, now| cl.send_text(&to_bob, "before the backup", now)).unwrap();
+    assert_eq!(bob.text().await, (to_alice, "before the backup".into(), true));
+    bob.messenger.with_client(|cl, _| cl.accept_contact(&a)).unwrap();
+
+    relay.stop().await;
+    let backup = back_up(&relay).await;
+    relay.restart_same_port().await;
+    // Since the backup: Carol's first message uses one of Bob's one-time prekeys; Alice writes on.
+    let carol = Person::join(&relay, "Carol").await;
+    carol.messenger.with_client(|cl, now| cl.add_contact(&bob_link, now)).unwrap();
+    carol.messenger.with_client(|cl, now| cl.send_text(&to_bob, "from Carol", now)).unwrap();
+    assert_eq!(bob.text().await.1, "from Carol");
+    alice.messenger.with_client(|cl, now| cl.send_text(&to_bob, "after the backup", now)).unwrap();
+    assert_eq!(bob.text().await, (to_alice, "after the backup".into(), false));
+
+    relay.stop().await;
+    restore(&relay, backup).await;
+    relay.restart_same_port().await;
+    for p in [&mut alice, &mut bob] {
+        p.wait(|e| matches!(e, MessengerEvent::Connection(ConnectionState::Connected))).await;
+    }
+    // New envelopes get ids Bob processed before the restore: still shown.
+    alice.messenger.with_client(|cl, now| cl.send_text(&to_bob, "after the restore", now)).unwrap();
+    assert_eq!(bob.text().await, (to_alice, "after the restore".into(), false));
+    // Dave gets the prekey Carol's session used: Bob cannot decrypt, his retry receipt brings the
+    // message again in a new session.
+    let dave = Person::join(&relay, "Dave").await;
+    dave.messenger.with_client(|cl, now| cl.add_contact(&bob_link, now)).unwrap();
+    dave.messenger.with_client(|cl, now| cl.send_text(&to_bob, "from Dave", now)).unwrap();
+    bob.wait(|e| matches!(e, MessengerEvent::Client(Event::Undecryptable { .. }))).await;
+    assert_eq!(bob.text().await.1, "from Dave");
+
+    let history: Vec<String> = bob
+        .messenger
+        .with_client(|cl, _| {
+            let mut texts = Vec::new();
+            for c in cl.conversations()? {
+                for m in cl.history(&c.id, None, 100)?.0 {
+                    if let Some(hush_core::Content { body: ContentBody::Text(t), .. }) = m.content()? {
+                        texts.push(t);
+                    }
+                }
+            }
+            Ok(texts)
+        })
+        .unwrap();
+    let mut history = history;
+    history.sort();
+    assert_eq!(history, ["after the backup", "after the restore", "before the backup", "from Carol", "from Dave"]);
+    for p in [alice, bob, carol, dave] {
+        p.messenger.stop().await;
+    }
+}

@@ -102,3 +102,76 @@ async fn tokens_blobs_lists_and_endpoints() {
     })
     .await;
 }
+
+/// The group log's compare-and-swap (docs/PROTOCOL.md §11.9): one create per log id, appends only at
+/// the log's epoch and with its key, concurrent appends at one epoch take exactly one, the oldest
+/// entries go beyond the retention, pages stay within their bounds, creations per device are capped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_logs_take_one_append_per_epoch_and_stay_bounded() {
+    use hush_relay::storage::{LogAppend, LogRetention};
+    let at = |log_id, expected_epoch, append_key, next_key, entry| LogAppend {
+        log_id,
+        expected_epoch,
+        append_key,
+        next_key,
+        entry,
+    };
+    on_every_backend(|s| async move {
+        let keep = LogRetention { entries: 3, bytes: 1_000 };
+        let log = [7u8; 32];
+        assert_eq!(s.group_log_head(log).await.unwrap(), None);
+        assert_eq!(s.group_log_entries(log, 0, 10, 1_000).await.unwrap(), None);
+        assert!(s.create_group_log(device(1), log, [1; 32], vec![1; 10], 2, 1).await.unwrap());
+        assert!(!s.create_group_log(device(2), log, [2; 32], vec![2; 10], 2, 1).await.unwrap(), "one create");
+        assert_eq!(s.group_log_head(log).await.unwrap(), Some((1, [1; 32])));
+        // Wrong epoch, wrong key: nothing changes.
+        assert_eq!(s.append_group_log(at(log, 0, [1; 32], [9; 32], vec![9]), keep, 2).await.unwrap(), None);
+        assert_eq!(s.append_group_log(at(log, 1, [2; 32], [9; 32], vec![9]), keep, 2).await.unwrap(), None);
+        assert_eq!(s.append_group_log(at([8; 32], 1, [1; 32], [9; 32], vec![9]), keep, 2).await.unwrap(), None);
+        // Concurrent appends at one epoch: exactly one is taken.
+        let tries = (0..8u8).map(|i| {
+            let s = s.clone();
+            tokio::spawn(
+                async move { s.append_group_log(at(log, 1, [1; 32], [10 + i; 32], vec![i; 5]), keep, 3).await },
+            )
+        });
+        let taken: Vec<_> =
+            futures_util::future::join_all(tries).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+        assert_eq!(taken.iter().filter(|t| **t == Some(2)).count(), 1);
+        assert_eq!(taken.iter().filter(|t| t.is_none()).count(), 7);
+        let (epoch, key) = s.group_log_head(log).await.unwrap().unwrap();
+        assert_eq!(epoch, 2);
+        // Beyond the retention, the oldest go: 3 entries kept of 5.
+        let mut key = key;
+        for e in 2..5u64 {
+            let next = [e as u8 + 100; 32];
+            assert_eq!(
+                s.append_group_log(at(log, e, key, next, vec![e as u8; 20]), keep, 4).await.unwrap(),
+                Some(e + 1)
+            );
+            key = next;
+        }
+        let page = s.group_log_entries(log, 0, 10, 1_000).await.unwrap().unwrap();
+        assert_eq!((page.epoch, page.first_epoch), (5, 3));
+        assert_eq!(page.entries.iter().map(|(e, _)| *e).collect::<Vec<_>>(), vec![3, 4, 5]);
+        // A byte budget of one large entry keeps only it.
+        let big = vec![0xAB; 1_000];
+        assert_eq!(s.append_group_log(at(log, 5, key, [1; 32], big.clone()), keep, 5).await.unwrap(), Some(6));
+        let page = s.group_log_entries(log, 0, 10, 10_000).await.unwrap().unwrap();
+        assert_eq!(page.first_epoch, 6);
+        assert_eq!(page.entries, vec![(6, big)]);
+        // Pages: by count, by bytes, but always at least one entry.
+        let page = s.group_log_entries(log, 5, 10, 1).await.unwrap().unwrap();
+        assert_eq!(page.entries.len(), 1);
+        assert!(s.group_log_entries(log, 6, 10, 1).await.unwrap().unwrap().entries.is_empty());
+        // Creations per device are capped; a refused one leaves nothing behind.
+        assert!(s.create_group_log(device(1), [20; 32], [1; 32], vec![1], 2, 6).await.unwrap());
+        assert!(matches!(
+            s.create_group_log(device(1), [21; 32], [1; 32], vec![1], 2, 6).await,
+            Err(StorageError::TooMany(_))
+        ));
+        assert_eq!(s.group_log_head([21; 32]).await.unwrap(), None);
+        assert!(s.create_group_log(device(2), [21; 32], [1; 32], vec![1], 2, 6).await.unwrap());
+    })
+    .await;
+}

@@ -35,6 +35,7 @@ const G_PRIMITIVES: &str = "primitives of one hush encrypt+decrypt 100 B";
 const G_SETUP_PARTS: &str = "session setup, parts and primitives";
 
 const HUSH: &str = "hush";
+const HUSH_V1: &str = "hush, Double Ratchet only (version 1)";
 const HUSH_OSRNG: &str = "hush, OsRng";
 const OLM: &str = "vodozemac Olm";
 const OLM_TYPED: &str = "vodozemac Olm, no wire encoding";
@@ -79,6 +80,23 @@ struct HushPair {
 }
 
 impl HushPair {
+    /// Established, then kept on version 1: the Double Ratchet alone, as before the triple ratchet.
+    fn established_v1(rng: &mut impl CryptoRngCore) -> Self {
+        let mut p = Self::established(rng);
+        p.a.benchmark_without_triple_ratchet();
+        p.b.benchmark_without_triple_ratchet();
+        p
+    }
+
+    /// One message each way, staying on version 1.
+    fn ping_pong_v1(&mut self, rng: &mut impl CryptoRngCore) -> Vec<u8> {
+        self.a_to_b(rng);
+        self.b.benchmark_without_triple_ratchet();
+        let back = self.b_to_a(rng);
+        self.a.benchmark_without_triple_ratchet();
+        back
+    }
+
     fn established(rng: &mut impl CryptoRngCore) -> Self {
         let alice = Account::new(rng);
         let mut bob = Account::new(rng);
@@ -164,6 +182,9 @@ fn established_chain(c: &mut Criterion) {
     let mut p = HushPair::established(&mut OsRng);
     g.bench_function(HUSH_OSRNG, |b| b.iter(|| black_box(p.a_to_b(&mut OsRng))));
 
+    let mut p = HushPair::established_v1(&mut rng);
+    g.bench_function(HUSH_V1, |b| b.iter(|| black_box(p.a_to_b(&mut rng))));
+
     let (mut a, mut bob) = olm_pair();
     g.bench_function(OLM, |b| b.iter(|| black_box(bob.decrypt(&olm_wire(&a.encrypt(MSG).unwrap())).unwrap())));
 
@@ -187,6 +208,10 @@ fn ping_pong(c: &mut Criterion) {
             black_box(p.b_to_a(&mut rng))
         })
     });
+
+    // Version 1 throughout: the Double Ratchet alone.
+    let mut p = HushPair::established_v1(&mut rng);
+    g.bench_function(HUSH_V1, |b| b.iter(|| black_box(p.ping_pong_v1(&mut rng))));
 
     let (mut a, mut bob) = olm_pair();
     g.bench_function(OLM, |b| {
@@ -475,11 +500,11 @@ fn print_table(started: SystemTime) {
     let row = |what, ours, theirs, ratio, target| Row { what, ours, theirs, ratio, target };
     let rows = [
         row(
-            "(a) encrypt+decrypt 100 B: hush vs vodozemac Olm",
+            "(a) encrypt+decrypt 100 B: hush (triple ratchet) vs vodozemac Olm",
             m(G_CHAIN, HUSH),
             m(G_CHAIN, OLM),
             Ratio::Throughput,
-            Some(3.0),
+            Some(4.0),
         ),
         row(
             "(a) … vs vodozemac Olm without wire encoding",
@@ -497,6 +522,28 @@ fn print_table(started: SystemTime) {
         ),
         row("(a) hush vs sum of the 3 primitive benches", m(G_CHAIN, HUSH), parts_sum, Ratio::Time, Some(1.5)),
         row("(a) hush with OsRng vs vodozemac Olm", m(G_CHAIN, HUSH_OSRNG), m(G_CHAIN, OLM), Ratio::Throughput, None),
+        row(
+            "(a) Double Ratchet only (version 1) vs vodozemac Olm",
+            m(G_CHAIN, HUSH_V1),
+            m(G_CHAIN, OLM),
+            Ratio::Throughput,
+            None,
+        ),
+        row("(a) triple ratchet vs Double Ratchet only", m(G_CHAIN, HUSH), m(G_CHAIN, HUSH_V1), Ratio::Time, None),
+        row(
+            "(b) ping-pong, Double Ratchet only vs vodozemac Olm",
+            m(G_PING_PONG, HUSH_V1),
+            m(G_PING_PONG, OLM),
+            Ratio::Throughput,
+            None,
+        ),
+        row(
+            "(b) ping-pong, triple ratchet vs Double Ratchet only",
+            m(G_PING_PONG, HUSH),
+            m(G_PING_PONG, HUSH_V1),
+            Ratio::Time,
+            None,
+        ),
         row(
             "(b) ping-pong round trip: hush vs vodozemac Olm",
             m(G_PING_PONG, HUSH),

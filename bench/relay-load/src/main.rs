@@ -336,7 +336,11 @@ enum Target {
 }
 
 fn frame(request_id: u64, body: client_frame::Body) -> Message {
-    Message::Binary(ClientFrame { version: 1, request_id, body: Some(body) }.encode_to_vec().into())
+    Message::Binary(
+        ClientFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id, body: Some(body) }
+            .encode_to_vec()
+            .into(),
+    )
 }
 
 fn unix_now() -> u64 {

@@ -164,6 +164,7 @@ impl Client {
         let tx = self.store.transaction()?;
         let count = tx.expire_messages(now_ms)?;
         tx.prune_processed(now_ms)?;
+        tx.sent_log_prune(now_ms, crate::limits::MAX_SENT_LOG_AGE_MS, crate::limits::MAX_SENT_LOG_ROWS)?;
         tx.commit()?;
         if count > 0 {
             events.push(Event::Expired { count });

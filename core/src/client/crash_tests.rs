@@ -271,7 +271,7 @@ fn every_message_is_kept_exactly_once_across_sigkills() {
     {
         let tx = bob.store_mut().transaction().unwrap();
         for e in &envelopes {
-            assert!(tx.is_processed(e.id).unwrap());
+            assert!(tx.is_processed(super::incoming::processed_mark(e)).unwrap());
         }
         tx.commit().unwrap();
     }

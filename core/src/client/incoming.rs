@@ -4,6 +4,9 @@
 //! savepoint of it. One ack frame per batch goes out after the commit. Envelopes that wait for a
 //! device list or a sender chain are parked, unacked.
 
+use sha2::{Digest, Sha256};
+
+use super::retry_receipt::{self, ReceiptBudget};
 use super::{Client, Ctx, Event, Pending, groups, messages, outbox, sent_sync};
 use crate::account::Account;
 use crate::content::{Content, ContentBody, MessageId, ReceiptKind};
@@ -76,7 +79,8 @@ impl Client {
         }
     }
 
-    /// Marks a relay id processed without anything else (a message dropped on purpose).
+    /// Marks an envelope processed (by its [`processed_mark`]) without anything else (a message
+    /// dropped on purpose).
     pub(super) fn drop_envelope(&mut self, id: u64, now_ms: u64) -> Result<()> {
         if id != 0 {
             let tx = self.store.transaction()?;
@@ -88,7 +92,7 @@ impl Client {
 
     /// An envelope for a device waiting to be linked: its approval, or dropped.
     fn link_envelope(&mut self, envelope: &relay::Envelope, now_ms: u64, events: &mut Vec<Event>) -> Result<()> {
-        let id = envelope.id;
+        let id = processed_mark(envelope);
         if id != 0 {
             let tx = self.store.transaction()?;
             let seen = tx.is_processed(id)?;
@@ -118,13 +122,14 @@ impl Client {
         acks: &mut Vec<u64>,
     ) -> Result<()> {
         let me = self.user_key()?;
-        let Client { store, rng, identity, config, account, parked, .. } = self;
+        let Client { store, rng, identity, config, account, parked, receipt_budget, .. } = self;
         let tx = store.transaction()?;
         let mut batch = Batch {
             tx: &tx,
             c: Ctx { rng, identity, me, config },
             account: None,
             current: account,
+            receipt_budget,
             // Taken, not copied: a store failure below forgets them, unacked, as a disconnect
             // would, and the relay delivers them again after the next connect.
             parked: core::mem::take(parked),
@@ -170,6 +175,8 @@ struct Batch<'a> {
     account: Option<Account>,
     /// The account as the client holds it (committed).
     current: &'a Account,
+    /// Retry receipts this client may still send.
+    receipt_budget: &'a mut ReceiptBudget,
     /// Envelopes waiting for something, the client's and this batch's.
     parked: Vec<relay::Envelope>,
     now_ms: u64,
@@ -192,7 +199,7 @@ impl Batch<'_> {
             }
             Outcome::Park if envelope.received_at.saturating_add(MAX_PARKED_AGE_MS) < self.now_ms => {
                 // Waited too long for what it needs (a sender chain that never came): give up.
-                self.dropped(id, None, ErrorKind::Decryption)?;
+                self.dropped(processed_mark(&envelope), None, ErrorKind::Decryption)?;
                 self.ack(id);
                 Ok(false)
             }
@@ -214,9 +221,10 @@ impl Batch<'_> {
         }
     }
 
-    fn mark(&self, id: u64) -> Result<()> {
-        if id != 0 {
-            self.tx.mark_processed(id, self.now_ms)?;
+    /// Marks an envelope processed by its [`processed_mark`].
+    fn mark(&self, mark: u64) -> Result<()> {
+        if mark != 0 {
+            self.tx.mark_processed(mark, self.now_ms)?;
         }
         Ok(())
     }
@@ -229,7 +237,8 @@ impl Batch<'_> {
     }
 
     fn process(&mut self, envelope: &relay::Envelope) -> Result<Outcome> {
-        let id = envelope.id;
+        // Every "processed" mark below is this envelope's, not its bare relay id.
+        let id = processed_mark(envelope);
         if id != 0 && self.tx.is_processed(id)? {
             return Ok(Outcome::Done { progress: false });
         }
@@ -254,6 +263,10 @@ impl Batch<'_> {
             return self.dropped(id, Some(sender), ErrorKind::Identity);
         }
 
+        if unsealed.kind == InnerKind::Plaintext {
+            retry_receipt::on_retry_receipt(self.tx, id, &unsealed, self.now_ms, &mut self.events)?;
+            return Ok(Outcome::Done { progress: false });
+        }
         // Decrypting works on copies (peer, account, group): nothing is stored unless it succeeds.
         let mut account = None;
         let decrypted = match unsealed.kind {
@@ -262,6 +275,7 @@ impl Batch<'_> {
                 decrypt_session(&mut self.c, current, &mut peer, &unsealed, &mut account).map(|c| (c, None))
             }
             InnerKind::Group => groups::decrypt(self.tx, &unsealed).map(|(c, g)| (c, Some(g))),
+            InnerKind::Plaintext => Err(Error::Malformed { what: "sealed inner kind" }),
         };
         let (content, group) = match decrypted {
             Ok(ok) => ok,
@@ -272,7 +286,13 @@ impl Batch<'_> {
                 self.mark(id)?;
                 return Ok(Outcome::Done { progress: false });
             }
-            Err(e) => return self.dropped(id, Some(sender), e.kind()),
+            Err(e) => {
+                // A retry receipt asks the sender for the payload again in a new session.
+                let (tx, now_ms) = (self.tx, self.now_ms);
+                retry_receipt::drop_undecryptable(&mut self.c, tx, self.receipt_budget, id, &unsealed, &e, now_ms)?;
+                self.events.push(Event::Undecryptable { from: Some(sender), reason: e.kind() });
+                return Ok(Outcome::Done { progress: false });
+            }
         };
 
         self.tx.put_peer(&peer)?;
@@ -306,6 +326,26 @@ impl Batch<'_> {
         }
     }
 }
+
+/// What marks an envelope processed (§16.4): its relay id bound to its bytes, so a redelivery is
+/// recognised while a relay restored from an old backup, which hands out ids it handed out before
+/// for other envelopes, cannot make new envelopes pass for processed ones. 0 for a live envelope.
+pub(super) fn processed_mark(envelope: &relay::Envelope) -> u64 {
+    if envelope.id == 0 {
+        return 0;
+    }
+    let digest = Sha256::new()
+        .chain_update(PROCESSED_MARK_CONTEXT)
+        .chain_update(envelope.id.to_be_bytes())
+        .chain_update(&envelope.payload)
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(digest.get(..8).unwrap_or(&[1; 8]));
+    u64::from_be_bytes(first).max(1)
+}
+
+/// Domain separation of [`processed_mark`].
+const PROCESSED_MARK_CONTEXT: &[u8] = b"hush/processed-envelope/v1";
 
 fn decrypt_session(
     c: &mut Ctx<'_>,
@@ -463,7 +503,8 @@ pub(super) fn dispatch(cx: &mut Incoming<'_>, content: Content) -> Result<bool> 
         // Linking has its own path (a device waiting to be linked); a sent sync is unwrapped before
         // (from this user's own devices) or ignored; receipts of delivery, typing and group
         // plumbing are never synced.
-        (_, B::DeviceLink(_) | B::SentSync { .. }) | (SentSync, _) => {}
+        // A retry receipt comes only without a session (`on_retry_receipt`); inside one it is ignored.
+        (_, B::DeviceLink(_) | B::SentSync { .. } | B::DecryptionError { .. }) | (SentSync, _) => {}
     }
     Ok(false)
 }

@@ -54,6 +54,7 @@ mod incoming;
 mod linking;
 mod messages;
 mod outbox;
+mod retry_receipt;
 mod sent_sync;
 pub mod view;
 
@@ -61,6 +62,8 @@ pub mod view;
 mod crash_tests;
 #[cfg(test)]
 mod prekey_rotation_tests;
+#[cfg(test)]
+mod retry_receipt_tests;
 #[cfg(test)]
 mod rollback_tests;
 #[cfg(test)]
@@ -225,6 +228,8 @@ pub struct Client {
     in_flight: HashMap<u64, Vec<Option<SigningPublicKey>>>,
     /// Outbox items a refusal rescheduled since their last attempt (one refusal sets the time).
     refused_now: HashSet<u64>,
+    /// Retry receipts sent per sender device, against their budget.
+    receipt_budget: retry_receipt::ReceiptBudget,
     /// Envelopes that wait for a device list or a sender-key distribution (not acked).
     parked: Vec<relay::Envelope>,
     replenishing: bool,
@@ -311,6 +316,7 @@ impl Client {
             fetching_bundles: HashSet::new(),
             in_flight: HashMap::new(),
             refused_now: HashSet::new(),
+            receipt_budget: retry_receipt::ReceiptBudget::default(),
             parked: Vec::new(),
             replenishing: false,
             published_prekey: None,

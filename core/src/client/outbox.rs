@@ -6,15 +6,16 @@
 use std::collections::HashSet;
 
 use prost::Message as _;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::{Client, Ctx, Event, Pending, RELAY_PROTOCOL_VERSION, ctx, sent_sync};
-use crate::content::{Content, ContentBody, SecretBytes};
+use crate::content::{Content, ContentBody, MessageId, SecretBytes};
 use crate::crypto::{DeviceKeys, SigningPublicKey};
 use crate::error::{Error, Result};
 use crate::peer::PeerUser;
 use crate::sealed_sender::{self, InnerKind};
-use crate::store::{ConversationId, MessageStatus, OutboxItem, StoreTx};
+use crate::store::{ConversationId, MessageStatus, OutboxItem, SentCopy, StoreTx};
 use crate::wire::client::{OutboxEntry, PendingContent, outbox_entry::Entry};
 use crate::wire::relay::{self as relay, ClientFrame, client_frame::Body as Req};
 
@@ -78,9 +79,39 @@ struct Payload {
     delivered: Vec<SigningPublicKey>,
     /// Refusals with a retry time in a row.
     refusals: u32,
+    /// Only these devices of the recipients (empty: all).
+    devices: Vec<SigningPublicKey>,
+    /// Sealed without a session: a retry receipt.
+    unsessioned: bool,
+    /// Times sent again after retry receipts.
+    resends: u32,
 }
 
 impl Payload {
+    fn new(
+        conversation: ConversationId,
+        recipients: Vec<SigningPublicKey>,
+        content: Zeroizing<Vec<u8>>,
+        group: bool,
+    ) -> Self {
+        Self {
+            conversation,
+            recipients: Some(recipients),
+            content,
+            group,
+            delivered: Vec::new(),
+            refusals: 0,
+            devices: Vec::new(),
+            unsessioned: false,
+            resends: 0,
+        }
+    }
+
+    /// Whether this payload goes to `device` at all.
+    fn targets(&self, device: &SigningPublicKey) -> bool {
+        self.devices.is_empty() || self.devices.contains(device)
+    }
+
     fn to_entry(&self) -> Vec<u8> {
         let keys = |v: &[SigningPublicKey]| v.iter().map(|k| k.to_bytes().to_vec()).collect();
         let pending = PendingContent {
@@ -90,6 +121,9 @@ impl Payload {
             group_message: self.group,
             delivered: keys(&self.delivered),
             refusals: self.refusals,
+            devices: keys(&self.devices),
+            unsessioned: self.unsessioned,
+            resends: self.resends,
         };
         OutboxEntry { version: OUTBOX_VERSION, entry: Some(Entry::Pending(pending)) }.encode_to_vec()
     }
@@ -117,6 +151,9 @@ fn decode_entry(bytes: &[u8]) -> Result<Stored> {
                 group: p.group_message,
                 delivered: keys(&p.delivered, "outbox device")?,
                 refusals: p.refusals,
+                devices: keys(&p.devices, "outbox device")?,
+                unsessioned: p.unsessioned,
+                resends: p.resends,
             }))
         }
         None => Err(Error::Malformed { what: "outbox entry" }),
@@ -173,18 +210,32 @@ pub(super) fn push_pending(
             (members.unwrap_or_default(), true)
         }
     };
-    let payload = Payload {
-        conversation: *conversation,
-        recipients: Some(recipients),
-        content: content.to_bytes()?,
-        group,
-        delivered: Vec::new(),
-        refusals: 0,
-    };
+    push_payload(tx, &Payload::new(*conversation, recipients, content.to_bytes()?, group), &content.client_message_id)
+}
+
+/// Stores a payload to send to one device of `user` (over 1:1 sessions, or without a session when
+/// `unsessioned`): a retry receipt, or a payload sent again after one (§16.13).
+pub(super) fn push_to_device(
+    tx: &StoreTx<'_>,
+    conversation: &ConversationId,
+    message_id: &MessageId,
+    (user, device): (SigningPublicKey, SigningPublicKey),
+    content: Zeroizing<Vec<u8>>,
+    unsessioned: bool,
+    resends: u32,
+) -> Result<u64> {
+    let mut payload = Payload::new(*conversation, vec![user], content, false);
+    payload.devices = vec![device];
+    payload.unsessioned = unsessioned;
+    payload.resends = resends;
+    push_payload(tx, &payload, message_id)
+}
+
+fn push_payload(tx: &StoreTx<'_>, payload: &Payload, message_id: &MessageId) -> Result<u64> {
     tx.outbox_push(&OutboxItem {
         id: 0,
-        conversation: *conversation,
-        message_id: content.client_message_id,
+        conversation: payload.conversation,
+        message_id: *message_id,
         frame: payload.to_entry(),
         attempts: 0,
         next_attempt_ms: 0,
@@ -322,7 +373,7 @@ impl Client {
         let Some(users) = self.recipients_of(&p.conversation, p.recipients.as_deref(), p.group)? else {
             return self.give_up(item);
         };
-        if !self.sessions_ready(&users, sent_sync::is_synced(&p.content))? || !go || !self.connected {
+        if !self.sessions_ready(&users, &p)? || !go || !self.connected {
             return Ok(());
         }
         let attempt = match self.encrypt_attempt(item, &mut p, &users, now_ms) {
@@ -349,10 +400,13 @@ impl Client {
         Ok(())
     }
 
-    /// Whether every device of `users` (and, for a payload synced to this user's other devices,
-    /// those) has a session; asks the relay for the device lists and bundles missing. A pending
-    /// identity change waits for the user.
-    fn sessions_ready(&mut self, users: &[SigningPublicKey], synced: bool) -> Result<bool> {
+    /// Whether every device of `users` the payload goes to (and, for a payload synced to this
+    /// user's other devices, those) has a session; asks the relay for the device lists and bundles
+    /// missing. A pending identity change waits for the user. A payload sent without a session
+    /// needs the device lists only.
+    fn sessions_ready(&mut self, users: &[SigningPublicKey], p: &Payload) -> Result<bool> {
+        let synced = sent_sync::is_synced(&p.content);
+        let needs_session = |d: &DeviceKeys| !p.unsessioned && p.targets(&d.device_key());
         let me = self.user_key()?;
         let this_device = self.device_key();
         let tx = self.store.transaction()?;
@@ -364,12 +418,14 @@ impl Client {
                 None => missing_lists.push(*user),
                 Some(peer) => {
                     blocked |= peer.pending_identity_change().is_some();
-                    missing_bundles.extend(peer.devices_without_session(None).into_iter().map(|d| (*user, d)));
+                    let without = peer.devices_without_session(None).into_iter().filter(needs_session);
+                    missing_bundles.extend(without.map(|d| (*user, d)));
                 }
             }
         }
         if synced && let Some(own) = tx.peer(&me)? {
-            missing_bundles.extend(own.devices_without_session(Some(&this_device)).into_iter().map(|d| (me, d)));
+            let without = own.devices_without_session(Some(&this_device)).into_iter().filter(needs_session);
+            missing_bundles.extend(without.map(|d| (me, d)));
         }
         tx.commit()?;
         for user in &missing_lists {
@@ -395,7 +451,11 @@ impl Client {
         let me = self.user_key()?;
         let this_device = self.device_key();
         let flying: Vec<Option<SigningPublicKey>> = self.in_flight.get(&item.id).cloned().unwrap_or_default();
-        let waits = |d: &DeviceKeys| !p.delivered.contains(&d.device_key()) && !flying.contains(&Some(d.device_key()));
+        let waits = |d: &DeviceKeys| {
+            p.targets(&d.device_key())
+                && !p.delivered.contains(&d.device_key())
+                && !flying.contains(&Some(d.device_key()))
+        };
         let tx = self.store.transaction()?;
         let mut peers = Vec::new();
         for user in users {
@@ -421,8 +481,12 @@ impl Client {
                     .collect()
             })
             .unwrap_or_default();
-        let peers_done =
-            peers.iter().all(|peer| peer.device_list().devices().iter().all(|d| p.delivered.contains(&d.device_key())));
+        let peers_done = peers.iter().all(|peer| {
+            peer.device_list()
+                .devices()
+                .iter()
+                .all(|d| !p.targets(&d.device_key()) || p.delivered.contains(&d.device_key()))
+        });
         if targets.is_empty() && own_targets.is_empty() {
             tx.commit()?;
             // Nothing to send: every copy taken (a group of one), or the rest in flight.
@@ -450,10 +514,17 @@ impl Client {
                 attempt.requests.push(Addressed { device: device.device_key(), token, envelope });
             }
             tx.put_group(&g)?;
+        } else if p.unsessioned {
+            for (i, device) in &targets {
+                let token = peers.get(*i).map(|peer| token_of(&tx, &peer.user_key())).transpose()?.flatten();
+                let envelope = seal(&mut c, device, InnerKind::Plaintext, &p.content)?;
+                attempt.requests.push(Addressed { device: device.device_key(), token, envelope });
+            }
         } else {
             for (i, device) in &targets {
                 let peer = peers.get_mut(*i).ok_or(Error::Internal("outbox peer"))?;
                 let message = peer.encrypt_to(c.rng, &p.content, &device.device_key())?;
+                log_copy(&tx, item, p, (peer, device), &message, now_ms)?;
                 let token = token_of(&tx, &peer.user_key())?;
                 let envelope = seal(&mut c, device, InnerKind::Session, &message)?;
                 attempt.requests.push(Addressed { device: device.device_key(), token, envelope });
@@ -466,6 +537,7 @@ impl Client {
             // Sent syncs always go as a plain Send: the own token is not looked up.
             for device in &own_targets {
                 let message = own.encrypt_to(c.rng, &sync, &device.device_key())?;
+                log_copy(&tx, item, p, (own, device), &message, now_ms)?;
                 let envelope = seal(&mut c, device, InnerKind::Session, &message)?;
                 attempt.requests.push(Addressed { device: device.device_key(), token: None, envelope });
             }
@@ -658,6 +730,28 @@ impl Client {
         tx.outbox_put(&item)?;
         tx.commit()
     }
+}
+
+/// Logs a 1:1 copy just encrypted for `device` of `peer` (§16.13): what a retry receipt naming it
+/// sends again, with the session it was encrypted in.
+fn log_copy(
+    tx: &StoreTx<'_>,
+    item: &OutboxItem,
+    p: &Payload,
+    (peer, device): (&PeerUser, &DeviceKeys),
+    message: &[u8],
+    now_ms: u64,
+) -> Result<()> {
+    let copy = SentCopy {
+        conversation: p.conversation,
+        message_id: item.message_id,
+        recipient: peer.user_key(),
+        content: p.content.clone(),
+        session: peer.session_id(&device.device_key()),
+        resends: p.resends,
+        sent_at_ms: now_ms,
+    };
+    tx.sent_log_put(&device.device_key(), &Sha256::digest(message).into(), &copy)
 }
 
 /// 1:1-encrypts and seals `plaintext` for every device of `peer`.

@@ -22,6 +22,8 @@ struct DeviceState {
     one_time: Vec<wire::OneTimePrekey>,
     kem: Vec<wire::KemPrekey>,
     token_hash: Option<Vec<u8>>,
+    /// One-time prekeys handed out, to put back as a relay restored from a backup would.
+    handed_out: Vec<(Option<wire::OneTimePrekey>, Option<wire::KemPrekey>)>,
 }
 
 /// The relay's state and the clients' sockets.
@@ -52,6 +54,8 @@ pub(crate) struct TestRelay {
     pub(crate) plain_sends: usize,
     /// Every envelope the relay took into a mailbox.
     pub(crate) deposited: Vec<Vec<u8>>,
+    /// The same, by recipient device.
+    taken: HashMap<Key, Vec<relay::Envelope>>,
     /// Sends seen, refused or not.
     sends_seen: usize,
     /// The time of the current pump (envelopes' arrival time).
@@ -102,6 +106,31 @@ impl TestRelay {
             return Vec::new();
         };
         ids.iter().filter_map(|id| mailbox.remove(id)).collect()
+    }
+
+    /// Puts every one-time prekey of `client` handed out so far back in front, as a relay restored
+    /// from a backup taken before they were fetched hands them out again.
+    pub(crate) fn restore_handed_out_prekeys(&mut self, client: &Client) {
+        let Some(d) = self.devices.get_mut(client.device_key().as_bytes().as_slice()) else { return };
+        for (one_time, kem) in core::mem::take(&mut d.handed_out).into_iter().rev() {
+            d.one_time.splice(0..0, one_time);
+            d.kem.splice(0..0, kem);
+        }
+    }
+
+    /// Every envelope the relay took for `client`, in order (to replay them).
+    pub(crate) fn taken_for(&self, client: &Client) -> Vec<relay::Envelope> {
+        self.taken.get(client.device_key().as_bytes().as_slice()).cloned().unwrap_or_default()
+    }
+
+    /// Counts relay ids from `next` again, as a relay restored from an old backup does.
+    pub(crate) fn reuse_ids_from(&mut self, next: u64) {
+        self.next_id = next.saturating_sub(1);
+    }
+
+    /// The id the next envelope gets.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id + 1
     }
 
     /// Queues withheld envelopes for a device again, after everything queued, under new ids.
@@ -175,6 +204,7 @@ impl TestRelay {
         let id = self.next_id;
         self.deposited.push(payload.clone());
         let e = relay::Envelope { id, sender_device: sender.to_vec(), payload, received_at: self.now, sealed };
+        self.taken.entry(to.to_vec()).or_default().push(e.clone());
         self.mailboxes.entry(to.to_vec()).or_default().insert(id, e);
         Some(id)
     }
@@ -221,7 +251,9 @@ impl TestRelay {
                     return self.answer(device, id, Self::error(relay::ErrorCode::NotFound));
                 };
                 let one_time = (!d.one_time.is_empty()).then(|| d.one_time.remove(0));
-                let kem = if d.kem.is_empty() { d.last_resort.clone() } else { Some(d.kem.remove(0)) };
+                let kem_one_time = (!d.kem.is_empty()).then(|| d.kem.remove(0));
+                d.handed_out.push((one_time.clone(), kem_one_time.clone()));
+                let kem = kem_one_time.or(d.last_resort.clone());
                 let bundle = wire::PrekeyBundle {
                     version: 1,
                     device: d.keys.clone(),
@@ -230,6 +262,10 @@ impl TestRelay {
                     kem_prekey: kem,
                 };
                 self.answer(device, id, Resp::Bundle(relay::BundleResult { bundle: bundle.encode_to_vec() }));
+            }
+            // The client does not use the sequenced group log yet (docs/PROTOCOL.md §11.9).
+            Req::GroupLogAppend(_) | Req::GroupLogFetch(_) => {
+                self.answer(device, id, Self::error(relay::ErrorCode::NotFound))
             }
             Req::Send(_) | Req::SealedSend(_) if self.refuses() => {
                 self.rate_limited += 1;

@@ -9,6 +9,7 @@
 
 #[cfg(test)]
 mod flood_tests;
+pub mod log;
 pub(crate) mod pickle;
 pub(crate) mod roster;
 pub(crate) mod sender_chain;
@@ -306,20 +307,7 @@ impl Group {
             self.outbound = None;
         }
 
-        let key = |k: &[u8; 32]| SigningPublicKey::from_slice(k, "member");
-        for (user, admin) in &self.roster.members {
-            match before.members.get(user) {
-                None => events.push(GroupEvent::MemberAdded(key(user)?)),
-                Some(false) if *admin => events.push(GroupEvent::AdminAdded(key(user)?)),
-                _ => {}
-            }
-        }
-        for user in before.members.keys().filter(|u| !self.roster.members.contains_key(*u)) {
-            events.push(GroupEvent::MemberRemoved(key(user)?));
-        }
-        if before.name != self.roster.name {
-            events.push(GroupEvent::Renamed(self.roster.name.clone()));
-        }
+        events.extend(roster_events(&before, &self.roster)?);
         Ok((events, new_statuses))
     }
 
@@ -473,6 +461,27 @@ impl Group {
         }
         roster
     }
+}
+
+/// What moving from roster `before` to `after` did, as events: members added and admins made (in
+/// key order), members gone, the new name.
+pub(crate) fn roster_events(before: &Roster, after: &Roster) -> Result<Vec<GroupEvent>> {
+    let key = |k: &[u8; 32]| SigningPublicKey::from_slice(k, "member");
+    let mut events = Vec::new();
+    for (user, admin) in &after.members {
+        match before.members.get(user) {
+            None => events.push(GroupEvent::MemberAdded(key(user)?)),
+            Some(false) if *admin => events.push(GroupEvent::AdminAdded(key(user)?)),
+            _ => {}
+        }
+    }
+    for user in before.members.keys().filter(|u| !after.members.contains_key(*u)) {
+        events.push(GroupEvent::MemberRemoved(key(user)?));
+    }
+    if before.name != after.name {
+        events.push(GroupEvent::Renamed(after.name.clone()));
+    }
+    Ok(events)
 }
 
 /// Drops `user`'s oldest-received inbound chains (the first in `inbound`, which is in arrival

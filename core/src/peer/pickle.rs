@@ -375,7 +375,7 @@ pub(crate) mod tests {
             malformed("peer session device"),
         );
         // The records inside go through every check of a stored `SessionRecord`.
-        check(&|p| first_record(p).version = 2, Error::UnsupportedVersion { what: "session record", version: 2 });
+        check(&|p| first_record(p).version = 3, Error::UnsupportedVersion { what: "session record", version: 3 });
         check(
             &|p| first_record(p).active.as_mut().unwrap().ratchet.as_mut().unwrap().root_key.truncate(16),
             malformed("root key"),

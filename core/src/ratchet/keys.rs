@@ -11,6 +11,7 @@ use crate::error::Result;
 const ROOT_INFO: &[u8] = b"hush/ratchet/v1";
 const INIT_INFO: &[u8] = b"hush/ratchet/v1/init";
 const MESSAGE_INFO: &[u8] = b"hush/ratchet/v1/message";
+const HYBRID_MESSAGE_INFO: &[u8] = b"hush/ratchet/v2/message";
 
 /// 32 secret bytes (root key, header key) that zeroize on drop and never print.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
@@ -82,9 +83,19 @@ impl MessageKey {
         self.expand_with(MESSAGE_INFO)
     }
 
+    /// The triple ratchet's hybrid expansion (§7A.2): `HKDF(salt = epoch key, ikm = mk)`, so the
+    /// result is secret while either the Double Ratchet's key or the ML-KEM epoch key is.
+    pub(crate) fn expand_hybrid(&self, epoch_key: &Key32) -> Result<MessageSecrets> {
+        self.expand_salted(Some(&epoch_key.0), HYBRID_MESSAGE_INFO)
+    }
+
     /// As [`MessageKey::expand`] with another HKDF info (group messages use their own).
     pub(crate) fn expand_with(&self, info: &[u8]) -> Result<MessageSecrets> {
-        let out = kdf::hkdf::<{ KEY_LEN + NONCE_LEN }>(None, &self.key, info)?;
+        self.expand_salted(None, info)
+    }
+
+    fn expand_salted(&self, salt: Option<&[u8]>, info: &[u8]) -> Result<MessageSecrets> {
+        let out = kdf::hkdf::<{ KEY_LEN + NONCE_LEN }>(salt, &self.key, info)?;
         let mut key = zeroize::Zeroizing::new([0u8; KEY_LEN]);
         let mut nonce = [0u8; NONCE_LEN];
         key.copy_from_slice(&out[..KEY_LEN]);

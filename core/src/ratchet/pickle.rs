@@ -31,9 +31,11 @@ pub(crate) fn ratchet_to_storage(r: &RatchetState) -> storage::RatchetState {
                 chain_key: c.chain_key.as_ref().map(chain_key_to_storage),
                 next_index: c.next_index,
                 skipped: skipped_keys_to_storage(&c.skipped),
+                v2_from: c.v2_from,
             })
             .collect(),
         next_receiving_header_key: r.next_receiving_header_key.0.to_vec(),
+        received_v2: r.received_v2,
     }
 }
 
@@ -59,6 +61,7 @@ pub(crate) fn ratchet_from_storage(p: &storage::RatchetState) -> Result<RatchetS
         previous_counter: p.previous_counter,
         receiving: p.receiving.iter().map(receiving_chain_from_storage).collect::<Result<_>>()?,
         next_receiving_header_key: key32(&p.next_receiving_header_key, "next receiving header key")?,
+        received_v2: p.received_v2,
     })
 }
 
@@ -70,12 +73,17 @@ fn receiving_chain_from_storage(p: &storage::ReceivingChain) -> Result<Receiving
     }
     let skipped =
         skipped_keys_from_storage(&p.skipped, p.next_index, "skipped message key", "skipped message key index")?;
+    // Only a received message sets it, so it lies below the next expected one.
+    if p.v2_from.is_some_and(|from| from >= p.next_index) {
+        return Err(Error::Malformed { what: "receiving chain version index" });
+    }
     Ok(ReceivingChain {
         ratchet_key: PublicKey::from_slice(&p.ratchet_key, "receiving ratchet key")?,
         header_key: key32(&p.header_key, "receiving header key")?,
         chain_key,
         next_index: p.next_index,
         skipped,
+        v2_from: p.v2_from,
     })
 }
 
@@ -111,6 +119,6 @@ pub(crate) fn chain_key_from_storage(p: &storage::ChainKey, what: &'static str) 
     Ok(ChainKey { key: array32(&p.key, what)?, index: p.index })
 }
 
-fn key32(bytes: &[u8], what: &'static str) -> Result<Key32> {
+pub(crate) fn key32(bytes: &[u8], what: &'static str) -> Result<Key32> {
     Ok(Key32(array32(bytes, what)?))
 }

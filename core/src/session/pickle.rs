@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use prost::Message;
 use zeroize::Zeroizing;
 
-use super::{PendingPrekey, Session, SessionRecord};
+use super::{PendingPrekey, Session, SessionRecord, names_device};
 use crate::crypto::kem::KEM_CIPHERTEXT_LEN;
 use crate::crypto::{DeviceKeys, PublicKey, SigningPublicKey};
 use crate::error::{Error, Result};
@@ -16,10 +16,14 @@ use crate::limits::{MAX_ARCHIVED_SESSIONS, MAX_SESSION_RECORD_BYTES};
 use crate::pickle::{check_count, signature64};
 use crate::pqxdh::associated_data;
 use crate::ratchet::pickle::{ratchet_from_storage, ratchet_to_storage};
+use crate::ratchet::pq::pickle::{pq_from_storage, pq_to_storage};
 use crate::wire::{self, storage};
 
-/// Format version of [`storage::SessionRecord`].
-const SESSION_RECORD_VERSION: u32 = 1;
+/// Format version of [`storage::SessionRecord`]: 2 since the triple ratchet (§7A). A version-1
+/// record, written before, loads as sessions without it, which upgrade when both sides speak it.
+const SESSION_RECORD_VERSION: u32 = 2;
+/// The version before the triple ratchet: no `pq`, `sends_v2` or version-2 chain marks.
+const SESSION_RECORD_VERSION_CLASSICAL: u32 = 1;
 /// Session associated data: two devices' Ed25519 device key and X25519 identity key.
 const AD_LEN: usize = 2 * (32 + 32);
 
@@ -49,8 +53,13 @@ pub(crate) fn record_to_storage(r: &SessionRecord) -> storage::SessionRecord {
 
 /// Every check of [`SessionRecord::from_bytes`] after decoding.
 pub(crate) fn record_from_storage(p: &storage::SessionRecord) -> Result<SessionRecord> {
-    wire::check_version("session record", p.version, SESSION_RECORD_VERSION)?;
+    if p.version != SESSION_RECORD_VERSION_CLASSICAL {
+        wire::check_version("session record", p.version, SESSION_RECORD_VERSION)?;
+    }
     check_count("archived sessions", p.archived.len(), 0, MAX_ARCHIVED_SESSIONS)?;
+    if p.version == SESSION_RECORD_VERSION_CLASSICAL && p.active.iter().chain(&p.archived).any(has_version_2_fields) {
+        return Err(Error::Malformed { what: "version-1 session record" });
+    }
     let active = p.active.as_ref().map(session_from_storage).transpose()?;
     let archived = p.archived.iter().map(session_from_storage).collect::<Result<VecDeque<_>>>()?;
     // A record belongs to one peer device (`SessionRecord::check_peer`).
@@ -80,6 +89,8 @@ fn session_to_storage(s: &Session) -> storage::Session {
             kem_prekey_id: p.kem_prekey_id,
             kem_ciphertext: p.kem_ciphertext.clone(),
         }),
+        pq: s.pq.as_ref().map(pq_to_storage),
+        sends_v2: s.sends_v2,
     }
 }
 
@@ -120,13 +131,29 @@ fn session_from_storage(p: &storage::Session) -> Result<Session> {
     if !ad_ok {
         return Err(Error::Malformed { what: "session ad" });
     }
-    Ok(Session { ratchet, peer, ad: p.ad.clone(), base_key, post_quantum: p.post_quantum, pending_prekey })
+    let pq = p.pq.as_ref().map(pq_from_storage).transpose()?;
+    // Receiving version 2 sets both.
+    if ratchet.received_v2 && !(p.sends_v2 && pq.is_some()) {
+        return Err(Error::Malformed { what: "session version" });
+    }
+    Ok(Session {
+        ratchet,
+        peer,
+        ad: p.ad.clone(),
+        base_key,
+        post_quantum: p.post_quantum,
+        pending_prekey,
+        pq,
+        sends_v2: p.sends_v2,
+    })
 }
 
-/// Whether `half` of a session's AD is `device`'s device key then identity key.
-fn names_device(half: &[u8], device: &DeviceKeys) -> bool {
-    half.get(..32) == Some(device.device_key().as_bytes().as_slice())
-        && half.get(32..) == Some(device.identity_key().as_bytes().as_slice())
+/// Whether a stored session has any field a version-1 record cannot (§7A.7).
+fn has_version_2_fields(s: &storage::Session) -> bool {
+    let ratchet = s.ratchet.as_ref();
+    s.pq.is_some()
+        || s.sends_v2
+        || ratchet.is_some_and(|r| r.received_v2 || r.receiving.iter().any(|c| c.v2_from.is_some()))
 }
 
 fn device_keys_to_storage(k: &DeviceKeys) -> storage::DeviceKeys {
@@ -253,6 +280,46 @@ pub(crate) mod tests {
             wire.extend([m.0, r.0]);
         }
         wire
+    }
+
+    /// A version-1 record pair (`test-vectors/store/session_v1.json`, written before the triple
+    /// ratchet) loads, reads the message held across the upgrade, advertises, upgrades both ways and
+    /// completes epochs; saved again it is version 2. Version-2 fields in a version-1 record are refused.
+    #[test]
+    fn a_version_1_session_upgrades_to_the_triple_ratchet() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../test-vectors/store/session_v1.json");
+        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let hex = |k: &str| hex::decode(f[k].as_str().unwrap()).unwrap();
+        let v1 = hex("bob_record");
+        assert_eq!(storage::SessionRecord::decode(v1.as_slice()).unwrap().version, 1);
+        let mut alice = Account::from_bytes(&hex("alice_account")).unwrap();
+        let mut bob = Account::from_bytes(&hex("bob_account")).unwrap();
+        let mut a = SessionRecord::from_bytes(&hex("alice_record")).unwrap();
+        let mut b = SessionRecord::from_bytes(&v1).unwrap();
+        assert!(a.active.as_ref().is_some_and(|s| s.pq.is_none()));
+        let mut rng = rng(40);
+
+        // Written by the old code: no advertisement, so Bob still sends version 1, advertising it.
+        assert_eq!(b.decrypt(&mut rng, &mut bob, &hex("held_message"), PQ).unwrap(), b"held across the upgrade");
+        assert_eq!(b.pq_epoch(), None);
+        let m = b.encrypt(&mut rng, b"v1, advertising").unwrap();
+        assert_eq!(a.decrypt(&mut rng, &mut alice, &m, PQ).unwrap(), b"v1, advertising");
+        assert_eq!(a.pq_epoch(), Some(0));
+        let mut rounds = 0;
+        while a.pq_epoch() < Some(2) || b.pq_epoch() < Some(2) {
+            let m = a.encrypt(&mut rng, b"a").unwrap();
+            assert_eq!(b.decrypt(&mut rng, &mut bob, &m, PQ).unwrap(), b"a");
+            let m = b.encrypt(&mut rng, b"b").unwrap();
+            assert_eq!(a.decrypt(&mut rng, &mut alice, &m, PQ).unwrap(), b"b");
+            rounds += 1;
+            assert!(rounds < 100, "no epochs after the upgrade");
+        }
+        let saved = reload_record(&b);
+        assert_eq!(storage::SessionRecord::decode(saved.to_bytes().as_slice()).unwrap().version, 2);
+
+        // A version-1 record cannot carry what only version 2 writes.
+        let tagged = edit_record(&saved.to_bytes(), |r| r.version = 1);
+        assert_eq!(load_record(&tagged), Err(Error::Malformed { what: "version-1 session record" }));
     }
 
     #[test]

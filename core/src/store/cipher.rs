@@ -47,11 +47,12 @@ pub(crate) enum Table {
     Outbox,
     Processed,
     Settings,
+    SentLog,
 }
 
 impl Table {
     /// Every table, in the order of [`StoreCipher`]'s key array.
-    pub(crate) const ALL: [Table; 11] = [
+    pub(crate) const ALL: [Table; 12] = [
         Table::Account,
         Table::User,
         Table::Peers,
@@ -63,6 +64,7 @@ impl Table {
         Table::Outbox,
         Table::Processed,
         Table::Settings,
+        Table::SentLog,
     ];
 
     /// The SQL table's name.
@@ -79,6 +81,7 @@ impl Table {
             Table::Outbox => "outbox",
             Table::Processed => "processed",
             Table::Settings => "settings",
+            Table::SentLog => "sent_log",
         }
     }
 

@@ -37,6 +37,7 @@ mod outbox;
 mod records;
 mod schema;
 mod search;
+mod sent_log;
 mod tx;
 mod unlock;
 
@@ -59,6 +60,7 @@ pub use contact::{Contact, ContactState};
 pub use conversation::{Conversation, ConversationId};
 pub use history::{HistoryCursor, MessageStatus, StoredMessage};
 pub use outbox::OutboxItem;
+pub use sent_log::SentCopy;
 pub use tx::StoreTx;
 pub use unlock::{Argon2Params, Unlock};
 

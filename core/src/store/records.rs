@@ -111,7 +111,27 @@ pub(crate) struct OutboxRecord {
     pub(crate) next_attempt_ms: u64,
 }
 
-redacted_debug!(ContactRecord, ConversationRecord, ReactionRecord, MessageRecord, OutboxRecord);
+/// A `sent_log` row (§14.12).
+#[derive(Clone, PartialEq, Message, Zeroize, ZeroizeOnDrop)]
+#[prost(skip_debug)]
+pub(crate) struct SentCopyRecord {
+    #[prost(bytes = "vec", tag = "1")]
+    pub(crate) conversation: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub(crate) message_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub(crate) recipient: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub(crate) content: Vec<u8>,
+    #[prost(bytes = "vec", optional, tag = "5")]
+    pub(crate) session: Option<Vec<u8>>,
+    #[prost(uint32, tag = "6")]
+    pub(crate) resends: u32,
+    #[prost(uint64, tag = "7")]
+    pub(crate) sent_at_ms: u64,
+}
+
+redacted_debug!(ContactRecord, ConversationRecord, ReactionRecord, MessageRecord, OutboxRecord, SentCopyRecord);
 
 /// Decodes a record of `table`. The bytes were authenticated, so a failure means a bug or a value
 /// written by an incompatible build: [`Error::StoreCorrupt`](crate::Error::StoreCorrupt) either way.

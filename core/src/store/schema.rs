@@ -30,10 +30,11 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("migrations/0001_initial.sql"), data: None },
     Migration { version: 2, sql: include_str!("migrations/0002_expiry_index_all_rows.sql"), data: None },
+    Migration { version: 3, sql: include_str!("migrations/0003_sent_log.sql"), data: None },
 ];
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// The file's schema version (0 for a database hush never touched).
 pub(crate) fn user_version(conn: &Connection) -> Result<u32> {

@@ -97,6 +97,8 @@ fn queries_use_indexes() {
     let due =
         plan("SELECT id, next_attempt_at, value FROM outbox WHERE next_attempt_at <= 5 ORDER BY next_attempt_at, id");
     assert!(due.contains("outbox_by_due"), "{due}");
+    let aged = plan("DELETE FROM sent_log WHERE sent_at < 5");
+    assert!(aged.contains("sent_log_by_age"), "{aged}");
 }
 
 #[test]
@@ -325,7 +327,7 @@ fn next_expiry_reads_the_index_not_every_message() {
         .unwrap();
     }
     schema::migrate(&mut conn, &cipher::StoreCipher::generate().unwrap()).unwrap();
-    assert_eq!(schema::user_version(&conn).unwrap(), 2);
+    assert_eq!(schema::user_version(&conn).unwrap(), schema::SCHEMA_VERSION);
     let after = plan(&conn);
     assert!(after.contains("messages_by_expiry"), "{after}");
     let min: i64 = conn.query_row("SELECT min(expires_at) FROM messages", [], |r| r.get(0)).unwrap();
@@ -357,4 +359,35 @@ fn a_failed_savepoint_undoes_only_its_own_writes() {
     assert!(tx.setting("poison").unwrap().is_none());
     assert!(tx.setting("nested").unwrap().is_none());
     assert_eq!(tx.setting("after").unwrap().as_deref().map(Vec::as_slice), Some(&b"4"[..]));
+}
+
+#[test]
+fn the_sent_log_finds_a_copy_by_device_and_hash_and_stays_within_its_age_and_rows() {
+    let mut store = Store::open_in_memory(key()).unwrap();
+    let copy = |at: u64| SentCopy {
+        conversation: ConversationId::Direct(user(1)),
+        message_id: [at as u8; 16],
+        recipient: user(1),
+        content: Zeroizing::new(b"payload".to_vec()),
+        session: Some([9; 32]),
+        resends: 1,
+        sent_at_ms: at,
+    };
+    let tx = store.transaction().unwrap();
+    for at in 0..10u64 {
+        tx.sent_log_put(&user(2), &[at as u8; 32], &copy(at)).unwrap();
+    }
+    assert_eq!(tx.sent_log_get(&user(2), &[3; 32]).unwrap(), Some(copy(3)));
+    // Another device, or another hash: nothing.
+    assert_eq!(tx.sent_log_get(&user(3), &[3; 32]).unwrap(), None);
+    assert_eq!(tx.sent_log_get(&user(2), &[42; 32]).unwrap(), None);
+    assert!(tx.sent_log_remove(&user(2), &[3; 32]).unwrap());
+    assert!(!tx.sent_log_remove(&user(2), &[3; 32]).unwrap());
+    // Older than 100 − 95 = 5 goes (0..=4, 3 already gone), then the oldest beyond 3 rows.
+    assert_eq!(tx.sent_log_prune(100, 95, 3).unwrap(), 4 + 2);
+    assert_eq!(tx.sent_log_len().unwrap(), 3);
+    assert!(tx.sent_log_get(&user(2), &[6; 32]).unwrap().is_none());
+    assert_eq!(tx.sent_log_get(&user(2), &[9; 32]).unwrap(), Some(copy(9)));
+    tx.commit().unwrap();
+    assert!(!format!("{:?}", copy(1)).contains("payload"));
 }

@@ -62,6 +62,7 @@ fn kind_name(kind: InnerKind) -> &'static str {
     match kind {
         InnerKind::Session => "session",
         InnerKind::Group => "group",
+        InnerKind::Plaintext => "plaintext",
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Every method is one transaction. What a backend must guarantee: a message batch is durable when
 //! `enqueue` returns; `take_bundle` hands out each one-time prekey at most once, even under concurrent
-//! calls from several processes; device-list versions only go up.
+//! calls from several processes; device-list versions only go up; of concurrent appends to a group
+//! log at the same epoch exactly one is taken.
 
 pub mod postgres;
 pub mod sqlite;
@@ -99,6 +100,42 @@ pub struct Expired {
     pub upload_tokens: u64,
 }
 
+/// How much of one group log the relay keeps: the newest entries within both bounds (always the
+/// newest one), so a member further behind than that needs a new welcome (docs/PROTOCOL.md §11.9).
+#[derive(Clone, Copy, Debug)]
+pub struct LogRetention {
+    /// Most entries kept.
+    pub entries: u64,
+    /// Most entry bytes kept.
+    pub bytes: u64,
+}
+
+/// An append to a group log, its signature already checked with `append_key`.
+#[derive(Clone, Debug)]
+pub struct LogAppend {
+    /// The log.
+    pub log_id: [u8; 32],
+    /// The epoch the log must still be at.
+    pub expected_epoch: u64,
+    /// The log's append key of that epoch.
+    pub append_key: [u8; 32],
+    /// The append key of the epoch the entry makes.
+    pub next_key: [u8; 32],
+    /// The sealed entry.
+    pub entry: Vec<u8>,
+}
+
+/// A page of a group log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogPage {
+    /// The log's epoch: the position of its newest entry.
+    pub epoch: u64,
+    /// The oldest entry still held.
+    pub first_epoch: u64,
+    /// `(epoch, entry)` after the asked epoch, oldest first.
+    pub entries: Vec<(u64, Vec<u8>)>,
+}
+
 /// The relay's storage. Object-safe: the relay holds an `Arc<dyn Storage>`.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
@@ -192,6 +229,40 @@ pub trait Storage: Send + Sync + 'static {
     /// Deletes messages received before `messages_before_ms`, blob records created before
     /// `blobs_before` (returned, so their files go too) and upload tokens expired at `now`.
     async fn expire(&self, messages_before_ms: u64, blobs_before: u64, now: u64) -> StorageResult<Expired>;
+
+    /// Creates a group log at epoch 1 holding `entry`, whose append key is then `append_key`, and
+    /// counts it against `creator`'s [`MAX_GROUP_LOGS_PER_DEVICE`](crate::limits) (`max_per_device`;
+    /// [`StorageError::TooMany`] beyond it, nothing stored). False, changing nothing, if the log
+    /// exists. The creator is counted, never stored with the log.
+    async fn create_group_log(
+        &self,
+        creator: DeviceId,
+        log_id: [u8; 32],
+        append_key: [u8; 32],
+        entry: Vec<u8>,
+        max_per_device: u64,
+        now: u64,
+    ) -> StorageResult<bool>;
+
+    /// The epoch of a group log and the append key of that epoch.
+    async fn group_log_head(&self, log_id: [u8; 32]) -> StorageResult<Option<(u64, [u8; 32])>>;
+
+    /// The compare-and-swap: appends the entry at `expected_epoch + 1` if the log is still at
+    /// `expected_epoch` with `append_key` (the key the caller checked the append's signature with),
+    /// moving the key to `next_key`; then drops the oldest entries beyond `keep`. Returns the new
+    /// epoch, or `None` (nothing changed) when the log moved on or does not exist. Atomic under
+    /// concurrent appends from several relay processes.
+    async fn append_group_log(&self, append: LogAppend, keep: LogRetention, now: u64) -> StorageResult<Option<u64>>;
+
+    /// The entries of a log after `after_epoch`, oldest first: at most `max_entries`, and within
+    /// `max_bytes` (but at least one). `None` if there is no such log.
+    async fn group_log_entries(
+        &self,
+        log_id: [u8; 32],
+        after_epoch: u64,
+        max_entries: u32,
+        max_bytes: u64,
+    ) -> StorageResult<Option<LogPage>>;
 
     /// Messages queued in all mailboxes (the `queue_depth` metric).
     async fn queue_depth(&self) -> StorageResult<u64>;

@@ -19,8 +19,8 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use super::{
-    BundleParts, DeviceId, Expired, NewMessage, PrekeyUpload, Quota, RemoteWakeups, Signal, Storage, StorageResult,
-    StoredMessage, Wake,
+    BundleParts, DeviceId, Expired, LogAppend, LogPage, LogRetention, NewMessage, PrekeyUpload, Quota, RemoteWakeups,
+    Signal, Storage, StorageResult, StoredMessage, Wake,
 };
 use crate::error::StorageError;
 use crate::limits::MAX_STORED_ONE_TIME_PREKEYS;
@@ -62,6 +62,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_age ON messages (received_at);
     CREATE TABLE upload_tokens (token_hash BYTEA PRIMARY KEY, expires_at BIGINT NOT NULL);
     CREATE TABLE blobs (id BYTEA PRIMARY KEY, size BIGINT NOT NULL, created_at BIGINT NOT NULL);",
+    // 2: group logs (the same as SQLite's).
+    "CREATE TABLE group_logs (
+        log_id BYTEA PRIMARY KEY,
+        epoch BIGINT NOT NULL,
+        append_key BYTEA NOT NULL,
+        first_epoch BIGINT NOT NULL,
+        bytes BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE group_log_entries (
+        log_id BYTEA NOT NULL, epoch BIGINT NOT NULL, entry BYTEA NOT NULL, PRIMARY KEY (log_id, epoch)
+    );
+    CREATE TABLE group_log_creators (device_key BYTEA PRIMARY KEY, count BIGINT NOT NULL);",
 ];
 
 /// Connections kept open for queries (the listener has its own).
@@ -711,6 +724,132 @@ impl Storage for PostgresStorage {
         let c = self.client().await?;
         let n: i64 = c.query_one("SELECT COALESCE(SUM(queued_count), 0)::BIGINT FROM devices", &[]).await?.get(0);
         Ok(u64_of(n))
+    }
+
+    async fn create_group_log(
+        &self,
+        creator: DeviceId,
+        log_id: [u8; 32],
+        append_key: [u8; 32],
+        entry: Vec<u8>,
+        max_per_device: u64,
+        now: u64,
+    ) -> StorageResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let created = tx
+            .execute(
+                "INSERT INTO group_logs (log_id, epoch, append_key, first_epoch, bytes, updated_at)
+                 VALUES ($1, 1, $2, 1, $3, $4) ON CONFLICT (log_id) DO NOTHING",
+                &[&&log_id[..], &&append_key[..], &i64_of(entry.len() as u64)?, &i64_of(now)?],
+            )
+            .await?;
+        if created == 0 {
+            return Ok(false);
+        }
+        let count: i64 = tx
+            .query_one(
+                "INSERT INTO group_log_creators (device_key, count) VALUES ($1, 1)
+                 ON CONFLICT (device_key) DO UPDATE SET count = group_log_creators.count + 1 RETURNING count",
+                &[&&creator[..]],
+            )
+            .await?
+            .get(0);
+        if u64_of(count) > max_per_device {
+            // Dropping the transaction rolls it back: no log, no count.
+            return Err(StorageError::TooMany("group logs created by this device"));
+        }
+        tx.execute("INSERT INTO group_log_entries (log_id, epoch, entry) VALUES ($1, 1, $2)", &[&&log_id[..], &entry])
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn group_log_head(&self, log_id: [u8; 32]) -> StorageResult<Option<(u64, [u8; 32])>> {
+        let c = self.client().await?;
+        let row = c.query_opt("SELECT epoch, append_key FROM group_logs WHERE log_id = $1", &[&&log_id[..]]).await?;
+        row.map(|r| Ok((u64_of(r.get(0)), id32(r.get(1), "group log append key")?))).transpose()
+    }
+
+    async fn append_group_log(&self, append: LogAppend, keep: LogRetention, now: u64) -> StorageResult<Option<u64>> {
+        let LogAppend { log_id, expected_epoch, append_key, next_key, entry } = append;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        let id = &log_id[..];
+        // The row lock of the UPDATE orders concurrent appends: the second re-reads the row after
+        // the first commits, finds the epoch moved, and changes nothing.
+        let moved = tx
+            .query_opt(
+                "UPDATE group_logs SET epoch = epoch + 1, append_key = $4, bytes = bytes + $5, updated_at = $6
+                 WHERE log_id = $1 AND epoch = $2 AND append_key = $3
+                 RETURNING epoch, first_epoch, bytes",
+                &[
+                    &id,
+                    &i64_of(expected_epoch)?,
+                    &&append_key[..],
+                    &&next_key[..],
+                    &i64_of(entry.len() as u64)?,
+                    &i64_of(now)?,
+                ],
+            )
+            .await?;
+        let Some(row) = moved else { return Ok(None) };
+        let (epoch, mut first, mut bytes) = (u64_of(row.get(0)), u64_of(row.get(1)), u64_of(row.get(2)));
+        tx.execute(
+            "INSERT INTO group_log_entries (log_id, epoch, entry) VALUES ($1, $2, $3)",
+            &[&id, &i64_of(epoch)?, &entry],
+        )
+        .await?;
+        while first < epoch && (epoch - first >= keep.entries || bytes > keep.bytes) {
+            let len: i64 = tx
+                .query_one(
+                    "DELETE FROM group_log_entries WHERE log_id = $1 AND epoch = $2 RETURNING length(entry)::BIGINT",
+                    &[&id, &i64_of(first)?],
+                )
+                .await?
+                .get(0);
+            first += 1;
+            bytes = bytes.saturating_sub(u64_of(len));
+        }
+        tx.execute(
+            "UPDATE group_logs SET first_epoch = $2, bytes = $3 WHERE log_id = $1",
+            &[&id, &i64_of(first)?, &i64_of(bytes)?],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(epoch))
+    }
+
+    async fn group_log_entries(
+        &self,
+        log_id: [u8; 32],
+        after_epoch: u64,
+        max_entries: u32,
+        max_bytes: u64,
+    ) -> StorageResult<Option<LogPage>> {
+        let c = self.client().await?;
+        let id = &log_id[..];
+        let Some(head) = c.query_opt("SELECT epoch, first_epoch FROM group_logs WHERE log_id = $1", &[&id]).await?
+        else {
+            return Ok(None);
+        };
+        let rows = c
+            .query(
+                "SELECT epoch, entry FROM group_log_entries WHERE log_id = $1 AND epoch > $2 ORDER BY epoch LIMIT $3",
+                &[&id, &i64_of(after_epoch)?, &i64::from(max_entries)],
+            )
+            .await?;
+        let mut page = LogPage { epoch: u64_of(head.get(0)), first_epoch: u64_of(head.get(1)), entries: Vec::new() };
+        let mut bytes = 0u64;
+        for row in rows {
+            let entry: Vec<u8> = row.get(1);
+            bytes += entry.len() as u64;
+            if bytes > max_bytes && !page.entries.is_empty() {
+                break;
+            }
+            page.entries.push((u64_of(row.get(0)), entry));
+        }
+        Ok(Some(page))
     }
 
     fn remote_wakeups(&self) -> Option<RemoteWakeups> {

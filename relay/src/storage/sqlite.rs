@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    BundleParts, DeviceId, Expired, NewMessage, PrekeyUpload, Quota, Storage, StorageResult, StoredMessage, Submitted,
+    BundleParts, DeviceId, Expired, LogAppend, LogPage, LogRetention, NewMessage, PrekeyUpload, Quota, Storage,
+    StorageResult, StoredMessage, Submitted,
 };
 use crate::error::StorageError;
 use crate::limits::MAX_STORED_ONE_TIME_PREKEYS;
@@ -61,6 +62,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_age ON messages (received_at);
     CREATE TABLE upload_tokens (token_hash BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
     CREATE TABLE blobs (id BLOB PRIMARY KEY, size INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;",
+    // 2: group logs (docs/PROTOCOL.md §11.9): the head of each (its epoch and append key, the oldest
+    // entry held, the bytes held), the entries, and how many logs each device created.
+    "CREATE TABLE group_logs (
+        log_id BLOB PRIMARY KEY,
+        epoch INTEGER NOT NULL,
+        append_key BLOB NOT NULL,
+        first_epoch INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE group_log_entries (
+        log_id BLOB NOT NULL, epoch INTEGER NOT NULL, entry BLOB NOT NULL, PRIMARY KEY (log_id, epoch)
+    ) WITHOUT ROWID;
+    CREATE TABLE group_log_creators (device_key BLOB PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;",
 ];
 
 /// Reader connections opened at start.
@@ -264,6 +279,28 @@ fn migrate(conn: &mut Connection) -> StorageResult<()> {
 
 fn id32(bytes: Vec<u8>, what: &'static str) -> StorageResult<[u8; 32]> {
     <[u8; 32]>::try_from(bytes).map_err(|_| StorageError::Corrupt(what))
+}
+
+/// Drops the oldest entries of a log beyond `keep`, always keeping the newest.
+fn trim_group_log(tx: &Connection, log_id: &[u8], keep: LogRetention) -> StorageResult<()> {
+    loop {
+        let (epoch, first, bytes): (u64, u64, u64) =
+            tx.query_row("SELECT epoch, first_epoch, bytes FROM group_logs WHERE log_id = ?1", [log_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        if first >= epoch || (epoch - first < keep.entries && bytes <= keep.bytes) {
+            return Ok(());
+        }
+        let len: u64 = tx.query_row(
+            "DELETE FROM group_log_entries WHERE log_id = ?1 AND epoch = ?2 RETURNING length(entry)",
+            params![log_id, first],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "UPDATE group_logs SET first_epoch = first_epoch + 1, bytes = bytes - ?2 WHERE log_id = ?1",
+            params![log_id, len],
+        )?;
+    }
 }
 
 fn register(conn: &Connection, device: &DeviceId, now: u64) -> StorageResult<()> {
@@ -674,6 +711,111 @@ impl Storage for SqliteStorage {
 
     async fn queue_depth(&self) -> StorageResult<u64> {
         self.read(|c| Ok(c.query_row("SELECT COALESCE(SUM(queued_count), 0) FROM devices", [], |r| r.get(0))?)).await
+    }
+
+    async fn create_group_log(
+        &self,
+        creator: DeviceId,
+        log_id: [u8; 32],
+        append_key: [u8; 32],
+        entry: Vec<u8>,
+        max_per_device: u64,
+        now: u64,
+    ) -> StorageResult<bool> {
+        self.write(move |tx| {
+            let created = tx.execute(
+                "INSERT OR IGNORE INTO group_logs (log_id, epoch, append_key, first_epoch, bytes, updated_at)
+                 VALUES (?1, 1, ?2, 1, ?3, ?4)",
+                params![&log_id[..], &append_key[..], entry.len() as u64, now],
+            )?;
+            if created == 0 {
+                return Ok(false);
+            }
+            let count: u64 = tx.query_row(
+                "INSERT INTO group_log_creators (device_key, count) VALUES (?1, 1)
+                 ON CONFLICT (device_key) DO UPDATE SET count = count + 1 RETURNING count",
+                [&creator[..]],
+                |r| r.get(0),
+            )?;
+            if count > max_per_device {
+                // The job's savepoint is rolled back: the log is not created, the count not raised.
+                return Err(StorageError::TooMany("group logs created by this device"));
+            }
+            tx.execute(
+                "INSERT INTO group_log_entries (log_id, epoch, entry) VALUES (?1, 1, ?2)",
+                params![&log_id[..], entry],
+            )?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn group_log_head(&self, log_id: [u8; 32]) -> StorageResult<Option<(u64, [u8; 32])>> {
+        self.read(move |c| {
+            let row: Option<(u64, Vec<u8>)> = c
+                .query_row("SELECT epoch, append_key FROM group_logs WHERE log_id = ?1", [&log_id[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            row.map(|(epoch, key)| Ok((epoch, id32(key, "group log append key")?))).transpose()
+        })
+        .await
+    }
+
+    async fn append_group_log(&self, append: LogAppend, keep: LogRetention, now: u64) -> StorageResult<Option<u64>> {
+        let LogAppend { log_id, expected_epoch, append_key, next_key, entry } = append;
+        self.write(move |tx| {
+            let moved = tx.execute(
+                "UPDATE group_logs SET epoch = epoch + 1, append_key = ?4, bytes = bytes + ?5, updated_at = ?6
+                 WHERE log_id = ?1 AND epoch = ?2 AND append_key = ?3",
+                params![&log_id[..], expected_epoch, &append_key[..], &next_key[..], entry.len() as u64, now],
+            )?;
+            if moved == 0 {
+                return Ok(None);
+            }
+            let epoch = expected_epoch + 1;
+            tx.execute(
+                "INSERT INTO group_log_entries (log_id, epoch, entry) VALUES (?1, ?2, ?3)",
+                params![&log_id[..], epoch, entry],
+            )?;
+            trim_group_log(tx, &log_id, keep)?;
+            Ok(Some(epoch))
+        })
+        .await
+    }
+
+    async fn group_log_entries(
+        &self,
+        log_id: [u8; 32],
+        after_epoch: u64,
+        max_entries: u32,
+        max_bytes: u64,
+    ) -> StorageResult<Option<LogPage>> {
+        self.read(move |c| {
+            let head: Option<(u64, u64)> = c
+                .query_row("SELECT epoch, first_epoch FROM group_logs WHERE log_id = ?1", [&log_id[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let Some((epoch, first_epoch)) = head else { return Ok(None) };
+            let mut stmt = c.prepare_cached(
+                "SELECT epoch, entry FROM group_log_entries WHERE log_id = ?1 AND epoch > ?2 ORDER BY epoch LIMIT ?3",
+            )?;
+            let rows =
+                stmt.query_map(params![&log_id[..], after_epoch, max_entries], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let mut page = LogPage { epoch, first_epoch, entries: Vec::new() };
+            let mut bytes = 0u64;
+            for row in rows {
+                let (e, entry): (u64, Vec<u8>) = row?;
+                bytes += entry.len() as u64;
+                if bytes > max_bytes && !page.entries.is_empty() {
+                    break;
+                }
+                page.entries.push((e, entry));
+            }
+            Ok(Some(page))
+        })
+        .await
     }
 }
 

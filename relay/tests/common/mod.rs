@@ -264,7 +264,7 @@ impl Client {
     pub fn frame(&mut self, body: Req) -> (u64, ClientFrame) {
         let id = self.next_id;
         self.next_id += 1;
-        (id, ClientFrame { version: 1, request_id: id, body: Some(body) })
+        (id, ClientFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id: id, body: Some(body) })
     }
 
     /// Sends a request and waits for its answer; pushed frames meanwhile are kept for `next_push`.
