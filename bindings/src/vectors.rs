@@ -64,6 +64,8 @@ pub enum SealedKind {
     Session,
     /// An encoded group message.
     Group,
+    /// An encoded `Content` sent without a session (only a retry receipt, PROTOCOL.md §9.1).
+    Plaintext,
 }
 
 /// An opened sealed-sender envelope (`test-vectors/sealed_sender.json`).
@@ -153,6 +155,7 @@ pub fn open_sealed_envelope(
         kind: match opened.kind {
             InnerKind::Session => SealedKind::Session,
             InnerKind::Group => SealedKind::Group,
+            InnerKind::Plaintext => SealedKind::Plaintext,
         },
         inner: opened.inner,
     })
