@@ -73,7 +73,7 @@ impl<'a> StoreTx<'a> {
     /// Runs `step` inside a savepoint of this transaction: its writes stay when it returns `Ok`
     /// and are undone, alone, when it returns `Err` (the writes before it stay either way). A batch
     /// of envelopes shares one transaction this way without one failing envelope taking its
-    /// neighbours down (docs/PROTOCOL.md §16.2). Savepoints nest.
+    /// neighbours down (docs/PROTOCOL.md §16.3). Savepoints nest.
     pub fn savepoint<T>(&self, step: impl FnOnce() -> Result<T>) -> Result<T> {
         self.tx.prepare_cached("SAVEPOINT step")?.execute([])?;
         let result = step();
