@@ -3522,6 +3522,10 @@ public enum SealedKind: Equatable, Hashable {
      * An encoded group message.
      */
     case group
+    /**
+     * An encoded `Content` sent without a session (only a retry receipt, PROTOCOL.md §9.1).
+     */
+    case plaintext
 
 
 
@@ -3547,6 +3551,8 @@ public struct FfiConverterTypeSealedKind: FfiConverterRustBuffer {
         
         case 2: return .group
         
+        case 3: return .plaintext
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3561,6 +3567,10 @@ public struct FfiConverterTypeSealedKind: FfiConverterRustBuffer {
         
         case .group:
             writeInt(&buf, Int32(2))
+        
+        
+        case .plaintext:
+            writeInt(&buf, Int32(3))
         
         }
     }
