@@ -4,6 +4,8 @@
 //! savepoint of it. One ack frame per batch goes out after the commit. Envelopes that wait for a
 //! device list or a sender chain are parked, unacked.
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 
 use super::retry_receipt::{self, ReceiptBudget};
@@ -137,6 +139,7 @@ impl Client {
             acks: Vec::new(),
             events: Vec::new(),
             fetch_lists: Vec::new(),
+            peers: HashMap::new(),
             delivered: Vec::new(),
         };
         let mut progress = false;
@@ -186,6 +189,11 @@ struct Batch<'a> {
     fetch_lists: Vec<SigningPublicKey>,
     /// Delivery receipts owed by the envelopes applied.
     delivered: Vec<Delivered>,
+    /// The peers this batch read, as it last stored them: decoding one from the store checks its
+    /// device list's signature and every session's keys, which a backlog from one contact would
+    /// otherwise pay for every envelope. Only this batch writes peers while its transaction is
+    /// open; the one other writer inside it (a retry receipt's session archive) drops its entry.
+    peers: HashMap<SigningPublicKey, PeerUser>,
 }
 
 impl Batch<'_> {
@@ -253,7 +261,13 @@ impl Batch<'_> {
             self.mark(id)?;
             return Ok(Outcome::Done { progress: false });
         }
-        let Some(mut peer) = self.tx.peer(&sender)?.filter(|p| p.device_list().device(&device).is_ok()) else {
+        let peer = match self.peers.get(&sender) {
+            Some(peer) => Some(peer.clone()),
+            None => self.tx.peer(&sender)?.inspect(|p| {
+                self.peers.insert(sender, p.clone());
+            }),
+        };
+        let Some(mut peer) = peer.filter(|p| p.device_list().device(&device).is_ok()) else {
             if !self.fetch_lists.contains(&sender) {
                 self.fetch_lists.push(sender);
             }
@@ -264,6 +278,7 @@ impl Batch<'_> {
         }
 
         if unsealed.kind == InnerKind::Plaintext {
+            self.peers.remove(&sender);
             retry_receipt::on_retry_receipt(self.tx, id, &unsealed, self.now_ms, &mut self.events)?;
             return Ok(Outcome::Done { progress: false });
         }
@@ -296,6 +311,7 @@ impl Batch<'_> {
         };
 
         self.tx.put_peer(&peer)?;
+        self.peers.insert(sender, peer);
         if let Some(account) = account {
             self.tx.put_account(&account)?;
             self.account = Some(account);
