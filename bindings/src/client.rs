@@ -341,6 +341,12 @@ pub enum EventView {
         /// The user's id.
         user: String,
     },
+    /// This device was removed by another device of `user`: its store was wiped and nothing more
+    /// is sent. Close the client and delete the store's files.
+    DeviceRemoved {
+        /// The user's id.
+        user: String,
+    },
     /// A conversation was read on another device of this user.
     ConversationRead {
         /// Which.
@@ -538,6 +544,22 @@ impl HushClient {
     /// device id. A bad URI, or a device already linked, is an error that changes nothing.
     pub fn link_device(&self, uri: String) -> Result<String, HushError> {
         Ok(hex(self.act(|c, now| c.link_device(&uri, now))?.as_bytes()))
+    }
+
+    /// The device ids on this user's signed device list, this device's included.
+    pub fn devices(&self) -> Result<Vec<String>, HushError> {
+        let devices = lock(&self.client).devices()?;
+        Ok(devices.iter().map(|d| hex(d.device_key().as_bytes())).collect())
+    }
+
+    /// Removes a lost or stolen device of this user (`deviceId` as `devices()` and `linkDevice`
+    /// give it): signs and publishes the list without it. The relay then refuses that device, it
+    /// wipes itself when it next connects (its `DeviceRemoved` event), and contacts stop
+    /// encrypting to it after the next message from this user. Throws `Identity` for a device not
+    /// on the list, `BadInput` for this device itself or a malformed id.
+    pub fn remove_device(&self, device_id: String) -> Result<(), HushError> {
+        let device = hex_id::user_from_hex(&device_id)?;
+        self.act(|c, now| c.remove_device(&device, now))
     }
 
     /// Whether this device belongs to a user (false only while a `createForLink` device waits).

@@ -64,8 +64,6 @@ pub enum SealedKind {
     Session,
     /// An encoded group message.
     Group,
-    /// An encoded `Content` sent without a session (only a retry receipt, PROTOCOL.md §9.1).
-    Plaintext,
 }
 
 /// An opened sealed-sender envelope (`test-vectors/sealed_sender.json`).
@@ -155,7 +153,10 @@ pub fn open_sealed_envelope(
         kind: match opened.kind {
             InnerKind::Session => SealedKind::Session,
             InnerKind::Group => SealedKind::Group,
-            InnerKind::Plaintext => SealedKind::Plaintext,
+            // A retry receipt (sealed without a session) is opened by the client only: BadInput here.
+            InnerKind::Plaintext => {
+                return Err(hush_core::Error::Malformed { what: "sealed inner kind (a retry receipt)" }.into());
+            }
         },
         inner: opened.inner,
     })

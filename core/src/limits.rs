@@ -69,6 +69,10 @@ pub const MAX_GROUP_BYTES: usize = 256 * 1024 * 1024;
 
 /// SHA-512 iterations per safety-number half, as in Signal's fingerprints.
 pub const SAFETY_NUMBER_ITERATIONS: u32 = 5_200;
+/// (User, device-list version) pairs a client remembers having fetched a newer list for on one
+/// connection, so a relay serving an older list is asked once per version (§16.7); peers can name
+/// any versions, so beyond this the memory starts over.
+pub const MAX_NEWER_LISTS_ASKED: usize = 1_000;
 /// Base keys an account remembers to refuse replayed first messages that used no one-time prekey
 /// (32 bytes each; dropped sooner when their signed prekey is rotated out). When it is full, the
 /// signed prekey of the oldest one is deleted with all its base keys (replaced first if current), so
@@ -199,6 +203,18 @@ pub const MAX_RETRY_RECEIPTS_PER_DEVICE: u32 = 50;
 pub const RETRY_RECEIPT_WINDOW_MS: u64 = 60 * 60 * 1000;
 /// Sender devices whose retry receipts are counted in memory; beyond, the longest-counted is forgotten.
 pub const MAX_RETRY_RECEIPT_DEVICES: usize = 1_024;
+/// How long a group message waits for its sender chain before its device asks the sender for it
+/// with a retry receipt (it stays parked meanwhile): longer than a distribution normally takes to
+/// follow its message, short enough that a lost distribution is noticed at the next reconnect.
+pub const GROUP_CHAIN_WAIT_MS: u64 = 30_000;
+/// Messages a member device sends on one sender chain before its next message starts a new one
+/// (docs/PROTOCOL.md §10.3): a leaked chain key reads at most this many of its messages. Megolm's
+/// default rotation (`rotation_period_msgs`).
+pub const SENDER_CHAIN_MAX_MESSAGES: u32 = 100;
+/// Age of a sender chain after which the device's next message starts a new one (§10.3): one week,
+/// Megolm's default (`rotation_period_ms`).
+pub const SENDER_CHAIN_MAX_AGE_MS: u64 = 7 * 24 * 3600 * 1000;
+
 /// Largest sealed entry of a group's relay-sequenced log (docs/PROTOCOL.md §11.9): the largest
 /// signed change, the entry's other fields, padding (§2.7, under 2 KiB at this size), salt and tag.
 pub const MAX_GROUP_LOG_ENTRY_BYTES: usize = MAX_GROUP_CHANGE_BYTES + 4 * 1024;

@@ -116,6 +116,9 @@ pub struct Unsealed {
     pub sender_user_key: SigningPublicKey,
     /// The device that sealed the envelope, authenticated by the static layer.
     pub sender_device: DeviceKeys,
+    /// The version of its user's device list the sender holds as current. Check it against the
+    /// pinned list: a higher one means a newer list exists (a device linked or removed).
+    pub sender_list_version: u64,
     /// What `inner` is.
     pub kind: InnerKind,
     /// The inner message, still encrypted under its session or group chain.
@@ -166,6 +169,7 @@ impl fmt::Debug for Unsealed {
         f.debug_struct("Unsealed")
             .field("sender_user_key", &self.sender_user_key)
             .field("sender_device", &self.sender_device)
+            .field("sender_list_version", &self.sender_list_version)
             .field("kind", &self.kind)
             .field("inner_len", &self.inner.len())
             .finish()
@@ -219,10 +223,12 @@ fn associated_data(ephemeral: &PublicKey, recipient: &DeviceKeys) -> [u8; 65] {
 }
 
 /// Seals `inner` (an encoded message of `kind`) for the `recipient` device, as the `sender` device
-/// of the user with `sender_user_key`. Returns the encoded envelope for the relay.
+/// of the user with `sender_user_key`, whose device list of version `sender_list_version` the
+/// sender holds as current. Returns the encoded envelope for the relay.
 pub fn seal(
     rng: &mut impl CryptoRngCore,
     sender_user_key: &SigningPublicKey,
+    sender_list_version: u64,
     sender: &DeviceIdentity,
     recipient: &DeviceKeys,
     kind: InnerKind,
@@ -254,6 +260,7 @@ pub fn seal(
         }),
         kind: kind.to_proto().into(),
         inner: inner.to_vec(),
+        sender_list_version,
     };
     let padded = padding::pad(&content.encode_to_vec());
     let ciphertext = aead::seal(&second.key, &second.nonce, &ad, &padded)?;
@@ -316,7 +323,7 @@ pub fn open(recipient: &DeviceIdentity, envelope: &[u8]) -> Result<Unsealed> {
     if c.inner.len() > MAX_SEALED_INNER_BYTES {
         return Err(Error::TooLarge { what: "sealed inner message", size: c.inner.len(), max: MAX_SEALED_INNER_BYTES });
     }
-    Ok(Unsealed { sender_user_key, sender_device, kind, inner: c.inner })
+    Ok(Unsealed { sender_user_key, sender_device, sender_list_version: c.sender_list_version, kind, inner: c.inner })
 }
 
 #[cfg(test)]
@@ -379,6 +386,7 @@ mod tests {
             }),
             kind: proto::InnerKind::Session.into(),
             inner: inner.to_vec(),
+            sender_list_version: 0,
         }
     }
 
@@ -460,7 +468,8 @@ mod tests {
         let mut p = parties(6);
         for len in [1usize, 50, 200, 3_000] {
             let inner = vec![3u8; len];
-            let env = seal(&mut p.rng, &p.user.user_key(), &p.alice, &p.bob.keys(), InnerKind::Group, &inner).unwrap();
+            let env =
+                seal(&mut p.rng, &p.user.user_key(), 0, &p.alice, &p.bob.keys(), InnerKind::Group, &inner).unwrap();
             let env = proto::SealedEnvelope::decode(env.as_slice()).unwrap();
             let content = content_of(&p.user.user_key(), &p.alice.keys(), &inner);
             let content = proto::SealedContent { kind: proto::InnerKind::Group.into(), ..content };
@@ -474,7 +483,7 @@ mod tests {
     fn unsealed_debug_is_short() {
         let mut p = parties(5);
         let env =
-            seal(&mut p.rng, &p.user.user_key(), &p.alice, &p.bob.keys(), InnerKind::Group, &[0xAB; 300]).unwrap();
+            seal(&mut p.rng, &p.user.user_key(), 0, &p.alice, &p.bob.keys(), InnerKind::Group, &[0xAB; 300]).unwrap();
         let unsealed = open(&p.bob, &env).unwrap();
         let dbg = format!("{unsealed:?}");
         assert!(dbg.contains("inner_len: 300") && !dbg.contains("ab, ab") && !dbg.contains("171"), "{dbg}");

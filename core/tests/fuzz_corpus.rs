@@ -202,7 +202,7 @@ fn write_seeds() {
     seeds.push(("device_list", "one_device", list.to_bytes()));
     seeds.push(("pickle_peer", "peer", cat(&[0], &PeerUser::new(list).to_bytes())));
     let (mut admin, welcome) = Group::create(&mut rng, &users[0], "seed", &keys[1..], 1).unwrap();
-    let message = admin.encrypt(&mut rng, b"hello").unwrap().message;
+    let message = admin.encrypt(&mut rng, b"hello", 1).unwrap().message;
     let control = admin.change(&users[0], RosterAction::Rename("renamed".into()), 2).unwrap().control;
     seeds.push(("pickle_peer", "group", cat(&[1], &admin.to_bytes())));
     seeds.push(("pickle_peer", "joined", cat(&[1], &Group::join(keys[1], &welcome).unwrap().to_bytes())));
@@ -240,6 +240,7 @@ fn write_seeds() {
     let sealed = sealed_sender::seal(
         &mut rng,
         &keys[0],
+        1,
         alice.identity(),
         &bob.device_keys(),
         InnerKind::Session,

@@ -27,10 +27,10 @@ fn fixture() -> &'static Fixture {
         let keys: Vec<_> = users.iter().map(UserIdentity::user_key).collect();
         let (mut admin, welcome) = Group::create(&mut rng, &users[0], "fuzz", &keys[1..], 1).unwrap();
         let mut reader = Group::join(keys[1], &welcome).unwrap();
-        let first = admin.encrypt(&mut rng, b"first").unwrap();
+        let first = admin.encrypt(&mut rng, b"first", 1).unwrap();
         reader.process_distribution(keys[0], keys[0], &first.distribution.unwrap()).unwrap();
         reader.decrypt(&keys[0], &first.message).unwrap();
-        let message = admin.encrypt(&mut rng, b"second").unwrap().message;
+        let message = admin.encrypt(&mut rng, b"second", 1).unwrap().message;
         let control = admin.change(&users[0], RosterAction::Rename("renamed".into()), 2).unwrap().control;
         Fixture { reader, sender: keys[0], message, control }
     })

@@ -78,6 +78,10 @@ pub enum ClientEvent {
     Presence(Presence),
     /// The relay refused authentication; the transport stopped.
     AuthRefused(String),
+    /// The relay refused the login of a device its user removed, answering with the user's
+    /// current signed device list (docs/PROTOCOL.md §15.3); the transport stopped. Hand the list to
+    /// `Client::handle_removal`, which checks it before the device wipes itself.
+    Removed(Vec<u8>),
 }
 
 /// Why a request failed.
@@ -192,6 +196,8 @@ enum End {
     Stop,
     /// Stop for good: the relay refused authentication (the detail it gave).
     Refused(String),
+    /// Stop for good: the relay refused a removed device, with the list that removed it.
+    Removed(Vec<u8>),
 }
 
 async fn run(
@@ -211,7 +217,7 @@ async fn run(
                     return;
                 }
                 match session(ws, &mut commands, &events, &mut watched).await {
-                    End::Stop | End::Refused(_) => return,
+                    End::Stop | End::Refused(_) | End::Removed(_) => return,
                     End::Retry(_) => {
                         if events.send(ClientEvent::Disconnected).await.is_err() {
                             return;
@@ -222,6 +228,10 @@ async fn run(
             }
             Err(End::Refused(detail)) => {
                 let _ = events.send(ClientEvent::AuthRefused(detail)).await;
+                return;
+            }
+            Err(End::Removed(list)) => {
+                let _ = events.send(ClientEvent::Removed(list)).await;
                 return;
             }
             Err(End::Stop) => return,
@@ -282,6 +292,10 @@ async fn connect(config: &ClientConfig, identity: &DeviceIdentity) -> Result<Soc
     ws.send(encode(1, Req::Auth(response))).await.map_err(|e| End::Retry(format!("sending the auth failed: {e}")))?;
     match next_frame(&mut ws).await {
         Some(ServerFrame { request_id: 1, body: Some(Resp::Ok(_)), .. }) => Ok(ws),
+        Some(ServerFrame { request_id: 1, body: Some(Resp::DeviceList(l)), .. }) => {
+            tracing::warn!("the relay refused this device: its user removed it");
+            Err(End::Removed(l.signed_device_list))
+        }
         Some(ServerFrame { request_id: 1, body: Some(Resp::Error(e)), .. }) => {
             tracing::warn!(code = e.code, detail = %e.detail, "relay refused authentication");
             Err(End::Refused(e.detail))

@@ -325,6 +325,13 @@ async fn run(
                 let _ = events.send(MessengerEvent::Connection(ConnectionState::Refused(detail)));
                 return;
             }
+            ClientEvent::Removed(list) => {
+                // Event::DeviceRemoved (and a wiped store) if the list proves the removal.
+                drive(&mut |c, _| c.handle_removal(&list));
+                let refused = ConnectionState::Refused("this device was removed by its user".into());
+                let _ = events.send(MessengerEvent::Connection(refused));
+                return;
+            }
         }
     }
 }

@@ -21,7 +21,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use hush_core::wire::relay::{
-    Challenge, Envelope, ServerFrame, SubscribePresence, client_frame::Body as Req, server_frame::Body as Resp,
+    Challenge, DeviceListResult, Envelope, ServerFrame, SubscribePresence, client_frame::Body as Req,
+    server_frame::Body as Resp,
 };
 use tokio::sync::{Notify, mpsc};
 
@@ -312,6 +313,26 @@ impl Connection {
                 return Ok(Flow::Close);
             }
         };
+        // A device a newer list of its user left out (§15.5): no login; its answer is that list,
+        // which the device verifies against its user key before it wipes itself.
+        match self.state.storage.revoked_user(device).await {
+            Ok(None) => {}
+            Ok(Some(user)) => {
+                let answer = match self.state.storage.device_list(user).await {
+                    Ok(Some(signed_device_list)) => {
+                        frame::server(request_id, Resp::DeviceList(DeviceListResult { signed_device_list }))
+                    }
+                    _ => frame::error(request_id, &RequestError::Forbidden("this device was removed")),
+                };
+                self.state.metrics.reject("removed");
+                self.send(socket, answer).await?;
+                return Ok(Flow::Close);
+            }
+            Err(e) => {
+                self.refuse(socket, request_id, &RequestError::from(e)).await?;
+                return Ok(Flow::Close);
+            }
+        }
         if let Err(e) = self.check_registration(device, &response.registration_secret).await {
             self.refuse(socket, request_id, &e).await?;
             return Ok(Flow::Close);

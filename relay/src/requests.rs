@@ -81,7 +81,14 @@ async fn publish_device_list(state: &RelayState, device: DeviceId, m: PublishDev
     let started = Instant::now();
     state
         .storage
-        .put_device_list(device, list.user_key().to_bytes(), list.list_version(), list.to_bytes(), now_secs())
+        .put_device_list(
+            device,
+            list.user_key().to_bytes(),
+            list.list_version(),
+            list.to_bytes(),
+            list.devices().iter().map(|d| d.device_key().to_bytes()).collect(),
+            now_secs(),
+        )
         .await?;
     observe_commit(state, started);
     Ok(ok())

@@ -60,7 +60,10 @@ async fn reconnects_and_resumes_after_a_relay_restart() {
             ClientEvent::Disconnected => seen_disconnect = true,
             ClientEvent::Presence(p) => seen_presence |= p.device_key == watched && !p.online,
             ClientEvent::Envelope(e) => break e,
-            ClientEvent::Connected | ClientEvent::AuthRefused(_) | ClientEvent::Unreachable { .. } => {}
+            ClientEvent::Connected
+            | ClientEvent::AuthRefused(_)
+            | ClientEvent::Removed(_)
+            | ClientEvent::Unreachable { .. } => {}
         }
     };
     assert!(seen_disconnect);
@@ -75,6 +78,7 @@ async fn reconnects_and_resumes_after_a_relay_restart() {
             ClientEvent::Connected
             | ClientEvent::Disconnected
             | ClientEvent::AuthRefused(_)
+            | ClientEvent::Removed(_)
             | ClientEvent::Unreachable { .. } => {}
         }
     };

@@ -89,6 +89,7 @@ async fn no_plaintext_sender_or_token_in_files_or_logs() {
         let envelope = sealed_sender::seal(
             &mut OsRng,
             &carol.user.user_key(),
+            1,
             carol.identity(),
             &bob.account.device_keys(),
             InnerKind::Session,

@@ -67,6 +67,35 @@ async fn queue_counters_follow_enqueue_ack_and_expiry() {
     .await;
 }
 
+/// §15.5: a newer list revokes the devices that published the user's list before and are left out;
+/// a device that never published this user's list (another user's, named to be dropped) is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_list_revokes_the_users_devices_it_leaves_out_and_no_one_elses() {
+    on_every_backend(|s| async move {
+        let quota = Quota { messages: 10, bytes: 10_000 };
+        let user = [9; 32];
+        for d in [1, 2] {
+            s.put_device_list(device(d), user, 1, vec![1], vec![device(1), device(2), device(7)], 1).await.unwrap();
+        }
+        s.set_delivery_token_hash(device(7), None, 1).await.unwrap(); // another user's device, named too
+        let mail = |n: u8| NewMessage { recipient: device(n), sender: None, payload: vec![n; 8] };
+        s.enqueue(vec![mail(2), mail(7)], quota, 5).await.unwrap();
+        assert_eq!(s.revoked_user(device(2)).await.unwrap(), None);
+
+        s.put_device_list(device(1), user, 2, vec![2], vec![device(1)], 2).await.unwrap();
+        assert_eq!(s.revoked_user(device(2)).await.unwrap(), Some(user));
+        assert!(s.pending(device(2), 10).await.unwrap().is_empty(), "its mailbox is gone");
+        assert!(!s.is_registered(device(2)).await.unwrap());
+        assert!(matches!(s.enqueue(vec![mail(2)], quota, 6).await, Err(StorageError::UnknownRecipient { index: 0 })));
+        assert!(s.take_bundle(device(2)).await.unwrap().is_none());
+        // Device 7 never published this user's list: dropping it from one revokes nothing.
+        assert_eq!(s.revoked_user(device(7)).await.unwrap(), None);
+        assert_eq!(s.pending(device(7), 10).await.unwrap().len(), 1);
+        assert_eq!(s.revoked_user(device(1)).await.unwrap(), None);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_blobs_lists_and_endpoints() {
     on_every_backend(|s| async move {
@@ -80,17 +109,17 @@ async fn tokens_blobs_lists_and_endpoints() {
         assert!(!s.blob_exists([3; 32], 11).await.unwrap());
         assert_eq!(s.expire(0, 11, 0).await.unwrap().blobs, vec![[3; 32]]);
 
-        s.put_device_list(device(1), [9; 32], 2, vec![2], 1).await.unwrap();
-        s.put_device_list(device(1), [9; 32], 2, vec![2], 1).await.unwrap();
+        s.put_device_list(device(1), [9; 32], 2, vec![2], vec![device(1)], 1).await.unwrap();
+        s.put_device_list(device(1), [9; 32], 2, vec![2], vec![device(1)], 1).await.unwrap();
         assert!(matches!(
-            s.put_device_list(device(1), [9; 32], 2, vec![3], 1).await,
+            s.put_device_list(device(1), [9; 32], 2, vec![3], vec![device(1)], 1).await,
             Err(StorageError::Rollback { stored: 2, received: 2 })
         ));
         assert!(matches!(
-            s.put_device_list(device(1), [9; 32], 1, vec![1], 1).await,
+            s.put_device_list(device(1), [9; 32], 1, vec![1], vec![device(1)], 1).await,
             Err(StorageError::Rollback { stored: 2, received: 1 })
         ));
-        s.put_device_list(device(1), [9; 32], 3, vec![3], 1).await.unwrap();
+        s.put_device_list(device(1), [9; 32], 3, vec![3], vec![device(1)], 1).await.unwrap();
         assert_eq!(s.device_list([9; 32]).await.unwrap(), Some(vec![3]));
         assert!(s.is_registered(device(1)).await.unwrap());
 

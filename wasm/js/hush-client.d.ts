@@ -98,6 +98,10 @@ export class HushClient {
   linkRequest(): string;
   /** Approves a new device of this user; returns its device id. */
   linkDevice(uri: string): string;
+  /** The device ids on this user's signed device list, this device's included. */
+  devices(): string[];
+  /** Removes a lost or stolen device of this user (it wipes itself when it next connects). */
+  removeDevice(deviceId: string): void;
 
   onEvent(listener: (event: HushEvent) => void): () => void;
   connect(): void;

@@ -204,6 +204,20 @@ export class HushClient {
     return this._act((w) => w.linkDevice(uri));
   }
 
+  /** The device ids on this user's signed device list, this device's included. */
+  devices() {
+    return this.wasm.devices();
+  }
+
+  /**
+   * Removes a lost or stolen device of this user: signs and publishes the list without it. It wipes
+   * itself when it next connects (its `deviceRemoved` event); contacts stop encrypting to it after
+   * the next message.
+   */
+  removeDevice(deviceId) {
+    return this._act((w) => w.removeDevice(deviceId));
+  }
+
   // ---- Events and connection -------------------------------------------------------------------
 
   /** Registers a listener for every event; returns a function that removes it. */

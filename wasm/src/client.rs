@@ -75,6 +75,7 @@ export type HushEvent =
   | { type: "uploadToken"; request: number; token?: string }
   | { type: "expired"; count: number }
   | { type: "deviceLinked"; user: string }
+  | { type: "deviceRemoved"; user: string }
   | { type: "conversationRead"; conversation: string }
   | { type: "connection"; state: "connected" | "disconnected" | "connecting" }
   | { type: "connection"; state: "unreachable"; reason: string; retryInMs: number };
@@ -329,6 +330,22 @@ impl WasmClient {
     #[wasm_bindgen(js_name = linkDevice)]
     pub fn link_device(&mut self, uri: &str) -> Result<String, HushError> {
         self.client.link_device(uri, now_ms()).map(|d| user_hex(&d)).map_err(core_error)
+    }
+
+    /// The device ids on this user's signed device list, this device's included.
+    pub fn devices(&mut self) -> Result<Vec<String>, HushError> {
+        let devices = self.client.devices().map_err(core_error)?;
+        Ok(devices.iter().map(|d| user_hex(&d.device_key())).collect())
+    }
+
+    /// Removes a lost or stolen device of this user (§12.9): signs and publishes the list without
+    /// it. It wipes itself when it next connects (its `deviceRemoved` event); contacts stop
+    /// encrypting to it after the next message. Throws `identity` for a device not on the list,
+    /// `bad_input` for this device itself or a malformed id.
+    #[wasm_bindgen(js_name = removeDevice)]
+    pub fn remove_device(&mut self, #[wasm_bindgen(js_name = deviceId)] device_id: &str) -> Result<(), HushError> {
+        let device = parse_user(device_id)?;
+        self.client.remove_device(&device, now_ms()).map_err(core_error)
     }
 
     /// Whether this device belongs to a user (false only while a `createForLink` device waits).

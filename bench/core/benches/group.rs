@@ -37,7 +37,7 @@ fn group_message(c: &mut Criterion) {
     let users: Vec<_> = (0..2).map(|_| UserIdentity::generate(&mut rng)).collect();
     let (mut sender, welcome) = Group::create(&mut rng, &users[0], "bench", &[users[1].user_key()], 1).unwrap();
     let mut reader = Group::join(users[1].user_key(), &welcome).unwrap();
-    let first = sender.encrypt(&mut rng, b"start").unwrap();
+    let first = sender.encrypt(&mut rng, b"start", 1).unwrap();
     reader.process_distribution(users[0].user_key(), users[0].user_key(), &first.distribution.unwrap()).unwrap();
     let device = users[0].user_key();
     reader.decrypt(&device, &first.message).unwrap();
@@ -48,7 +48,7 @@ fn group_message(c: &mut Criterion) {
     let mut g = c.benchmark_group(G_MESSAGE);
     g.bench_function(HUSH, |b| {
         b.iter(|| {
-            let m = sender.encrypt(&mut rng, black_box(&MSG)).unwrap().message;
+            let m = sender.encrypt(&mut rng, black_box(&MSG), 1).unwrap().message;
             black_box(reader.decrypt(&device, &m).unwrap());
         })
     });
@@ -102,7 +102,7 @@ fn remove_and_send(r: &mut Roster, rng: &mut ChaCha20Rng) -> (usize, usize) {
     for s in &mut r.sessions {
         change_bytes += s.encrypt(rng, &update.control).unwrap().len();
     }
-    let send = r.group.encrypt(rng, &MSG[..100]).unwrap();
+    let send = r.group.encrypt(rng, &MSG[..100], 1).unwrap();
     let dist = send.distribution.unwrap();
     let mut send_bytes = send.message.len();
     for s in r.sessions.iter_mut().skip(1) {

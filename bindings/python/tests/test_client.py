@@ -238,3 +238,43 @@ def test_a_second_device_is_linked_and_shares_the_history(relay):
         assert [m.text for m in reversed(device.history(chat, None, 10).messages)] == expected
     for c in (alice, bob, laptop):
         asyncio.run(c.disconnect())
+
+
+def test_a_removed_device_wipes_itself_and_contacts_stop_encrypting_to_it(relay):
+    alice, alice_events = person(relay, "Alice")
+    bob, bob_events = person(relay, "Bob")
+    alice.add_contact(bob.contact_link())
+    bob.add_contact(alice.contact_link())
+    laptop = HushClient.create_for_link(":memory:", os.urandom(32), None, relay, "Alice's laptop")
+    laptop_events = Events()
+    laptop.set_listener(laptop_events)
+    asyncio.run(laptop.connect())
+    laptop_events.wait(lambda e: isinstance(e, HushEvent.CONNECTION), "connection")
+    laptop_id = alice.link_device(laptop.link_request())
+    laptop_events.wait(lambda e: isinstance(e, HushEvent.DEVICE_LINKED), "device linked")
+    assert sorted(alice.devices()) == sorted([alice.device_id(), laptop_id])
+
+    with pytest.raises(HushError.BadInput):
+        alice.remove_device(alice.device_id())
+    with pytest.raises(HushError.Identity):
+        alice.remove_device(bob.device_id())
+    alice.remove_device(laptop_id)
+    assert alice.devices() == [alice.device_id()]
+
+    def text(t):
+        return lambda e: isinstance(e, (HushEvent.MESSAGE, HushEvent.MESSAGE_REQUEST)) and e.message.text == t
+
+    alice.send_text(alice.direct_conversation(bob.user_id()), "the laptop is gone")
+    bob_events.wait(text("the laptop is gone"), "Alice's message at Bob")
+    # The laptop reconnects: the relay refuses it with the list that removed it, and it wipes itself.
+    asyncio.run(laptop.disconnect())
+    try:
+        asyncio.run(laptop.connect())
+    except HushError:
+        pass
+    removed = laptop_events.wait(lambda e: isinstance(e, HushEvent.DEVICE_REMOVED), "device removed")
+    assert removed.user == alice.user_id()
+    assert not laptop.is_linked()
+    assert laptop.conversations() == []
+    for c in (alice, bob):
+        asyncio.run(c.disconnect())

@@ -29,8 +29,9 @@ impl Client {
     /// The transport authenticated (itself, or through a challenge this client answered): publish
     /// keys, check prekey counts, watch contacts' presence, send what waits in the outbox.
     pub fn on_connected(&mut self, now_ms: u64) -> Result<()> {
-        // A read-only store (an older copy, §14.16) publishes, fetches and sends nothing.
-        if self.store.is_read_only() {
+        // A read-only store (an older copy, §14.16) or a removed device (§12.9) publishes,
+        // fetches and sends nothing.
+        if self.sends_nothing() {
             return Ok(());
         }
         self.connected = true;
@@ -40,11 +41,6 @@ impl Client {
         if self.user.is_none() {
             return Ok(());
         }
-        let list = self.own_device_list()?;
-        self.push(
-            Req::PublishDeviceList(relay::PublishDeviceList { signed_device_list: list.to_bytes() }),
-            Pending::Setup,
-        );
         self.user_setup()?;
         self.flush_outbox(now_ms, true)
     }
@@ -52,7 +48,7 @@ impl Client {
     /// Runs the prekey schedule (§5.5) at `now_ms`, storing the account if it changed. Not on a
     /// read-only store, whose keys are not to be used.
     fn rotate_prekeys(&mut self, now_ms: u64) -> Result<()> {
-        if self.store.is_read_only() {
+        if self.sends_nothing() {
             return Ok(());
         }
         let mut account = self.account.clone();
@@ -84,10 +80,17 @@ impl Client {
         Ok(())
     }
 
-    /// What a device of a user asks the relay after connecting (and after its link completed):
-    /// its delivery token, prekey counts, contacts' presence, and the user's own device list when
-    /// the user has other devices (one may have been linked meanwhile).
+    /// What a device of a user tells and asks the relay after connecting (and after its link
+    /// completed): its own device list, its delivery token, prekey counts, contacts' presence, and
+    /// the user's current list when the user has other devices (one may have been linked meanwhile).
     pub(super) fn user_setup(&mut self) -> Result<()> {
+        // The own list, published by this device itself: the relay then counts the device as the
+        // user's, which a newer list leaving it out revokes (§15.5).
+        let list = self.own_device_list()?;
+        self.push(
+            Req::PublishDeviceList(relay::PublishDeviceList { signed_device_list: list.to_bytes() }),
+            Pending::Setup,
+        );
         let token = self.token.as_ref().ok_or(Error::NotLinked)?;
         let me = self.user_key()?;
         self.push(Req::SetDeliveryToken(relay::SetDeliveryToken { token_hash: token.hash().to_vec() }), Pending::Setup);
@@ -114,6 +117,7 @@ impl Client {
         self.refused_now.clear();
         self.parked.clear();
         self.replenishing = false;
+        self.newer_lists_asked.clear();
     }
 
     /// A request got no answer (the transport lost it): forget it; sends are retried.
@@ -142,10 +146,11 @@ impl Client {
     /// [`handle_incoming`](Self::handle_incoming) with the same id.
     ///
     /// Nothing, ever, on a read-only store ([`Store::open_read_only`](crate::Store::open_read_only)):
-    /// its keys and prekeys may have been used since the copy was made (§14.16).
+    /// its keys and prekeys may have been used since the copy was made (§14.16); nor once this
+    /// device was removed ([`Event::DeviceRemoved`]).
     pub fn take_outgoing(&mut self) -> Vec<ClientFrame> {
         let frames = core::mem::take(&mut self.outgoing);
-        if self.store.is_read_only() {
+        if self.sends_nothing() {
             return Vec::new();
         }
         frames
@@ -285,6 +290,10 @@ impl Client {
         };
         match (why, body) {
             (Some(Pending::Auth), Resp::Ok(_)) => self.on_connected(now_ms)?,
+            // The relay refuses a removed device's login with the list that removed it (§15.3).
+            (Some(Pending::Auth), Resp::DeviceList(list)) => {
+                self.on_list_without_this_device(&list.signed_device_list, events)?;
+            }
             (Some(Pending::Outbox { id, device }), _) => {
                 self.on_send_answer(id, device, error, retry_after_ms, now_ms)?;
             }

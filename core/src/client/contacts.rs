@@ -136,6 +136,18 @@ impl Client {
         }
     }
 
+    /// Asks for `user`'s device list because a message named `version` as current: once per
+    /// version and connection, so a relay that keeps serving an older list gets asked only once
+    /// (what waits for it is dropped with the parked envelopes' age limit).
+    pub(super) fn request_newer_list(&mut self, user: SigningPublicKey, version: u64) {
+        if self.newer_lists_asked.len() >= crate::limits::MAX_NEWER_LISTS_ASKED {
+            self.newer_lists_asked.clear();
+        }
+        if self.newer_lists_asked.insert((user, version)) {
+            self.request_device_list(user);
+        }
+    }
+
     /// Asks the relay for a prekey bundle of `device` of `user` (once at a time).
     pub(super) fn request_bundle(&mut self, user: SigningPublicKey, device: SigningPublicKey) {
         if self.connected && self.fetching_bundles.insert(device) {
@@ -158,12 +170,17 @@ impl Client {
             return Ok(());
         }
         let this_device = self.device_key();
+        if own && list.device(&this_device).is_err() {
+            return self.on_list_without_this_device(bytes, events);
+        }
+        let mut own_version = None;
         let tx = self.store.transaction()?;
         if own && list.device(&this_device).is_ok() {
             // Another device linked one more device: keep the newest list as this device's own.
             let current = tx.setting(SETTING_DEVICE_LIST)?.map(|b| SignedDeviceList::from_bytes(&b)).transpose()?;
             if list.check_supersedes(current.as_ref()).is_ok() {
                 tx.put_setting(SETTING_DEVICE_LIST, &list.to_bytes())?;
+                own_version = Some(list.list_version());
             }
         }
         let peer = match tx.peer(&user)? {
@@ -179,6 +196,9 @@ impl Client {
         };
         tx.put_peer(&peer)?;
         tx.commit()?;
+        if let Some(version) = own_version {
+            self.own_list_version = version;
+        }
         for d in peer.device_list().devices() {
             self.presence_users.insert(d.device_key(), user);
         }

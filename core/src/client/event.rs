@@ -146,6 +146,13 @@ pub enum Event {
         /// The user this device now belongs to.
         user: SigningPublicKey,
     },
+    /// This device was removed from `user`'s devices by another of them (it was shown the newer
+    /// signed device list that no longer names it): its store was wiped and the client sends
+    /// nothing more. Close the store and delete its files.
+    DeviceRemoved {
+        /// The user it belonged to.
+        user: SigningPublicKey,
+    },
     /// A conversation was marked read on another device of this user.
     ConversationRead {
         /// Which.

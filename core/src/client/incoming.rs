@@ -124,11 +124,12 @@ impl Client {
         acks: &mut Vec<u64>,
     ) -> Result<()> {
         let me = self.user_key()?;
+        let list_version = self.own_list_version;
         let Client { store, rng, identity, config, account, parked, receipt_budget, .. } = self;
         let tx = store.transaction()?;
         let mut batch = Batch {
             tx: &tx,
-            c: Ctx { rng, identity, me, config },
+            c: Ctx { rng, identity, me, list_version, config },
             account: None,
             current: account,
             receipt_budget,
@@ -139,6 +140,7 @@ impl Client {
             acks: Vec::new(),
             events: Vec::new(),
             fetch_lists: Vec::new(),
+            newer_lists: Vec::new(),
             peers: HashMap::new(),
             delivered: Vec::new(),
         };
@@ -154,7 +156,13 @@ impl Client {
         }
         queue_delivered(&mut batch.c, &tx, &batch.delivered, now_ms)?;
         let Batch {
-            account: new_account, parked: new_parked, acks: new_acks, events: mut new_events, fetch_lists, ..
+            account: new_account,
+            parked: new_parked,
+            acks: new_acks,
+            events: mut new_events,
+            fetch_lists,
+            newer_lists,
+            ..
         } = batch;
         tx.commit()?;
         if let Some(new_account) = new_account {
@@ -165,6 +173,9 @@ impl Client {
         events.append(&mut new_events);
         for user in fetch_lists {
             self.request_device_list(user);
+        }
+        for (user, version) in newer_lists {
+            self.request_newer_list(user, version);
         }
         Ok(())
     }
@@ -187,6 +198,8 @@ struct Batch<'a> {
     events: Vec<Event>,
     /// Users whose device list to ask for (an envelope came from a device the list held does not name).
     fetch_lists: Vec<SigningPublicKey>,
+    /// Users whose newer device list (of that version) an envelope announced, to fetch.
+    newer_lists: Vec<(SigningPublicKey, u64)>,
     /// Delivery receipts owed by the envelopes applied.
     delivered: Vec<Delivered>,
     /// The peers this batch read, as it last stored them: decoding one from the store checks its
@@ -276,10 +289,19 @@ impl Batch<'_> {
         if unsealed.check_device_list(peer.device_list()).is_err() {
             return self.dropped(id, Some(sender), ErrorKind::Identity);
         }
+        // The sender holds a newer list (a device linked or removed): fetch and verify it before
+        // reading on, so what follows is not encrypted to a removed device (§16.7).
+        if unsealed.sender_list_version > peer.device_list().list_version() {
+            if !self.newer_lists.contains(&(sender, unsealed.sender_list_version)) {
+                self.newer_lists.push((sender, unsealed.sender_list_version));
+            }
+            return Ok(Outcome::Park);
+        }
 
         if unsealed.kind == InnerKind::Plaintext {
             self.peers.remove(&sender);
-            retry_receipt::on_retry_receipt(self.tx, id, &unsealed, self.now_ms, &mut self.events)?;
+            let (tx, now_ms) = (self.tx, self.now_ms);
+            retry_receipt::on_retry_receipt(&mut self.c, tx, id, &unsealed, now_ms, &mut self.events)?;
             return Ok(Outcome::Done { progress: false });
         }
         // Decrypting works on copies (peer, account, group): nothing is stored unless it succeeds.
@@ -294,7 +316,14 @@ impl Batch<'_> {
         };
         let (content, group) = match decrypted {
             Ok(ok) => ok,
-            Err(Error::UnknownSenderChain | Error::IdentityChangePending) => return Ok(Outcome::Park),
+            Err(e @ (Error::UnknownSenderChain | Error::IdentityChangePending)) => {
+                if matches!(e, Error::UnknownSenderChain) {
+                    // Waited long for its chain: ask the sender for it (§16.13), and wait on.
+                    let (tx, now_ms) = (self.tx, self.now_ms);
+                    retry_receipt::ask_for_chain(&mut self.c, tx, self.receipt_budget, envelope, &unsealed, now_ms)?;
+                }
+                return Ok(Outcome::Park);
+            }
             Err(Error::Database(e)) => return Err(Error::Database(e)),
             // A resend the relay took twice (docs/PROTOCOL.md §16.4): no event.
             Err(Error::DuplicateMessage) => {

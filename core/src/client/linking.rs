@@ -97,8 +97,15 @@ impl Client {
         let current = self.own_device_list()?;
         let state = Zeroizing::new(self.linked_state()?.encode_to_vec());
         let out = link::approve(&mut self.rng, &user, &self.identity, &current, &request, &state, now_ms / 1000)?;
-        let envelope =
-            sealed_sender::seal(&mut self.rng, &me, &self.identity, &new_device, InnerKind::Session, &out.message)?;
+        let envelope = sealed_sender::seal(
+            &mut self.rng,
+            &me,
+            self.own_list_version,
+            &self.identity,
+            &new_device,
+            InnerKind::Session,
+            &out.message,
+        )?;
 
         let tx = self.store.transaction()?;
         let mut own = tx.peer(&me)?.unwrap_or_else(|| PeerUser::new(current));
@@ -129,6 +136,7 @@ impl Client {
             })?;
         }
         tx.commit()?;
+        self.own_list_version = out.device_list.list_version();
         self.flush(now_ms)?;
         Ok(new_device.device_key())
     }
@@ -242,6 +250,7 @@ impl Client {
         self.account = account;
         self.user = Some(linked.user);
         self.token = Some(token);
+        self.own_list_version = linked.device_list.list_version();
         Ok(user_key)
     }
 }

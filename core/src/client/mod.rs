@@ -47,6 +47,7 @@
 mod connection;
 mod contact_link;
 mod contacts;
+mod devices;
 mod event;
 mod groups;
 pub mod hex_id;
@@ -60,6 +61,8 @@ pub mod view;
 
 #[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod devices_tests;
 #[cfg(test)]
 mod prekey_rotation_tests;
 #[cfg(test)]
@@ -162,13 +165,21 @@ struct Ctx<'a> {
     rng: &'a mut ChaCha20Rng,
     identity: &'a DeviceIdentity,
     me: SigningPublicKey,
+    /// The version of the own device list, which every sealed envelope carries (§9.1).
+    list_version: u64,
     config: &'a ClientConfig,
 }
 
 impl Ctx<'_> {
     /// The same borrows for a shorter while (to hand to a handler and keep using after).
     fn reborrow(&mut self) -> Ctx<'_> {
-        Ctx { rng: &mut *self.rng, identity: self.identity, me: self.me, config: self.config }
+        Ctx {
+            rng: &mut *self.rng,
+            identity: self.identity,
+            me: self.me,
+            list_version: self.list_version,
+            config: self.config,
+        }
     }
 }
 
@@ -179,6 +190,7 @@ macro_rules! ctx {
             rng: &mut $client.rng,
             identity: &$client.identity,
             me: $client.user.as_ref().ok_or($crate::error::Error::NotLinked)?.user_key(),
+            list_version: $client.own_list_version,
             config: &$client.config,
         }
     };
@@ -233,6 +245,12 @@ pub struct Client {
     /// Envelopes that wait for a device list or a sender-key distribution (not acked).
     parked: Vec<relay::Envelope>,
     replenishing: bool,
+    /// (user, list version) pairs a newer device list was fetched for on this connection.
+    newer_lists_asked: HashSet<(SigningPublicKey, u64)>,
+    /// This device was removed from its user's list and its store wiped (§12.9).
+    removed: bool,
+    /// The version of the stored own device list (0 while waiting to be linked).
+    own_list_version: u64,
     /// The id of the signed prekey last published in this connection.
     published_prekey: Option<u32>,
     /// Events produced outside `handle_incoming` (a send given up), returned by its next call.
@@ -283,7 +301,7 @@ impl Client {
     pub fn open(mut store: Store, config: ClientConfig) -> Result<Self> {
         config.check()?;
         let rng = new_rng()?;
-        let (account, user, token) = {
+        let (account, user, token, own_list_version) = {
             let tx = store.transaction()?;
             let account = tx.account()?.ok_or(Error::Malformed { what: "store without an account" })?;
             let (user, token) = match tx.user()? {
@@ -297,8 +315,12 @@ impl Client {
                 None if tx.setting(SETTING_LINK_REQUEST)?.is_some() => (None, None),
                 None => return Err(Error::Malformed { what: "store without a user key" }),
             };
+            let own_list_version = match tx.setting(SETTING_DEVICE_LIST)? {
+                Some(list) => SignedDeviceList::from_bytes(&list)?.list_version(),
+                None => 0,
+            };
             tx.commit()?;
-            (account, user, token)
+            (account, user, token, own_list_version)
         };
         Ok(Self {
             store,
@@ -319,6 +341,9 @@ impl Client {
             receipt_budget: retry_receipt::ReceiptBudget::default(),
             parked: Vec::new(),
             replenishing: false,
+            newer_lists_asked: HashSet::new(),
+            removed: false,
+            own_list_version,
             published_prekey: None,
             backlog: Vec::new(),
             presence_users: HashMap::new(),

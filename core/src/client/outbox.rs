@@ -9,7 +9,7 @@ use prost::Message as _;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{Client, Ctx, Event, Pending, RELAY_PROTOCOL_VERSION, ctx, sent_sync};
+use super::{Client, Ctx, Event, Pending, RELAY_PROTOCOL_VERSION, ctx, retry_receipt, sent_sync};
 use crate::content::{Content, ContentBody, MessageId, SecretBytes};
 use crate::crypto::{DeviceKeys, SigningPublicKey};
 use crate::error::{Error, Result};
@@ -213,21 +213,32 @@ pub(super) fn push_pending(
     push_payload(tx, &Payload::new(*conversation, recipients, content.to_bytes()?, group), &content.client_message_id)
 }
 
-/// Stores a payload to send to one device of `user` (over 1:1 sessions, or without a session when
-/// `unsessioned`): a retry receipt, or a payload sent again after one (§16.13).
+/// One device a payload goes to alone (§16.13), and how.
+pub(super) struct Target {
+    /// The device's user.
+    pub(super) user: SigningPublicKey,
+    /// The device.
+    pub(super) device: SigningPublicKey,
+    /// Through the group's sender chain (the payload's conversation is the group).
+    pub(super) group: bool,
+    /// Sealed without a session: a retry receipt.
+    pub(super) unsessioned: bool,
+    /// Times the payload was sent again after retry receipts.
+    pub(super) resends: u32,
+}
+
+/// Stores a payload to send to one device alone: a retry receipt, or a payload sent again after one.
 pub(super) fn push_to_device(
     tx: &StoreTx<'_>,
     conversation: &ConversationId,
     message_id: &MessageId,
-    (user, device): (SigningPublicKey, SigningPublicKey),
+    target: Target,
     content: Zeroizing<Vec<u8>>,
-    unsessioned: bool,
-    resends: u32,
 ) -> Result<u64> {
-    let mut payload = Payload::new(*conversation, vec![user], content, false);
-    payload.devices = vec![device];
-    payload.unsessioned = unsessioned;
-    payload.resends = resends;
+    let mut payload = Payload::new(*conversation, vec![target.user], content, target.group);
+    payload.devices = vec![target.device];
+    payload.unsessioned = target.unsessioned;
+    payload.resends = target.resends;
     push_payload(tx, &payload, message_id)
 }
 
@@ -502,12 +513,25 @@ impl Client {
         if p.group && !targets.is_empty() {
             let ConversationId::Group(id) = p.conversation else { return Err(Error::NotGroupMember) };
             let mut g = tx.group(&id)?.ok_or(Error::NotGroupMember)?;
-            let send = g.encrypt(c.rng, &p.content)?;
+            let send = g.encrypt(c.rng, &p.content, now_ms)?;
             if let Some(distribution) = send.distribution {
+                // A fresh chain goes to every member, even when this payload goes to a few (a
+                // message sent again after a retry receipt): they all need it for what follows.
+                let members: Vec<SigningPublicKey> = g.members().into_iter().filter(|m| *m != me).collect();
                 let body = ContentBody::SenderKeyDistribution(SecretBytes::new(distribution));
                 let content = Content::new(c.rng, now_ms, body);
-                attempt.distribution = Some(push_pending(&tx, &p.conversation, users, &content)?);
+                attempt.distribution = Some(push_pending(&tx, &p.conversation, &members, &content)?);
             }
+            let copy = SentCopy {
+                conversation: p.conversation,
+                message_id: item.message_id,
+                recipient: me,
+                content: p.content.clone(),
+                session: None,
+                resends: p.resends,
+                sent_at_ms: now_ms,
+            };
+            tx.sent_log_put(&retry_receipt::group_log_slot(), &Sha256::digest(&send.message).into(), &copy)?;
             for (i, device) in &targets {
                 let token = peers.get(*i).map(|peer| token_of(&tx, &peer.user_key())).transpose()?.flatten();
                 let envelope = seal(&mut c, device, InnerKind::Group, &send.message)?;
@@ -751,7 +775,7 @@ fn log_copy(
         resends: p.resends,
         sent_at_ms: now_ms,
     };
-    tx.sent_log_put(&device.device_key(), &Sha256::digest(message).into(), &copy)
+    tx.sent_log_put(device.device_key().as_bytes(), &Sha256::digest(message).into(), &copy)
 }
 
 /// 1:1-encrypts and seals `plaintext` for every device of `peer`.
@@ -772,7 +796,7 @@ pub(super) fn encrypt_for(
 }
 
 pub(super) fn seal(c: &mut Ctx<'_>, recipient: &DeviceKeys, kind: InnerKind, inner: &[u8]) -> Result<Vec<u8>> {
-    sealed_sender::seal(c.rng, &c.me, c.identity, recipient, kind, inner)
+    sealed_sender::seal(c.rng, &c.me, c.list_version, c.identity, recipient, kind, inner)
 }
 
 /// The delivery token of `user`, when they are a contact who gave one.

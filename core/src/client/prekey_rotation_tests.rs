@@ -3,7 +3,7 @@
 //! old bundle reaches the device inside the grace period and not after it.
 
 use super::test_relay::TestRelay;
-use super::tests::new_client;
+use super::tests::{new_client, texts};
 use super::*;
 use crate::limits::{OLD_PREKEY_GRACE_MS, PREKEY_ROTATION_MS};
 use crate::store::ConversationId;
@@ -18,19 +18,6 @@ fn newcomer_writes(relay: &mut TestRelay, bob: &mut Client, name: &str, now: u64
     peer.add_contact(&bob.contact_link().unwrap(), now).unwrap();
     peer.send_text(&ConversationId::Direct(bob.user_key().unwrap()), name, now).unwrap();
     relay.pump(&mut [bob, &mut peer], now).swap_remove(0)
-}
-
-fn texts(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Message(m) | Event::MessageRequest(m) => match m.content().ok()??.body {
-                ContentBody::Text(t) => Some(t),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -100,9 +100,15 @@ fn queue_receipt(from: &mut Client, to: &Client, message_hash: [u8; 32], now: u6
     let body = ContentBody::DecryptionError { message_hash, reason: DecryptionErrorReason::Undecryptable };
     let receipt = Content::new(&mut from.rng, now, body);
     let tx = from.store.transaction().unwrap();
-    let to_device = (to.user_key().unwrap(), to.device_key());
+    let target = outbox::Target {
+        user: to.user_key().unwrap(),
+        device: to.device_key(),
+        group: false,
+        unsessioned: true,
+        resends: 0,
+    };
     let (conversation, id) = (direct(to), receipt.client_message_id);
-    outbox::push_to_device(&tx, &conversation, &id, to_device, receipt.to_bytes().unwrap(), true, 0).unwrap();
+    outbox::push_to_device(&tx, &conversation, &id, target, receipt.to_bytes().unwrap()).unwrap();
     tx.commit().unwrap();
 }
 
@@ -185,4 +191,36 @@ fn a_relay_replaying_old_ciphertexts_gets_bounded_receipts_and_resends_and_no_du
     relay.pump(&mut [&mut alice, &mut bob], now);
     assert_eq!((relay.taken_for(&bob).len(), relay.taken_for(&alice).len()), traffic);
     assert!(traffic.1 > to_alice_before);
+}
+
+#[test]
+fn a_group_message_whose_chain_was_lost_comes_with_the_chain_after_the_members_retry_receipt() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let group = alice.create_group("lost chain", &[bob.user_key().unwrap()], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    let conversation = ConversationId::Group(group);
+    // Alice's first group message; the relay loses her sender chain's distribution to Bob.
+    relay.disconnect(&mut bob);
+    alice.send_text(&conversation, "to the group", T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice], T0 + 1);
+    let queued = relay.mailbox(&bob);
+    assert_eq!(queued.len(), 2, "the distribution, then the message");
+    relay.withhold(&bob, &[queued[0].id]);
+    relay.connect(&mut bob, T0 + 2);
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 2);
+    assert!(texts(&events[1]).is_empty(), "parked for its chain");
+    assert!(sealed_of_kind(&relay, &alice, InnerKind::Plaintext).is_empty(), "not asked for yet");
+    // Thirty seconds on (a reconnect delivers it again), Bob asks Alice's device for the chain.
+    relay.disconnect(&mut bob);
+    relay.connect(&mut bob, T0 + 40_000);
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 40_000);
+    assert_eq!(texts(&events[1]), ["to the group"], "shown once");
+    assert_eq!(history_texts(&mut bob, &conversation), ["to the group"]);
+    assert_eq!(sealed_of_kind(&relay, &alice, InnerKind::Plaintext).len(), 1);
+    // Asked again (a replayed receipt, or another reconnect), Alice answers no more.
+    let sent = relay.taken_for(&bob).len();
+    relay.disconnect(&mut bob);
+    relay.connect(&mut bob, T0 + 80_000);
+    relay.pump(&mut [&mut alice, &mut bob], T0 + 80_000);
+    assert_eq!(relay.taken_for(&bob).len(), sent);
 }

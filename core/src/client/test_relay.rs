@@ -60,6 +60,8 @@ pub(crate) struct TestRelay {
     sends_seen: usize,
     /// The time of the current pump (envelopes' arrival time).
     now: u64,
+    /// Devices a newer list of their user left out, with that user: no login, no bundle, no mailbox.
+    revoked: HashMap<Key, Key>,
 }
 
 impl TestRelay {
@@ -67,6 +69,39 @@ impl TestRelay {
         let device = client.device_key().to_bytes().to_vec();
         self.online.insert(device, HashSet::new());
         client.on_connected(now).unwrap();
+    }
+
+    /// Logs `client` in as the relay does (challenge, signed answer): `Ok` and the client connects,
+    /// or for a removed device the list that removed it. Returns the client's events.
+    pub(crate) fn login(&mut self, client: &mut Client, now: u64) -> Vec<Event> {
+        let device = client.device_key().to_bytes().to_vec();
+        let challenge = relay::Challenge { nonce: vec![7; 32], origin: "test".into(), server_time: now / 1000 };
+        let mut events = client.handle_incoming(&frame(0, Resp::Challenge(challenge)).encode_to_vec(), now).unwrap();
+        for f in client.take_outgoing() {
+            let Some(Req::Auth(_)) = f.body else { continue };
+            let answer = match self.revoked.get(&device) {
+                Some(user) => {
+                    let signed_device_list = self.lists.get(user).cloned().unwrap_or_default();
+                    Resp::DeviceList(relay::DeviceListResult { signed_device_list })
+                }
+                None => {
+                    self.online.insert(device.clone(), HashSet::new());
+                    Resp::Ok(relay::Ok {})
+                }
+            };
+            events.extend(client.handle_incoming(&frame(f.request_id, answer).encode_to_vec(), now).unwrap());
+        }
+        events
+    }
+
+    /// Hands out `list` as its user's device list from now on: a relay serving a stale one.
+    pub(crate) fn serve_device_list(&mut self, list: &crate::SignedDeviceList) {
+        self.lists.insert(list.user_key().to_bytes().to_vec(), list.to_bytes());
+    }
+
+    /// Whether `device` was left out of a newer list of its user.
+    pub(crate) fn is_revoked(&self, device: &[u8]) -> bool {
+        self.revoked.contains_key(device)
     }
 
     /// The signed and last-resort prekeys the relay hands out for `device`.
@@ -214,6 +249,9 @@ impl TestRelay {
         let id = f.request_id;
         let Some(body) = f.body else { return };
         let ok = Resp::Ok(relay::Ok {});
+        if self.revoked.contains_key(device) {
+            return self.answer(device, id, Self::error(relay::ErrorCode::Forbidden));
+        }
         match body {
             Req::PublishPrekeys(p) => {
                 let d = self.devices.entry(device.to_vec()).or_default();
@@ -226,7 +264,18 @@ impl TestRelay {
             }
             Req::PublishDeviceList(p) => {
                 let list = crate::SignedDeviceList::from_bytes(&p.signed_device_list).unwrap();
-                self.lists.insert(list.user_key().to_bytes().to_vec(), p.signed_device_list);
+                let user = list.user_key().to_bytes().to_vec();
+                if let Some(old) = self.lists.get(&user).map(|b| crate::SignedDeviceList::from_bytes(b).unwrap()) {
+                    for gone in old.devices().iter().filter(|d| list.device(&d.device_key()).is_err()) {
+                        let gone = gone.device_key().to_bytes().to_vec();
+                        self.devices.remove(&gone);
+                        self.mailboxes.remove(&gone);
+                        self.online.remove(&gone);
+                        self.inbox.remove(&gone);
+                        self.revoked.insert(gone, user.clone());
+                    }
+                }
+                self.lists.insert(user, p.signed_device_list);
                 self.answer(device, id, ok);
             }
             Req::SetDeliveryToken(t) => {

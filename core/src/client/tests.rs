@@ -432,7 +432,8 @@ fn version_1_outbox_entries_still_go() {
     let me = alice.user_key().unwrap();
     let tx = alice.store.transaction().unwrap();
     let mut peer = tx.peer(&bob.user_key().unwrap()).unwrap().unwrap();
-    let mut ctx = Ctx { rng: &mut alice.rng, identity: &alice.identity, me, config: &alice.config };
+    let list_version = alice.own_list_version;
+    let mut ctx = Ctx { rng: &mut alice.rng, identity: &alice.identity, me, list_version, config: &alice.config };
     let addressed = outbox::encrypt_for(&mut ctx, &tx, &mut peer, &c.to_bytes().unwrap()).unwrap();
     tx.put_peer(&peer).unwrap();
     for a in addressed {
@@ -593,6 +594,40 @@ fn groups_create_talk_add_and_remove() {
     assert!(events[1].iter().any(|e| matches!(e, Event::GroupChanged { events, .. } if events.contains(&crate::group::GroupEvent::Renamed("trip 2027".into())))));
 }
 
+/// Group post-compromise security through the client (docs/PROTOCOL.md §10.3): Alice's sender
+/// chain is replaced after 100 messages and again after a week, each new chain distributed the
+/// lazy way with the next message, and Bob reads every message across the changes.
+#[test]
+fn a_group_sender_chain_is_replaced_after_a_hundred_messages_and_after_a_week() {
+    use crate::limits::{SENDER_CHAIN_MAX_AGE_MS, SENDER_CHAIN_MAX_MESSAGES};
+    let (mut relay, mut alice, mut bob) = pair();
+    let group = alice.create_group("pcs", &[bob.user_key().unwrap()], T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    let conv = ConversationId::Group(group);
+    let chain = |c: &mut Client| {
+        let g = c.group(&group).unwrap().unwrap();
+        g.outbound.as_ref().map(|o| (o.chain_id, o.chain.index)).unwrap()
+    };
+    let mut read = 0;
+    let mut ids = Vec::new();
+    for i in 0..=SENDER_CHAIN_MAX_MESSAGES {
+        let at = T0 + 1 + u64::from(i);
+        alice.send_text(&conv, &format!("m{i}"), at).unwrap();
+        let events = relay.pump(&mut [&mut alice, &mut bob], at);
+        read += texts(&events[1]).len();
+        ids.push(chain(&mut alice).0);
+    }
+    assert!(ids[..SENDER_CHAIN_MAX_MESSAGES as usize].iter().all(|id| *id == ids[0]));
+    assert_ne!(ids[SENDER_CHAIN_MAX_MESSAGES as usize], ids[0], "the 101st message starts a new chain");
+    assert_eq!(chain(&mut alice).1, 1);
+    let week = T0 + 200 + SENDER_CHAIN_MAX_AGE_MS;
+    alice.send_text(&conv, "a week on", week).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], week);
+    read += texts(&events[1]).len();
+    assert_ne!(chain(&mut alice).0, ids[SENDER_CHAIN_MAX_MESSAGES as usize], "a week-old chain is replaced");
+    assert_eq!(read, SENDER_CHAIN_MAX_MESSAGES as usize + 2);
+}
+
 /// Carol, removed from the group, runs a modified client: she signs a rename off the group state
 /// she kept and sends it, and a sender-key distribution, to Bob over their 1:1 session. Bob refuses
 /// both (she is no member of his roster), his group is unchanged, and the envelopes are acked, so
@@ -669,12 +704,13 @@ fn junk_group_messages(
     let me = from.user_key().unwrap();
     let mut envelopes = Vec::new();
     for _ in 0..n {
-        let mut chain = OutboundSenderChain::new(&mut from.rng, epoch);
+        let mut chain = OutboundSenderChain::new(&mut from.rng, epoch, 1);
         let message = chain.encrypt(&group, b"junk").unwrap();
         for device in peer.device_list().devices() {
             let payload = crate::sealed_sender::seal(
                 &mut from.rng,
                 &me,
+                1,
                 &from.identity,
                 device,
                 crate::sealed_sender::InnerKind::Group,
@@ -1063,7 +1099,7 @@ fn link_state(c: &mut Client) -> (Vec<u8>, Option<Vec<u8>>, usize) {
 }
 
 /// Alice (device A) and Bob as in [`pair`], plus Alice's second device B, linked.
-fn linked_trio() -> (TestRelay, Client, Client, Client) {
+pub(super) fn linked_trio() -> (TestRelay, Client, Client, Client) {
     let (mut relay, mut alice, mut bob) = pair();
     let mut alice2 = new_pending("Alice's laptop");
     assert!(!alice2.is_linked());
@@ -1108,9 +1144,12 @@ fn both_devices_see_each_others_sends_and_the_peers_replies() {
     let from_a = alice.send_text(&to_bob, "from A", T0 + 10).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2], T0 + 10);
     assert_eq!(texts(&events[1]), ["from A"]);
-    assert!(matches!(&events[2][..], [Event::Message(m)] if m.id == from_a && m.sender == alice.user_key().unwrap()));
+    // A's message names list version 2, which Bob fetches before reading it: his receipt reaches B too.
+    assert!(
+        matches!(&events[2][..], [Event::Message(m), Event::Receipt { .. }] if m.id == from_a && m.sender == alice.user_key().unwrap())
+    );
     let synced = alice2.message(&to_bob, &from_a).unwrap().unwrap();
-    assert_eq!((synced.sender, synced.status), (alice.user_key().unwrap(), MessageStatus::Sent));
+    assert_eq!((synced.sender, synced.status), (alice.user_key().unwrap(), MessageStatus::Delivered));
 
     // Sent on B: Bob learns the new device from the message itself (his pinned list is older), and
     // A gets the sync.

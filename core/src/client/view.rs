@@ -286,6 +286,12 @@ pub enum EventView {
         /// The user's id.
         user: String,
     },
+    /// This device was removed from `user`'s devices by another of them: its store was wiped and
+    /// nothing more is sent. Close the client and delete the store's files.
+    DeviceRemoved {
+        /// The user's id.
+        user: String,
+    },
     /// A conversation was read on another device of this user.
     ConversationRead {
         /// Which.
@@ -452,6 +458,7 @@ pub fn event(e: Event, me: &SigningPublicKey) -> Option<EventView> {
         Event::GroupRequest { .. } => return None,
         Event::Expired { count } => EventView::Expired { count: count as u64 },
         Event::DeviceLinked { user } => EventView::DeviceLinked { user: user_id(&user) },
+        Event::DeviceRemoved { user } => EventView::DeviceRemoved { user: user_id(&user) },
         Event::ConversationRead { conversation } => {
             EventView::ConversationRead { conversation: conversation_id(&conversation) }
         }

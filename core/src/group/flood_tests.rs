@@ -119,7 +119,7 @@ fn a_flood_of_junk_changes_is_not_stored_and_the_group_keeps_working() {
     // The group works: both members send, the other reads, and the state survives a reload.
     let mut gb = Group::from_bytes(&gb.to_bytes()).unwrap();
     let mut talk = |from: &mut Group, to: &mut Group, sender: SigningPublicKey| {
-        let sent = from.encrypt(&mut rng, b"still working").unwrap();
+        let sent = from.encrypt(&mut rng, b"still working", 1).unwrap();
         to.process_distribution(sender, sender, &sent.distribution.unwrap()).unwrap();
         assert_eq!(to.decrypt(&sender, &sent.message).unwrap().plaintext, b"still working");
     };
@@ -299,7 +299,7 @@ fn chains_of(group: &Group, user: &SigningPublicKey) -> Vec<ChainId> {
 /// it after `MAX_SKIPPED_KEYS` others (so a receiver keeps that many skipped keys for the chain).
 fn device_chain(rng: &mut rand_chacha::ChaCha20Rng, group: &Group) -> (SigningPublicKey, ChainId, Vec<u8>, Vec<u8>) {
     let device = UserIdentity::generate(rng).user_key();
-    let mut chain = OutboundSenderChain::new(rng, group.epoch());
+    let mut chain = OutboundSenderChain::new(rng, group.epoch(), 1);
     let distribution = chain.distribution(&group.id);
     for _ in 0..MAX_SKIPPED_KEYS {
         chain.chain = chain.chain.next().unwrap().unwrap();
@@ -319,9 +319,9 @@ fn a_member_with_many_devices_keeps_only_her_user_cap_of_chains() {
     let (a, b, m) = (alice.user_key(), bob.user_key(), mallory.user_key());
     let (mut ga, welcome) = Group::create(&mut rng, &alice, "devices", &[b, m], 1).unwrap();
     let mut gb = Group::join(b, &welcome).unwrap();
-    let first = ga.encrypt(&mut rng, b"before").unwrap();
+    let first = ga.encrypt(&mut rng, b"before", 1).unwrap();
     gb.process_distribution(a, a, &first.distribution.unwrap()).unwrap();
-    let held = ga.encrypt(&mut rng, b"held back").unwrap().message;
+    let held = ga.encrypt(&mut rng, b"held back", 1).unwrap().message;
     let alice_chains = chains_of(&gb, &a);
     assert_eq!(alice_chains.len(), 1);
 
@@ -359,14 +359,14 @@ fn loading_a_group_over_the_user_cap_drops_that_users_oldest_chains() {
     let (a, b, m) = (alice.user_key(), bob.user_key(), mallory.user_key());
     let (mut ga, welcome) = Group::create(&mut rng, &alice, "devices", &[b, m], 1).unwrap();
     let mut gb = Group::join(b, &welcome).unwrap();
-    let send = ga.encrypt(&mut rng, b"hi").unwrap();
+    let send = ga.encrypt(&mut rng, b"hi", 1).unwrap();
     let mut sent = Vec::new();
     for i in 0..MAX_SENDER_CHAINS_PER_USER + 3 {
         if i == 2 {
             gb.process_distribution(a, a, send.distribution.as_ref().unwrap()).unwrap();
         }
         let device = UserIdentity::generate(&mut rng).user_key();
-        let chain = OutboundSenderChain::new(&mut rng, gb.epoch());
+        let chain = OutboundSenderChain::new(&mut rng, gb.epoch(), 1);
         let distribution = chain.distribution(&gb.id);
         // As the code before the cap held them: bypass it.
         gb.inbound.push(InboundSenderChain::from_distribution(&gb.id, m, device, &distribution).unwrap());

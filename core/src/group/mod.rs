@@ -350,17 +350,25 @@ impl Group {
         .encode_to_vec())
     }
 
-    /// Encrypts a group message; starts (and returns the distribution of) a fresh sender chain
-    /// when the epoch moved since this device last sent.
-    pub fn encrypt(&mut self, rng: &mut impl CryptoRngCore, plaintext: &[u8]) -> Result<GroupSend> {
+    /// Encrypts a group message at `now_ms` (unix ms); starts (and returns the distribution of) a
+    /// fresh sender chain when the epoch moved since this device last sent, or its chain carried
+    /// [`SENDER_CHAIN_MAX_MESSAGES`](crate::limits::SENDER_CHAIN_MAX_MESSAGES) messages or is
+    /// [`SENDER_CHAIN_MAX_AGE_MS`](crate::limits::SENDER_CHAIN_MAX_AGE_MS) old
+    /// (docs/PROTOCOL.md §10.3).
+    pub fn encrypt(&mut self, rng: &mut impl CryptoRngCore, plaintext: &[u8], now_ms: u64) -> Result<GroupSend> {
         if !self.roster.is_member(&self.me) {
             return Err(Error::NotGroupMember);
         }
         let mut distribution = None;
         let chain = match self.outbound.take() {
-            Some(chain) if chain.epoch == self.roster.epoch => chain,
+            Some(mut chain) if chain.epoch == self.roster.epoch && !chain.worn_out(now_ms) => {
+                if chain.started_at_ms == 0 {
+                    chain.started_at_ms = now_ms; // a chain stored before rotation by age: its age starts now
+                }
+                chain
+            }
             _ => {
-                let chain = OutboundSenderChain::new(rng, self.roster.epoch);
+                let chain = OutboundSenderChain::new(rng, self.roster.epoch, now_ms);
                 distribution = Some(chain.distribution(&self.id));
                 chain
             }
@@ -565,13 +573,71 @@ mod tests {
         assert_eq!(g0.roster(), &before);
     }
 
+    /// Group post-compromise security (docs/PROTOCOL.md §10.3): after 100 messages, or a week, the
+    /// next message starts a new chain, so whoever holds a copy of the old chain (a leaked state)
+    /// reads none of the new one; late messages of the old chain still read.
+    #[test]
+    fn a_sender_chain_is_replaced_after_a_hundred_messages_or_a_week() {
+        use crate::limits::{SENDER_CHAIN_MAX_AGE_MS, SENDER_CHAIN_MAX_MESSAGES};
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let users: Vec<_> = (0..2).map(|_| UserIdentity::generate(&mut rng)).collect();
+        let (mut a, welcome) = Group::create(&mut rng, &users[0], "g", &[users[1].user_key()], 1).unwrap();
+        let mut b = Group::join(users[1].user_key(), &welcome).unwrap();
+        let alice = users[0].user_key();
+        let t0 = 1_000_000;
+        let first = a.encrypt(&mut rng, b"0", t0).unwrap();
+        b.process_distribution(alice, alice, &first.distribution.unwrap()).unwrap();
+        let thief = b.clone();
+        b.decrypt(&alice, &first.message).unwrap();
+        let mut late = Vec::new();
+        for i in 1..SENDER_CHAIN_MAX_MESSAGES {
+            let send = a.encrypt(&mut rng, b"same chain", t0 + u64::from(i)).unwrap();
+            assert!(send.distribution.is_none(), "message {i}");
+            late.push(send.message);
+        }
+        let next = a.encrypt(&mut rng, b"new", t0 + 200).unwrap();
+        let distribution = next.distribution.expect("the 101st message starts a new chain");
+        let mut thief = thief;
+        assert_eq!(thief.decrypt(&alice, &next.message), Err(Error::UnknownSenderChain));
+        b.process_distribution(alice, alice, &distribution).unwrap();
+        assert_eq!(b.decrypt(&alice, &next.message).unwrap().plaintext, b"new");
+        for message in &late {
+            b.decrypt(&alice, message).unwrap();
+        }
+        // Time: a clock gone back makes no chain old; a week does.
+        assert!(a.encrypt(&mut rng, b"back", t0).unwrap().distribution.is_none());
+        assert!(a.encrypt(&mut rng, b"y", t0 + 200 + SENDER_CHAIN_MAX_AGE_MS - 1).unwrap().distribution.is_none());
+        assert!(a.encrypt(&mut rng, b"z", t0 + 200 + SENDER_CHAIN_MAX_AGE_MS).unwrap().distribution.is_some());
+    }
+
+    /// A modified client jumps its own chain further than MAX_FORWARD_JUMP in one message (an
+    /// honest one never does: its chain is replaced every 100 messages): refused, state unchanged.
+    #[test]
+    fn a_chain_jumped_past_the_forward_limit_is_refused() {
+        use crate::limits::MAX_FORWARD_JUMP;
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let users: Vec<_> = (0..2).map(|_| UserIdentity::generate(&mut rng)).collect();
+        let (mut a, welcome) = Group::create(&mut rng, &users[0], "g", &[users[1].user_key()], 1).unwrap();
+        let mut b = Group::join(users[1].user_key(), &welcome).unwrap();
+        let alice = users[0].user_key();
+        let first = a.encrypt(&mut rng, b"0", 1).unwrap();
+        b.process_distribution(alice, alice, &first.distribution.unwrap()).unwrap();
+        let mut chain = a.outbound.clone().unwrap();
+        for _ in 0..=MAX_FORWARD_JUMP {
+            chain.chain = chain.chain.next().unwrap().unwrap();
+        }
+        let far = chain.encrypt(&a.id, b"far").unwrap();
+        assert!(matches!(b.decrypt(&alice, &far), Err(Error::TooFarAhead { .. })));
+        assert_eq!(b.decrypt(&alice, &first.message).unwrap().plaintext, b"0");
+    }
+
     #[test]
     fn debug_hides_chain_keys() {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let users: Vec<_> = (0..2).map(|_| UserIdentity::generate(&mut rng)).collect();
         let (mut g0, welcome) = Group::create(&mut rng, &users[0], "g", &[users[1].user_key()], 1).unwrap();
         let mut g1 = Group::join(users[1].user_key(), &welcome).unwrap();
-        let send = g0.encrypt(&mut rng, b"hi").unwrap();
+        let send = g0.encrypt(&mut rng, b"hi", 1).unwrap();
         let dist = send.distribution.unwrap();
         g1.process_distribution(users[0].user_key(), users[0].user_key(), &dist).unwrap();
         g1.decrypt(&users[0].user_key(), &send.message).unwrap();

@@ -48,6 +48,7 @@ impl Group {
                 chain_id: c.chain_id.to_vec(),
                 chain: Some(chain_key_to_storage(&c.chain)),
                 signing_secret: c.signing.secret_bytes().to_vec(),
+                started_at_ms: c.started_at_ms,
             }),
             inbound: self
                 .inbound
@@ -199,6 +200,7 @@ fn outbound_from_storage(p: &storage::OutboundSenderChain) -> Result<OutboundSen
         chain_id: chain_id(&p.chain_id, "outbound sender chain id")?,
         chain: chain_key_from_storage(chain, "outbound sender chain key")?,
         signing: SigningKeyPair::from_secret_bytes(&*secret32(&p.signing_secret, "outbound sender signing key")?),
+        started_at_ms: p.started_at_ms,
     })
 }
 
@@ -349,7 +351,7 @@ pub(crate) mod tests {
 
         /// Encrypts on `from`, handing a new chain's distribution to every other member device.
         fn send(&mut self, rng: &mut ChaCha20Rng, from: usize, text: &[u8]) -> Vec<u8> {
-            let sent = self.groups[from].encrypt(rng, text).unwrap();
+            let sent = self.groups[from].encrypt(rng, text, 1).unwrap();
             if let Some(distribution) = &sent.distribution {
                 let (user, device) = (self.user_key(from), self.devices[from]);
                 for (i, g) in self.groups.iter_mut().enumerate() {
@@ -592,6 +594,31 @@ pub(crate) mod tests {
         // A version-2 pickle may not hold what version 1 did.
         let tagged = edit_group(&v1, |g| g.version = GROUP_VERSION);
         assert_eq!(load_group(&tagged), Err(Error::Malformed { what: "group log rejected change" }));
+    }
+
+    /// A version-2 group (`test-vectors/store/group_v2.json`, written before sender chains rotated
+    /// by count and age): Alice's chain has no start time. It loads, keeps its chain (no rotation
+    /// on load), is dated at its next use, and is replaced a week after that.
+    #[test]
+    fn a_version_2_group_dates_its_chain_and_keeps_it() {
+        use crate::limits::SENDER_CHAIN_MAX_AGE_MS;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../test-vectors/store/group_v2.json");
+        let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let hex = |k: &str| hex::decode(f[k].as_str().unwrap()).unwrap();
+        let alice_key = SigningPublicKey::from_slice(&hex("alice_key"), "key").unwrap();
+        let mut alice = Group::from_bytes(&hex("alice")).unwrap();
+        let mut bob = Group::from_bytes(&hex("bob")).unwrap();
+        let chain = alice.outbound.as_ref().map(|c| (c.chain_id, c.chain.index, c.started_at_ms)).unwrap();
+        assert_eq!((chain.1, chain.2), (3, 0));
+        let mut rng = <ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(9);
+        let now = 1_765_000_000_000;
+        let send = alice.encrypt(&mut rng, b"after the upgrade", now).unwrap();
+        assert!(send.distribution.is_none());
+        assert_eq!(bob.decrypt(&alice_key, &send.message).unwrap().plaintext, b"after the upgrade");
+        let reloaded = Group::from_bytes(&alice.to_bytes()).unwrap();
+        let out = reloaded.outbound.as_ref().unwrap();
+        assert_eq!((out.chain_id, out.started_at_ms), (chain.0, now));
+        assert!(alice.encrypt(&mut rng, b"a week on", now + SENDER_CHAIN_MAX_AGE_MS).unwrap().distribution.is_some());
     }
 
     fn outbound(g: &mut storage::Group) -> &mut storage::OutboundSenderChain {

@@ -11,7 +11,10 @@ use crate::crypto::aead;
 use crate::crypto::keys::{SigningKeyPair, array32, random_array};
 use crate::error::{Error, Result};
 use crate::group::GroupId;
-use crate::limits::{MAX_FORWARD_JUMP, MAX_GROUP_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES, MAX_SKIPPED_KEYS};
+use crate::limits::{
+    MAX_FORWARD_JUMP, MAX_GROUP_MESSAGE_BYTES, MAX_PLAINTEXT_BYTES, MAX_SKIPPED_KEYS, SENDER_CHAIN_MAX_AGE_MS,
+    SENDER_CHAIN_MAX_MESSAGES,
+};
 use crate::ratchet::keys::{ChainKey, MessageKey};
 use crate::ratchet::{padding, skip_to};
 use crate::wire::{self, group as proto};
@@ -30,16 +33,30 @@ pub(crate) struct OutboundSenderChain {
     pub(crate) chain_id: ChainId,
     pub(crate) chain: ChainKey,
     pub(crate) signing: SigningKeyPair,
+    /// When this device started the chain (unix ms); 0 for a chain stored before chains rotated
+    /// by age, dated at its next use.
+    pub(crate) started_at_ms: u64,
 }
 
 impl OutboundSenderChain {
-    pub(crate) fn new(rng: &mut impl CryptoRngCore, epoch: u64) -> Self {
+    pub(crate) fn new(rng: &mut impl CryptoRngCore, epoch: u64, now_ms: u64) -> Self {
         Self {
             epoch,
             chain_id: random_array(rng),
             chain: ChainKey { key: random_array(rng), index: 0 },
             signing: SigningKeyPair::generate(rng),
+            started_at_ms: now_ms,
         }
+    }
+
+    /// Whether the chain has carried [`SENDER_CHAIN_MAX_MESSAGES`] messages or is
+    /// [`SENDER_CHAIN_MAX_AGE_MS`] old (docs/PROTOCOL.md §10.3): then the next message starts a new
+    /// one, so a leaked chain key reads no more than that of this sender's messages. A clock that
+    /// went back never makes a chain old.
+    pub(crate) fn worn_out(&self, now_ms: u64) -> bool {
+        let dated = self.started_at_ms != 0;
+        self.chain.index >= SENDER_CHAIN_MAX_MESSAGES
+            || (dated && now_ms.saturating_sub(self.started_at_ms) >= SENDER_CHAIN_MAX_AGE_MS)
     }
 
     /// The distribution message for this chain at its current position.

@@ -23,6 +23,12 @@ const SLOT_LEN: usize = 8 + 32;
 pub(crate) const ANCHOR_LEN: usize = HEADER.len() + 2 * SLOT_LEN;
 /// HKDF info of the anchor key (derived from the store key as the table keys are).
 const ANCHOR_KEY_INFO: &[u8] = b"hush/store/v1/anchor";
+/// How long an open waits for the lock before it is [`Error::StoreInUse`]: a process that forks
+/// holds a copy of every descriptor, so the lock, until its child execs (a moment, longer on a
+/// loaded machine); a store really open elsewhere stays locked.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often the lock is tried again meanwhile.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// What an anchor file says.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,10 +54,14 @@ impl Anchor {
     /// [`Error::StoreInUse`] when another open store, in this process or another, holds it.
     pub(crate) fn lock(store_path: &Path) -> Result<Self> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path_of(store_path))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Self { file, key: None }),
-            Err(TryLockError::WouldBlock) => Err(Error::StoreInUse),
-            Err(TryLockError::Error(e)) => Err(e.into()),
+        let started = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { file, key: None }),
+                Err(TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => std::thread::sleep(LOCK_POLL),
+                Err(TryLockError::WouldBlock) => return Err(Error::StoreInUse),
+                Err(TryLockError::Error(e)) => return Err(e.into()),
+            }
         }
     }
 

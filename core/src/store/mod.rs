@@ -298,6 +298,17 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes every row of every table (the key wrapping and the generation stay): for a device
+    /// removed from its user (docs/PROTOCOL.md §12.9). SQLite overwrites the deleted content
+    /// (`secure_delete`) and the WAL is checkpointed and emptied; delete the files as well.
+    pub fn wipe(&mut self) -> Result<()> {
+        let tx = self.transaction()?;
+        tx.delete_every_row()?;
+        tx.commit()?;
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Begins a transaction, taking the write lock. Commit it with [`StoreTx::commit`]; dropping it
     /// rolls everything back.
     pub fn transaction(&mut self) -> Result<StoreTx<'_>> {

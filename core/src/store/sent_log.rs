@@ -43,17 +43,17 @@ impl core::fmt::Debug for SentCopy {
     }
 }
 
-fn natural_key(device: &SigningPublicKey, message_hash: &[u8; 32]) -> [u8; 64] {
+fn natural_key(device: &[u8; 32], message_hash: &[u8; 32]) -> [u8; 64] {
     let mut key = [0u8; 64];
-    key[..32].copy_from_slice(device.as_bytes());
+    key[..32].copy_from_slice(device);
     key[32..].copy_from_slice(message_hash);
     key
 }
 
 impl StoreTx<'_> {
-    /// Logs a copy sent to `device` whose inner message hashes to `message_hash` (replacing an
-    /// earlier row of the same copy).
-    pub fn sent_log_put(&self, device: &SigningPublicKey, message_hash: &[u8; 32], copy: &SentCopy) -> Result<()> {
+    /// Logs a copy sent to `device` (a device key's bytes, or a slot the client reserves) whose
+    /// inner message hashes to `message_hash` (replacing an earlier row of the same copy).
+    pub fn sent_log_put(&self, device: &[u8; 32], message_hash: &[u8; 32], copy: &SentCopy) -> Result<()> {
         let table = Table::SentLog;
         let lookup = self.cipher.lookup(table, &natural_key(device, message_hash))?;
         let record = SentCopyRecord {
@@ -76,7 +76,7 @@ impl StoreTx<'_> {
     }
 
     /// The copy sent to `device` whose inner message hashes to `message_hash`, if still logged.
-    pub fn sent_log_get(&self, device: &SigningPublicKey, message_hash: &[u8; 32]) -> Result<Option<SentCopy>> {
+    pub fn sent_log_get(&self, device: &[u8; 32], message_hash: &[u8; 32]) -> Result<Option<SentCopy>> {
         let table = Table::SentLog;
         let lookup = self.cipher.lookup(table, &natural_key(device, message_hash))?;
         let Some(value) = self.get_value(table, &lookup)? else { return Ok(None) };
@@ -94,7 +94,7 @@ impl StoreTx<'_> {
     }
 
     /// Forgets one copy; whether it was logged.
-    pub fn sent_log_remove(&self, device: &SigningPublicKey, message_hash: &[u8; 32]) -> Result<bool> {
+    pub fn sent_log_remove(&self, device: &[u8; 32], message_hash: &[u8; 32]) -> Result<bool> {
         let lookup = self.cipher.lookup(Table::SentLog, &natural_key(device, message_hash))?;
         self.delete_value(Table::SentLog, &lookup)
     }

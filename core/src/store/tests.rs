@@ -375,19 +375,19 @@ fn the_sent_log_finds_a_copy_by_device_and_hash_and_stays_within_its_age_and_row
     };
     let tx = store.transaction().unwrap();
     for at in 0..10u64 {
-        tx.sent_log_put(&user(2), &[at as u8; 32], &copy(at)).unwrap();
+        tx.sent_log_put(user(2).as_bytes(), &[at as u8; 32], &copy(at)).unwrap();
     }
-    assert_eq!(tx.sent_log_get(&user(2), &[3; 32]).unwrap(), Some(copy(3)));
+    assert_eq!(tx.sent_log_get(user(2).as_bytes(), &[3; 32]).unwrap(), Some(copy(3)));
     // Another device, or another hash: nothing.
-    assert_eq!(tx.sent_log_get(&user(3), &[3; 32]).unwrap(), None);
-    assert_eq!(tx.sent_log_get(&user(2), &[42; 32]).unwrap(), None);
-    assert!(tx.sent_log_remove(&user(2), &[3; 32]).unwrap());
-    assert!(!tx.sent_log_remove(&user(2), &[3; 32]).unwrap());
+    assert_eq!(tx.sent_log_get(user(3).as_bytes(), &[3; 32]).unwrap(), None);
+    assert_eq!(tx.sent_log_get(user(2).as_bytes(), &[42; 32]).unwrap(), None);
+    assert!(tx.sent_log_remove(user(2).as_bytes(), &[3; 32]).unwrap());
+    assert!(!tx.sent_log_remove(user(2).as_bytes(), &[3; 32]).unwrap());
     // Older than 100 − 95 = 5 goes (0..=4, 3 already gone), then the oldest beyond 3 rows.
     assert_eq!(tx.sent_log_prune(100, 95, 3).unwrap(), 4 + 2);
     assert_eq!(tx.sent_log_len().unwrap(), 3);
-    assert!(tx.sent_log_get(&user(2), &[6; 32]).unwrap().is_none());
-    assert_eq!(tx.sent_log_get(&user(2), &[9; 32]).unwrap(), Some(copy(9)));
+    assert!(tx.sent_log_get(user(2).as_bytes(), &[6; 32]).unwrap().is_none());
+    assert_eq!(tx.sent_log_get(user(2).as_bytes(), &[9; 32]).unwrap(), Some(copy(9)));
     tx.commit().unwrap();
     assert!(!format!("{:?}", copy(1)).contains("payload"));
 }

@@ -85,6 +85,14 @@ impl<'a> StoreTx<'a> {
         result
     }
 
+    /// Deletes every row of every table but `meta` ([`Store::wipe`](super::Store::wipe)).
+    pub(crate) fn delete_every_row(&self) -> Result<()> {
+        for table in Table::ALL {
+            self.tx.execute(&format!("DELETE FROM {}", table.name()), [])?;
+        }
+        Ok(())
+    }
+
     // ---- Generic rows: (lookup, encrypted value) ----
 
     /// The decrypted value of the row of `table` whose lookup is `lookup`.

@@ -76,6 +76,7 @@ fn generate_group() -> GroupFile {
         chain_id,
         chain: ChainKey { key: chain_key, index: 0 },
         signing: SigningKeyPair::from_secret_bytes(&signing_secret),
+        started_at_ms: 0,
     };
     let distribution = chain.distribution(&group_id);
     let plaintexts: [&[u8]; 3] = [b"hello group", &[0x5a; 150], b""];

@@ -77,12 +77,12 @@ fn sealed_case(
 ) -> SealedCase {
     // The real code draws exactly the ephemeral secret.
     rng.take();
-    let envelope = sealed_sender::seal(rng, &user.user_key(), sender, &recipient.keys(), kind, inner).unwrap();
+    let envelope = sealed_sender::seal(rng, &user.user_key(), 0, sender, &recipient.keys(), kind, inner).unwrap();
     let draws = rng.take();
     assert_eq!(draws.len(), 1);
     let ephemeral = KeyPair::from_secret_bytes(draws[0].clone().try_into().unwrap());
     let replayed =
-        sealed_sender::seal(&mut Replay::new(&draws[0]), &user.user_key(), sender, &recipient.keys(), kind, inner)
+        sealed_sender::seal(&mut Replay::new(&draws[0]), &user.user_key(), 0, sender, &recipient.keys(), kind, inner)
             .unwrap();
     assert_eq!(replayed, envelope, "sealing is deterministic given the ephemeral secret");
 
@@ -264,6 +264,7 @@ mod independent {
                 }),
                 kind,
                 inner: unhex(&c.inner),
+                sender_list_version: 0,
             };
             assert_eq!(h(&content.encode_to_vec()), c.sealed_content);
             // Padding is checked last (below) so one wrong length does not hide the other checks.

@@ -652,6 +652,11 @@ public protocol HushClientProtocol: AnyObject, Sendable {
     func deviceId()  -> String
     
     /**
+     * The device ids on this user's signed device list, this device's included.
+     */
+    func devices() throws  -> [String]
+    
+    /**
      * The conversation id of the 1:1 chat with a user.
      */
     func directConversation(userId: String) throws  -> String
@@ -707,6 +712,15 @@ public protocol HushClientProtocol: AnyObject, Sendable {
      * Adds (or, with `remove`, withdraws) a reaction.
      */
     func react(conversation: String, messageId: String, emoji: String, remove: Bool) throws 
+    
+    /**
+     * Removes a lost or stolen device of this user (`deviceId` as `devices()` and `linkDevice`
+     * give it): signs and publishes the list without it. The relay then refuses that device, it
+     * wipes itself when it next connects (its `DeviceRemoved` event), and contacts stop
+     * encrypting to it after the next message from this user. Throws `Identity` for a device not
+     * on the list, `BadInput` for this device itself or a malformed id.
+     */
+    func removeDevice(deviceId: String) throws 
     
     /**
      * Removes a member from a group (admins only).
@@ -1017,6 +1031,18 @@ open func deviceId() -> String  {
 }
     
     /**
+     * The device ids on this user's signed device list, this device's included.
+     */
+open func devices()throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeHushError_lift) {
+        uniffiCallStatus in
+    uniffi_hush_ffi_fn_method_hushclient_devices(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The conversation id of the 1:1 chat with a user.
      */
 open func directConversation(userId: String)throws  -> String  {
@@ -1171,6 +1197,22 @@ open func react(conversation: String, messageId: String, emoji: String, remove: 
         FfiConverterString.lower(messageId),
         FfiConverterString.lower(emoji),
         FfiConverterBool.lower(remove),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Removes a lost or stolen device of this user (`deviceId` as `devices()` and `linkDevice`
+     * give it): signs and publishes the list without it. The relay then refuses that device, it
+     * wipes itself when it next connects (its `DeviceRemoved` event), and contacts stop
+     * encrypting to it after the next message from this user. Throws `Identity` for a device not
+     * on the list, `BadInput` for this device itself or a malformed id.
+     */
+open func removeDevice(deviceId: String)throws   {try rustCallWithError(FfiConverterTypeHushError_lift) {
+        uniffiCallStatus in
+    uniffi_hush_ffi_fn_method_hushclient_remove_device(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(deviceId),uniffiCallStatus
     )
 }
 }
@@ -3083,6 +3125,15 @@ public enum HushEvent: Equatable, Hashable {
          */user: String
     )
     /**
+     * This device was removed by another device of `user`: its store was wiped and nothing more
+     * is sent. Close the client and delete the store's files.
+     */
+    case deviceRemoved(
+        /**
+         * The user's id.
+         */user: String
+    )
+    /**
      * A conversation was read on another device of this user.
      */
     case conversationRead(
@@ -3167,10 +3218,13 @@ public struct FfiConverterTypeHushEvent: FfiConverterRustBuffer {
         case 16: return .deviceLinked(user: try FfiConverterString.read(from: &buf)
         )
         
-        case 17: return .conversationRead(conversation: try FfiConverterString.read(from: &buf)
+        case 17: return .deviceRemoved(user: try FfiConverterString.read(from: &buf)
         )
         
-        case 18: return .connection(state: try FfiConverterTypeHushConnectionState.read(from: &buf)
+        case 18: return .conversationRead(conversation: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 19: return .connection(state: try FfiConverterTypeHushConnectionState.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3279,13 +3333,18 @@ public struct FfiConverterTypeHushEvent: FfiConverterRustBuffer {
             FfiConverterString.write(user, into: &buf)
             
         
-        case let .conversationRead(conversation):
+        case let .deviceRemoved(user):
             writeInt(&buf, Int32(17))
+            FfiConverterString.write(user, into: &buf)
+            
+        
+        case let .conversationRead(conversation):
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(conversation, into: &buf)
             
         
         case let .connection(state):
-            writeInt(&buf, Int32(18))
+            writeInt(&buf, Int32(19))
             FfiConverterTypeHushConnectionState.write(state, into: &buf)
             
         }
@@ -4042,6 +4101,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_hush_ffi_checksum_method_hushclient_device_id() != 30047) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_hush_ffi_checksum_method_hushclient_devices() != 16398) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_hush_ffi_checksum_method_hushclient_direct_conversation() != 52812) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4073,6 +4135,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hush_ffi_checksum_method_hushclient_react() != 35973) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_hush_ffi_checksum_method_hushclient_remove_device() != 25025) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_hush_ffi_checksum_method_hushclient_remove_member() != 46489) {

@@ -143,16 +143,25 @@ pub trait Storage: Send + Sync + 'static {
     /// token or a push endpoint).
     async fn is_registered(&self, device: DeviceId) -> StorageResult<bool>;
 
-    /// Stores `signed_list` (already verified) for `user_key` unless a higher version is stored, or
-    /// the same version with other bytes ([`StorageError::Rollback`]). Registers `publisher`.
+    /// Stores `signed_list` (already verified; it names the devices `listed`) for `user_key` unless
+    /// a higher version is stored, or the same version with other bytes ([`StorageError::Rollback`]).
+    /// Registers `publisher` and records it as a device of `user_key`. A newer list revokes, in the
+    /// same transaction, every device recorded as the user's that it no longer names (docs/PROTOCOL.md
+    /// §15.5): its mailbox, prekeys and registration are deleted and [`Storage::revoked_user`] names
+    /// the user from then on. Only devices that published the user's list themselves are recorded,
+    /// so a list cannot revoke another user's device by naming it and dropping it.
     async fn put_device_list(
         &self,
         publisher: DeviceId,
         user_key: [u8; 32],
         list_version: u64,
         signed_list: Vec<u8>,
+        listed: Vec<DeviceId>,
         now: u64,
     ) -> StorageResult<()>;
+
+    /// The user whose newer device list revoked `device`, if one did.
+    async fn revoked_user(&self, device: DeviceId) -> StorageResult<Option<[u8; 32]>>;
 
     /// The stored signed device list of `user_key`.
     async fn device_list(&self, user_key: [u8; 32]) -> StorageResult<Option<Vec<u8>>>;

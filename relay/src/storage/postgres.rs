@@ -75,6 +75,10 @@ const MIGRATIONS: &[&str] = &[
         log_id BYTEA NOT NULL, epoch BIGINT NOT NULL, entry BYTEA NOT NULL, PRIMARY KEY (log_id, epoch)
     );
     CREATE TABLE group_log_creators (device_key BYTEA PRIMARY KEY, count BIGINT NOT NULL);",
+    // 3: which user each device published a list of, and the devices a newer list revoked (as SQLite's).
+    "CREATE TABLE device_users (device_key BYTEA PRIMARY KEY, user_key BYTEA NOT NULL);
+    CREATE INDEX device_users_by_user ON device_users (user_key);
+    CREATE TABLE revoked_devices (device_key BYTEA PRIMARY KEY, user_key BYTEA NOT NULL, revoked_at BIGINT NOT NULL);",
 ];
 
 /// Connections kept open for queries (the listener has its own).
@@ -346,6 +350,36 @@ async fn listen(l: Listener, tx: mpsc::UnboundedSender<Wake>) {
     }
 }
 
+/// Revokes the devices recorded as `user`'s that `listed` does not name (inside `put_device_list`'s
+/// transaction), as SQLite's `revoke_unlisted` does.
+async fn revoke_unlisted(
+    tx: &tokio_postgres::Transaction<'_>,
+    user: &[u8; 32],
+    listed: &[DeviceId],
+    now: u64,
+) -> StorageResult<()> {
+    let recorded = tx.query("SELECT device_key FROM device_users WHERE user_key = $1", &[&&user[..]]).await?;
+    for row in recorded {
+        let device: Vec<u8> = row.get(0);
+        if listed.iter().any(|l| l[..] == device[..]) {
+            continue;
+        }
+        tx.execute(
+            "INSERT INTO revoked_devices (device_key, user_key, revoked_at) VALUES ($1, $2, $3)
+             ON CONFLICT (device_key) DO NOTHING",
+            &[&device, &&user[..], &i64_of(now)?],
+        )
+        .await?;
+        for table in
+            ["device_users", "devices", "signed_prekeys", "last_resort_kem_prekeys", "one_time_prekeys", "kem_prekeys"]
+        {
+            tx.execute(&format!("DELETE FROM {table} WHERE device_key = $1"), &[&device]).await?;
+        }
+        tx.execute("DELETE FROM messages WHERE recipient = $1", &[&device]).await?;
+    }
+    Ok(())
+}
+
 async fn register(tx: &tokio_postgres::Transaction<'_>, device: &DeviceId, now: u64) -> StorageResult<()> {
     tx.execute(
         "INSERT INTO devices (device_key, registered_at) VALUES ($1, $2) ON CONFLICT (device_key) DO NOTHING",
@@ -368,6 +402,7 @@ impl Storage for PostgresStorage {
         user_key: [u8; 32],
         list_version: u64,
         signed_list: Vec<u8>,
+        listed: Vec<DeviceId>,
         now: u64,
     ) -> StorageResult<()> {
         let mut c = self.client().await?;
@@ -391,10 +426,28 @@ impl Storage for PostgresStorage {
             if stored != version || bytes != signed_list {
                 return Err(StorageError::Rollback { stored: u64_of(stored), received: list_version });
             }
+        } else {
+            revoke_unlisted(&tx, &user_key, &listed, now).await?;
         }
         register(&tx, &publisher, now).await?;
+        tx.execute(
+            "INSERT INTO device_users (device_key, user_key) VALUES ($1, $2)
+             ON CONFLICT (device_key) DO UPDATE SET user_key = excluded.user_key",
+            &[&&publisher[..], &&user_key[..]],
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn revoked_user(&self, device: DeviceId) -> StorageResult<Option<[u8; 32]>> {
+        let c = self.client().await?;
+        let row = c.query_opt("SELECT user_key FROM revoked_devices WHERE device_key = $1", &[&&device[..]]).await?;
+        row.map(|r| {
+            let user: Vec<u8> = r.get(0);
+            <[u8; 32]>::try_from(user.as_slice()).map_err(|_| StorageError::Corrupt("revoked device user"))
+        })
+        .transpose()
     }
 
     async fn device_list(&self, user_key: [u8; 32]) -> StorageResult<Option<Vec<u8>>> {

@@ -76,6 +76,12 @@ const MIGRATIONS: &[&str] = &[
         log_id BLOB NOT NULL, epoch INTEGER NOT NULL, entry BLOB NOT NULL, PRIMARY KEY (log_id, epoch)
     ) WITHOUT ROWID;
     CREATE TABLE group_log_creators (device_key BLOB PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;",
+    // 3: which user each device published a list of, and the devices a newer list revoked.
+    "CREATE TABLE device_users (device_key BLOB PRIMARY KEY, user_key BLOB NOT NULL) WITHOUT ROWID;
+    CREATE INDEX device_users_by_user ON device_users (user_key);
+    CREATE TABLE revoked_devices (
+        device_key BLOB PRIMARY KEY, user_key BLOB NOT NULL, revoked_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Reader connections opened at start.
@@ -311,6 +317,29 @@ fn register(conn: &Connection, device: &DeviceId, now: u64) -> StorageResult<()>
     Ok(())
 }
 
+/// Revokes the devices recorded as `user`'s that `listed` does not name (inside `put_device_list`'s
+/// transaction): no more mailbox, messages, prekeys or registration; `revoked_devices` remembers them.
+fn revoke_unlisted(tx: &Connection, user: &[u8; 32], listed: &[DeviceId], now: u64) -> StorageResult<()> {
+    let recorded: Vec<Vec<u8>> = tx
+        .prepare_cached("SELECT device_key FROM device_users WHERE user_key = ?1")?
+        .query_map([&user[..]], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for device in recorded.iter().filter(|d| !listed.iter().any(|l| l[..] == d[..])) {
+        tx.execute(
+            "INSERT INTO revoked_devices (device_key, user_key, revoked_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (device_key) DO NOTHING",
+            params![device, &user[..], now],
+        )?;
+        for table in
+            ["device_users", "devices", "signed_prekeys", "last_resort_kem_prekeys", "one_time_prekeys", "kem_prekeys"]
+        {
+            tx.execute(&format!("DELETE FROM {table} WHERE device_key = ?1"), [device])?;
+        }
+        tx.execute("DELETE FROM messages WHERE recipient = ?1", [device])?;
+    }
+    Ok(())
+}
+
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub async fn open(path: impl Into<PathBuf>) -> StorageResult<Self> {
@@ -406,6 +435,7 @@ impl Storage for SqliteStorage {
         user_key: [u8; 32],
         list_version: u64,
         signed_list: Vec<u8>,
+        listed: Vec<DeviceId>,
         now: u64,
     ) -> StorageResult<()> {
         self.write(move |tx| {
@@ -429,9 +459,27 @@ impl Storage for SqliteStorage {
                            signed_list = excluded.signed_list, updated_at = excluded.updated_at",
                         params![&user_key[..], list_version, signed_list, now],
                     )?;
+                    revoke_unlisted(tx, &user_key, &listed, now)?;
                 }
             }
-            register(tx, &publisher, now)
+            register(tx, &publisher, now)?;
+            tx.execute(
+                "INSERT INTO device_users (device_key, user_key) VALUES (?1, ?2)
+                 ON CONFLICT (device_key) DO UPDATE SET user_key = excluded.user_key",
+                params![&publisher[..], &user_key[..]],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoked_user(&self, device: DeviceId) -> StorageResult<Option<[u8; 32]>> {
+        self.read(move |c| {
+            let user: Option<Vec<u8>> = c
+                .query_row("SELECT user_key FROM revoked_devices WHERE device_key = ?1", [&device[..]], |r| r.get(0))
+                .optional()?;
+            user.map(|u| <[u8; 32]>::try_from(u.as_slice()).map_err(|_| StorageError::Corrupt("revoked device user")))
+                .transpose()
         })
         .await
     }

@@ -339,6 +339,11 @@ void uniffi_hush_ffi_fn_method_hushclient_delete(uint64_t ptr, RustBuffer conver
 RustBuffer uniffi_hush_ffi_fn_method_hushclient_device_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_DEVICES
+RustBuffer uniffi_hush_ffi_fn_method_hushclient_devices(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_DIRECT_CONVERSATION
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_DIRECT_CONVERSATION
 RustBuffer uniffi_hush_ffi_fn_method_hushclient_direct_conversation(uint64_t ptr, RustBuffer user_id, RustCallStatus *_Nonnull out_status
@@ -392,6 +397,11 @@ void uniffi_hush_ffi_fn_method_hushclient_mark_read(uint64_t ptr, RustBuffer con
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_REACT
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_REACT
 void uniffi_hush_ffi_fn_method_hushclient_react(uint64_t ptr, RustBuffer conversation, RustBuffer message_id, RustBuffer emoji, int8_t remove, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_REMOVE_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_REMOVE_DEVICE
+void uniffi_hush_ffi_fn_method_hushclient_remove_device(uint64_t ptr, RustBuffer device_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_FN_METHOD_HUSHCLIENT_REMOVE_MEMBER
@@ -863,6 +873,12 @@ uint16_t uniffi_hush_ffi_checksum_method_hushclient_device_id(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_DEVICES
+uint16_t uniffi_hush_ffi_checksum_method_hushclient_devices(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_DIRECT_CONVERSATION
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_DIRECT_CONVERSATION
 uint16_t uniffi_hush_ffi_checksum_method_hushclient_direct_conversation(void
@@ -926,6 +942,12 @@ uint16_t uniffi_hush_ffi_checksum_method_hushclient_mark_read(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_REACT
 #define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_REACT
 uint16_t uniffi_hush_ffi_checksum_method_hushclient_react(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_REMOVE_DEVICE
+#define UNIFFI_FFIDEF_UNIFFI_HUSH_FFI_CHECKSUM_METHOD_HUSHCLIENT_REMOVE_DEVICE
+uint16_t uniffi_hush_ffi_checksum_method_hushclient_remove_device(void
     
 );
 #endif
