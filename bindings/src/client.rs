@@ -324,10 +324,12 @@ pub enum EventView {
         /// Now.
         status: MessageStatus,
     },
-    /// A message could not be decrypted and was dropped.
+    /// A message could not be read (decrypted, authenticated or applied) and was dropped.
     Undecryptable {
         /// The sender, when known.
         sender: Option<String>,
+        /// Why: the stable code of the error's kind ("decryption", "identity", "bad_input", …).
+        reason: String,
     },
     /// Disappearing messages were removed.
     Expired {

@@ -35,6 +35,9 @@ pub const MAX_ONE_TIME_PREKEYS: usize = 1_000;
 
 /// The `version` every relay frame carries (`core/proto/relay.proto`); client and relay both use it.
 pub const RELAY_PROTOCOL_VERSION: u32 = 2;
+/// Most relay ids one `Ack` frame carries (the relay refuses more); a client acks a larger batch
+/// in several frames.
+pub const MAX_ACK_IDS: usize = 1_000;
 
 /// Largest plaintext a session encrypts. Attachments travel as encrypted blobs, not messages.
 pub const MAX_PLAINTEXT_BYTES: usize = 128 * 1024;

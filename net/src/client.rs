@@ -173,6 +173,12 @@ impl RelayClient {
         self.events.recv().await
     }
 
+    /// The next event if one is already waiting, without waiting (to gather the envelopes that
+    /// arrived together into one batch).
+    pub fn try_next_event(&mut self) -> Option<ClientEvent> {
+        self.events.try_recv().ok()
+    }
+
     /// Stops the transport and closes the socket.
     pub async fn close(self) {
         self.task.abort();
@@ -318,7 +324,10 @@ async fn session(
             frame = next_frame(&mut ws) => {
                 let Some(frame) = frame else { break End::Retry("the connection closed".into()) };
                 let event = match frame.body {
-                    Some(Resp::Envelope(e)) if frame.request_id == 0 => Some(ClientEvent::Envelope(e)),
+                    // The state machine takes envelopes in batches, not frames: the version is checked here.
+                    Some(Resp::Envelope(e)) if frame.request_id == 0 && frame.version == PROTOCOL_VERSION => {
+                        Some(ClientEvent::Envelope(e))
+                    }
                     Some(Resp::Presence(p)) if frame.request_id == 0 => Some(ClientEvent::Presence(p)),
                     Some(body) => {
                         if let Some(reply) = pending.remove(&frame.request_id) {

@@ -25,6 +25,10 @@ use crate::client::{ClientConfig, ClientError, ClientEvent, RelayClient, Request
 /// How often the state machine's timers run (disappearing messages, send retries).
 const TICK: Duration = Duration::from_secs(5);
 
+/// Most envelopes handed to the state machine as one batch: the relay's delivery window (it never
+/// has more than that unacked on one socket), so a backlog drains one window per commit.
+const MAX_ENVELOPE_BATCH: usize = 256;
+
 /// What the application hears.
 // Events move once, through a channel; boxing the common variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -229,80 +233,105 @@ async fn run(
             let _ = commands.send(Command::Frames(frames));
         }
     };
+    // An event taken while gathering a batch of envelopes, handled next.
+    let mut held: Option<ClientEvent> = None;
     loop {
-        tokio::select! {
-            event = transport.next_event() => {
-                let Some(event) = event else { return };
-                match event {
-                    ClientEvent::Connected => {
-                        drive(&mut |c, now| c.on_connected(now).map(|()| Vec::new()));
-                        let _ = events.send(MessengerEvent::Connection(ConnectionState::Connected));
-                    }
-                    ClientEvent::Disconnected => {
-                        drive(&mut |c, _| {
-                            c.on_disconnected();
-                            Ok(Vec::new())
-                        });
-                        let _ = events.send(MessengerEvent::Connection(ConnectionState::Disconnected));
-                    }
-                    ClientEvent::Envelope(e) => {
-                        let frame = ServerFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id: 0, body: Some(Resp::Envelope(e)) };
-                        let mut frame = Some(frame);
-                        drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
-                    }
-                    ClientEvent::Presence(p) => {
-                        let mut frame = Some(ServerFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id: 0, body: Some(Resp::Presence(p)) });
-                        drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
-                    }
-                    ClientEvent::Unreachable { reason, retry_in } => {
-                        let retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
-                        let state = ConnectionState::Unreachable { reason, retry_in_ms };
-                        let _ = events.send(MessengerEvent::Connection(state));
-                    }
-                    ClientEvent::AuthRefused(detail) => {
-                        let _ = events.send(MessengerEvent::Connection(ConnectionState::Refused(detail)));
-                        return;
-                    }
-                    ClientEvent::Removed(list) => {
-                        // Event::DeviceRemoved (and a wiped store) if the list proves the removal.
-                        drive(&mut |c, _| c.handle_removal(&list));
-                        let refused = ConnectionState::Refused("this device was removed by its user".into());
-                        let _ = events.send(MessengerEvent::Connection(refused));
-                        return;
-                    }
+        let event = match held.take() {
+            Some(event) => event,
+            None => tokio::select! {
+                event = transport.next_event() => {
+                    let Some(event) = event else { return };
+                    event
                 }
-            }
-            command = command_rx.recv() => {
-                let Some(command) = command else { return };
-                match command {
-                    Command::Frames(frames) => {
-                        for frame in frames {
-                            let (id, Some(body)) = (frame.request_id, frame.body) else { continue };
-                            match requester.start(body).await {
-                                Ok(answer) => {
-                                    let commands = commands.clone();
-                                    tokio::spawn(async move {
-                                        let _ = commands.send(Command::Answer(id, answer.await));
-                                    });
+                command = command_rx.recv() => {
+                    let Some(command) = command else { return };
+                    match command {
+                        Command::Frames(frames) => {
+                            for frame in frames {
+                                let (id, Some(body)) = (frame.request_id, frame.body) else { continue };
+                                match requester.start(body).await {
+                                    Ok(answer) => {
+                                        let commands = commands.clone();
+                                        tokio::spawn(async move {
+                                            let _ = commands.send(Command::Answer(id, answer.await));
+                                        });
+                                    }
+                                    Err(_) => drive(&mut |c, _| {
+                                        c.request_failed(id);
+                                        Ok(Vec::new())
+                                    }),
                                 }
-                                Err(_) => drive(&mut |c, _| {
-                                    c.request_failed(id);
-                                    Ok(Vec::new())
-                                }),
                             }
                         }
+                        Command::Answer(id, Ok(body)) => {
+                            let mut frame = Some(ServerFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id: id, body: Some(body) });
+                            drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
+                        }
+                        Command::Answer(id, Err(_)) => drive(&mut |c, _| {
+                            c.request_failed(id);
+                            Ok(Vec::new())
+                        }),
                     }
-                    Command::Answer(id, Ok(body)) => {
-                        let mut frame = Some(ServerFrame { version: hush_core::limits::RELAY_PROTOCOL_VERSION, request_id: id, body: Some(body) });
-                        drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
-                    }
-                    Command::Answer(id, Err(_)) => drive(&mut |c, _| {
-                        c.request_failed(id);
-                        Ok(Vec::new())
-                    }),
+                    continue;
                 }
+                _ = tick.tick() => {
+                    drive(&mut |c, now| c.tick(now));
+                    continue;
+                }
+            },
+        };
+        match event {
+            ClientEvent::Connected => {
+                drive(&mut |c, now| c.on_connected(now).map(|()| Vec::new()));
+                let _ = events.send(MessengerEvent::Connection(ConnectionState::Connected));
             }
-            _ = tick.tick() => drive(&mut |c, now| c.tick(now)),
+            ClientEvent::Disconnected => {
+                drive(&mut |c, _| {
+                    c.on_disconnected();
+                    Ok(Vec::new())
+                });
+                let _ = events.send(MessengerEvent::Connection(ConnectionState::Disconnected));
+            }
+            ClientEvent::Envelope(e) => {
+                // Every envelope already waiting goes in one batch: one store transaction (one
+                // fsync) and one ack frame for all of them (docs/PROTOCOL.md §16.3).
+                let mut batch = vec![e];
+                while batch.len() < MAX_ENVELOPE_BATCH {
+                    match transport.try_next_event() {
+                        Some(ClientEvent::Envelope(e)) => batch.push(e),
+                        other => {
+                            held = other;
+                            break;
+                        }
+                    }
+                }
+                let mut batch = Some(batch);
+                drive(&mut |c, now| batch.take().map_or(Ok(Vec::new()), |b| c.handle_envelopes(b, now)));
+            }
+            ClientEvent::Presence(p) => {
+                let mut frame = Some(ServerFrame {
+                    version: hush_core::limits::RELAY_PROTOCOL_VERSION,
+                    request_id: 0,
+                    body: Some(Resp::Presence(p)),
+                });
+                drive(&mut |c, now| frame.take().map_or(Ok(Vec::new()), |f| c.handle_frame(f, now)));
+            }
+            ClientEvent::Unreachable { reason, retry_in } => {
+                let retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
+                let state = ConnectionState::Unreachable { reason, retry_in_ms };
+                let _ = events.send(MessengerEvent::Connection(state));
+            }
+            ClientEvent::AuthRefused(detail) => {
+                let _ = events.send(MessengerEvent::Connection(ConnectionState::Refused(detail)));
+                return;
+            }
+            ClientEvent::Removed(list) => {
+                // Event::DeviceRemoved (and a wiped store) if the list proves the removal.
+                drive(&mut |c, _| c.handle_removal(&list));
+                let refused = ConnectionState::Refused("this device was removed by its user".into());
+                let _ = events.send(MessengerEvent::Connection(refused));
+                return;
+            }
         }
     }
 }

@@ -60,8 +60,8 @@ pub const AUTH_CONTEXT: &[u8] = hush_core::client::RELAY_AUTH_CONTEXT;
 
 /// Most recipient devices of one `Send`.
 pub const MAX_RECIPIENTS_PER_SEND: usize = 1_000;
-/// Most ids in one `Ack`.
-pub const MAX_ACK_IDS: usize = 1_000;
+/// Most ids in one `Ack` (defined once, in hush-core, whose client splits its acks by it).
+pub use hush_core::limits::MAX_ACK_IDS;
 /// Most devices one `SubscribePresence` names (a later one replaces the set).
 pub const MAX_PRESENCE_SUBSCRIPTIONS: usize = 1_000;
 /// Most one-time prekeys (of each kind) the relay holds per device.

@@ -71,7 +71,7 @@ export type HushEvent =
   | { type: "identityChanged"; user: string }
   | { type: "disappearingTimer"; conversation: string; seconds: number }
   | { type: "messageStatus"; conversation: string; messageId: string; status: HushMessageStatus }
-  | { type: "undecryptable"; sender?: string }
+  | { type: "undecryptable"; sender?: string; reason: HushErrorCode }
   | { type: "uploadToken"; request: number; token?: string }
   | { type: "expired"; count: number }
   | { type: "deviceLinked"; user: string }

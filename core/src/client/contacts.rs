@@ -5,7 +5,7 @@
 use super::{Client, ContactLink, Event, Pending, SETTING_DEVICE_LIST};
 use crate::crypto::SigningPublicKey;
 use crate::device_list::SignedDeviceList;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::peer::{PeerEvent, PeerUser};
 use crate::prekeys::PrekeyBundle;
 use crate::safety_number::SafetyNumber;
@@ -212,7 +212,7 @@ impl Client {
             if unlisted {
                 self.drop_envelope(envelope.id, now_ms)?;
                 acks.push(envelope.id);
-                events.push(Event::Undecryptable { from: Some(user) });
+                events.push(Event::Undecryptable { from: Some(user), reason: ErrorKind::Identity });
             } else {
                 self.parked.push(envelope);
             }
@@ -237,7 +237,7 @@ impl Client {
         for e in theirs {
             self.drop_envelope(e.id, now_ms)?;
             acks.push(e.id);
-            events.push(Event::Undecryptable { from: Some(user) });
+            events.push(Event::Undecryptable { from: Some(user), reason: ErrorKind::Identity });
         }
         self.send_acks(acks);
         Ok(())

@@ -2,6 +2,7 @@
 
 use crate::content::{MessageId, ReceiptKind};
 use crate::crypto::SigningPublicKey;
+use crate::error::ErrorKind;
 use crate::group::{GroupEvent, GroupId};
 use crate::store::{ConversationId, MessageStatus, StoredMessage};
 
@@ -122,11 +123,14 @@ pub enum Event {
         /// Its new status.
         status: MessageStatus,
     },
-    /// A message arrived that could not be decrypted or did not authenticate; it was dropped.
-    /// `from` is the sender when the envelope named a known one.
+    /// A message arrived that could not be read and was dropped (acked, never delivered again): it
+    /// did not decrypt or authenticate, or it decrypted but could not be applied (a poison message,
+    /// docs/PROTOCOL.md §16.3). `from` is the sender when the envelope named a known one.
     Undecryptable {
         /// The claimed sender, if the envelope could be opened.
         from: Option<SigningPublicKey>,
+        /// Why: the kind of the error that dropped it (`Decryption`, `Identity`, `BadInput`, …).
+        reason: ErrorKind,
     },
     /// The answer to [`Client::request_upload_token`](super::Client::request_upload_token).
     UploadToken {

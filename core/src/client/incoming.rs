@@ -1,15 +1,21 @@
-//! Envelopes from the relay (docs/PROTOCOL.md §16), each processed in one transaction: opened,
-//! checked against the sender's device list, decrypted, and its payload handed through the
-//! [dispatch table](dispatch) to the module of what it is about. Envelopes that wait for a device
-//! list or a sender chain are parked, unacked.
+//! Envelopes from the relay (docs/PROTOCOL.md §16.3), received in batches: one store transaction
+//! per batch, each envelope opened, checked against the sender's device list, decrypted, and its
+//! payload handed through the [dispatch table](dispatch) to the module of what it is about inside a
+//! savepoint of it. One ack frame per batch goes out after the commit. Envelopes that wait for a
+//! device list or a sender chain are parked, unacked.
+
+use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use super::{Client, Ctx, Event, Pending, ctx, groups, messages, sent_sync};
-use crate::content::{Content, ContentBody, ReceiptKind};
+use super::retry_receipt::{self, ReceiptBudget};
+use super::{Client, Ctx, Event, Pending, groups, messages, outbox, sent_sync};
+use crate::account::Account;
+use crate::content::{Content, ContentBody, MessageId, ReceiptKind};
 use crate::crypto::SigningPublicKey;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::group::{Group, GroupId};
+use crate::limits::{MAX_ACK_IDS, MAX_RECEIPT_TARGETS};
 use crate::message::SessionMessage;
 use crate::peer::PeerUser;
 use crate::sealed_sender::{self, InnerKind, Unsealed};
@@ -33,7 +39,7 @@ enum Outcome {
 }
 
 impl Client {
-    /// Processes envelopes, each in its own transaction, then acks them in one frame.
+    /// Processes a batch of envelopes in one store transaction, then acks them in one frame.
     pub fn handle_envelopes(&mut self, envelopes: Vec<relay::Envelope>, now_ms: u64) -> Result<Vec<Event>> {
         let mut events = core::mem::take(&mut self.backlog);
         self.on_envelopes(envelopes, now_ms, &mut events)?;
@@ -48,61 +54,30 @@ impl Client {
         events: &mut Vec<Event>,
     ) -> Result<()> {
         let mut acks = Vec::new();
-        let mut progress = false;
-        for envelope in envelopes {
-            progress |= self.process(envelope, now_ms, events, &mut acks)?;
-        }
-        while progress && !self.parked.is_empty() {
-            progress = false;
-            for envelope in core::mem::take(&mut self.parked) {
-                progress |= self.process(envelope, now_ms, events, &mut acks)?;
+        let mut envelopes = envelopes.into_iter();
+        // A device waiting to be linked reads only its approval, alone; what follows it is a batch.
+        while self.user.is_none() {
+            let Some(envelope) = envelopes.next() else { break };
+            self.link_envelope(&envelope, now_ms, events)?;
+            if envelope.id != 0 {
+                acks.push(envelope.id);
             }
+        }
+        let batch: Vec<relay::Envelope> = envelopes.collect();
+        if !batch.is_empty() {
+            self.receive_batch(batch, now_ms, events, &mut acks)?;
         }
         self.send_acks(acks);
         self.flush(now_ms)
     }
 
+    /// Acks relay ids, in as few frames as the relay takes.
     pub(super) fn send_acks(&mut self, acks: Vec<u64>) {
-        if !acks.is_empty() && self.connected {
-            self.push(Req::Ack(relay::Ack { ids: acks }), Pending::Fire);
+        if !self.connected {
+            return;
         }
-    }
-
-    /// One envelope; returns whether it made progress for parked ones.
-    fn process(
-        &mut self,
-        envelope: relay::Envelope,
-        now_ms: u64,
-        events: &mut Vec<Event>,
-        acks: &mut Vec<u64>,
-    ) -> Result<bool> {
-        let id = envelope.id;
-        let mark = processed_mark(&envelope);
-        match self.process_one(&envelope, now_ms, events)? {
-            Outcome::Done { progress } => {
-                if id != 0 {
-                    acks.push(id);
-                }
-                Ok(progress)
-            }
-            Outcome::Park if envelope.received_at.saturating_add(MAX_PARKED_AGE_MS) < now_ms => {
-                // Waited too long for what it needs (a sender chain that never came): give up.
-                self.drop_envelope(mark, now_ms)?;
-                if id != 0 {
-                    acks.push(id);
-                }
-                events.push(Event::Undecryptable { from: None });
-                Ok(false)
-            }
-            Outcome::Park => {
-                if id != 0 {
-                    if self.parked.len() >= MAX_PARKED {
-                        self.parked.remove(0);
-                    }
-                    self.parked.push(envelope);
-                }
-                Ok(false)
-            }
+        for ids in acks.chunks(MAX_ACK_IDS) {
+            self.push(Req::Ack(relay::Ack { ids: ids.to_vec() }), Pending::Fire);
         }
     }
 
@@ -117,117 +92,283 @@ impl Client {
         Ok(())
     }
 
-    fn process_one(&mut self, envelope: &relay::Envelope, now_ms: u64, events: &mut Vec<Event>) -> Result<Outcome> {
-        // Every "processed" mark below is this envelope's, not its bare relay id.
+    /// An envelope for a device waiting to be linked: its approval, or dropped.
+    fn link_envelope(&mut self, envelope: &relay::Envelope, now_ms: u64, events: &mut Vec<Event>) -> Result<()> {
         let id = processed_mark(envelope);
         if id != 0 {
             let tx = self.store.transaction()?;
             let seen = tx.is_processed(id)?;
             tx.commit()?;
             if seen {
-                return Ok(Outcome::Done { progress: false });
+                return Ok(());
             }
         }
-        let Ok(unsealed) = sealed_sender::open(&self.identity, &envelope.payload) else {
-            self.drop_envelope(id, now_ms)?;
-            events.push(Event::Undecryptable { from: None });
-            return Ok(Outcome::Done { progress: false });
+        match sealed_sender::open(&self.identity, &envelope.payload) {
+            Ok(unsealed) => self.complete_link(id, &unsealed, now_ms, events),
+            Err(_) => {
+                self.drop_envelope(id, now_ms)?;
+                events.push(Event::Undecryptable { from: None, reason: ErrorKind::Decryption });
+                Ok(())
+            }
+        }
+    }
+
+    /// The envelopes of a batch, then the parked ones while that makes progress, in one
+    /// transaction; the account, parked set, events and acks change only once it committed. A
+    /// store failure fails the whole batch: nothing of it is acked, and the relay delivers it again.
+    fn receive_batch(
+        &mut self,
+        envelopes: Vec<relay::Envelope>,
+        now_ms: u64,
+        events: &mut Vec<Event>,
+        acks: &mut Vec<u64>,
+    ) -> Result<()> {
+        let me = self.user_key()?;
+        let list_version = self.own_list_version;
+        let Client { store, rng, identity, config, account, parked, receipt_budget, .. } = self;
+        let tx = store.transaction()?;
+        let mut batch = Batch {
+            tx: &tx,
+            c: Ctx { rng, identity, me, list_version, config },
+            account: None,
+            current: account,
+            receipt_budget,
+            // Taken, not copied: a store failure below forgets them, unacked, as a disconnect
+            // would, and the relay delivers them again after the next connect.
+            parked: core::mem::take(parked),
+            now_ms,
+            acks: Vec::new(),
+            events: Vec::new(),
+            fetch_lists: Vec::new(),
+            newer_lists: Vec::new(),
+            peers: HashMap::new(),
+            delivered: Vec::new(),
         };
-        if self.user.is_none() {
-            // Waiting to be linked: the only envelope this device can use is its approval.
-            self.complete_link(id, &unsealed, now_ms, events)?;
+        let mut progress = false;
+        for envelope in envelopes {
+            progress |= batch.envelope(envelope)?;
+        }
+        while progress && !batch.parked.is_empty() {
+            progress = false;
+            for envelope in core::mem::take(&mut batch.parked) {
+                progress |= batch.envelope(envelope)?;
+            }
+        }
+        queue_delivered(&mut batch.c, &tx, &batch.delivered, now_ms)?;
+        let Batch {
+            account: new_account,
+            parked: new_parked,
+            acks: new_acks,
+            events: mut new_events,
+            fetch_lists,
+            newer_lists,
+            ..
+        } = batch;
+        tx.commit()?;
+        if let Some(new_account) = new_account {
+            *account = new_account;
+        }
+        *parked = new_parked;
+        acks.extend(new_acks);
+        events.append(&mut new_events);
+        for user in fetch_lists {
+            self.request_device_list(user);
+        }
+        for (user, version) in newer_lists {
+            self.request_newer_list(user, version);
+        }
+        Ok(())
+    }
+}
+
+/// A batch of envelopes inside its transaction, and what it gathers for after the commit.
+struct Batch<'a> {
+    tx: &'a StoreTx<'a>,
+    c: Ctx<'a>,
+    /// The account as the batch changed it (a first message consumed prekeys), if it did.
+    account: Option<Account>,
+    /// The account as the client holds it (committed).
+    current: &'a Account,
+    /// Retry receipts this client may still send.
+    receipt_budget: &'a mut ReceiptBudget,
+    /// Envelopes waiting for something, the client's and this batch's.
+    parked: Vec<relay::Envelope>,
+    now_ms: u64,
+    acks: Vec<u64>,
+    events: Vec<Event>,
+    /// Users whose device list to ask for (an envelope came from a device the list held does not name).
+    fetch_lists: Vec<SigningPublicKey>,
+    /// Users whose newer device list (of that version) an envelope announced, to fetch.
+    newer_lists: Vec<(SigningPublicKey, u64)>,
+    /// Delivery receipts owed by the envelopes applied.
+    delivered: Vec<Delivered>,
+    /// The peers this batch read, as it last stored them: decoding one from the store checks its
+    /// device list's signature and every session's keys, which a backlog from one contact would
+    /// otherwise pay for every envelope. Only this batch writes peers while its transaction is
+    /// open; the one other writer inside it (a retry receipt's session archive) drops its entry.
+    peers: HashMap<SigningPublicKey, PeerUser>,
+}
+
+impl Batch<'_> {
+    /// One envelope; returns whether it made progress for parked ones.
+    fn envelope(&mut self, envelope: relay::Envelope) -> Result<bool> {
+        let id = envelope.id;
+        match self.process(&envelope)? {
+            Outcome::Done { progress } => {
+                self.ack(id);
+                Ok(progress)
+            }
+            Outcome::Park if envelope.received_at.saturating_add(MAX_PARKED_AGE_MS) < self.now_ms => {
+                // Waited too long for what it needs (a sender chain that never came): give up.
+                self.dropped(processed_mark(&envelope), None, ErrorKind::Decryption)?;
+                self.ack(id);
+                Ok(false)
+            }
+            Outcome::Park => {
+                if id != 0 {
+                    if self.parked.len() >= MAX_PARKED {
+                        self.parked.remove(0);
+                    }
+                    self.parked.push(envelope);
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    fn ack(&mut self, id: u64) {
+        if id != 0 {
+            self.acks.push(id);
+        }
+    }
+
+    /// Marks an envelope processed by its [`processed_mark`].
+    fn mark(&self, mark: u64) -> Result<()> {
+        if mark != 0 {
+            self.tx.mark_processed(mark, self.now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Drops an envelope on purpose: marked processed (so acked), with an event saying why.
+    fn dropped(&mut self, id: u64, from: Option<SigningPublicKey>, reason: ErrorKind) -> Result<Outcome> {
+        self.mark(id)?;
+        self.events.push(Event::Undecryptable { from, reason });
+        Ok(Outcome::Done { progress: false })
+    }
+
+    fn process(&mut self, envelope: &relay::Envelope) -> Result<Outcome> {
+        // Every "processed" mark below is this envelope's, not its bare relay id.
+        let id = processed_mark(envelope);
+        if id != 0 && self.tx.is_processed(id)? {
             return Ok(Outcome::Done { progress: false });
         }
+        let Ok(unsealed) = sealed_sender::open(self.c.identity, &envelope.payload) else {
+            return self.dropped(id, None, ErrorKind::Decryption);
+        };
         let sender = unsealed.sender_user_key;
         let device = unsealed.sender_device.device_key();
 
-        let tx = self.store.transaction()?;
-        let contact = tx.contact(&sender)?;
+        let contact = self.tx.contact(&sender)?;
         if contact.as_ref().is_some_and(|c| c.state == ContactState::Blocked) {
-            if id != 0 {
-                tx.mark_processed(id, now_ms)?;
-            }
-            tx.commit()?;
+            self.mark(id)?;
             return Ok(Outcome::Done { progress: false });
         }
-        let peer = tx.peer(&sender)?;
+        let peer = match self.peers.get(&sender) {
+            Some(peer) => Some(peer.clone()),
+            None => self.tx.peer(&sender)?.inspect(|p| {
+                self.peers.insert(sender, p.clone());
+            }),
+        };
         let Some(mut peer) = peer.filter(|p| p.device_list().device(&device).is_ok()) else {
-            drop(tx);
-            self.request_device_list(sender);
+            if !self.fetch_lists.contains(&sender) {
+                self.fetch_lists.push(sender);
+            }
             return Ok(Outcome::Park);
         };
         if unsealed.check_device_list(peer.device_list()).is_err() {
-            drop(tx);
-            self.drop_envelope(id, now_ms)?;
-            events.push(Event::Undecryptable { from: Some(sender) });
-            return Ok(Outcome::Done { progress: false });
+            return self.dropped(id, Some(sender), ErrorKind::Identity);
         }
         // The sender holds a newer list (a device linked or removed): fetch and verify it before
         // reading on, so what follows is not encrypted to a removed device (§16.7).
         if unsealed.sender_list_version > peer.device_list().list_version() {
-            drop(tx);
-            self.request_newer_list(sender, unsealed.sender_list_version);
+            if !self.newer_lists.contains(&(sender, unsealed.sender_list_version)) {
+                self.newer_lists.push((sender, unsealed.sender_list_version));
+            }
             return Ok(Outcome::Park);
         }
 
         if unsealed.kind == InnerKind::Plaintext {
-            drop(tx);
-            self.on_retry_receipt(id, &unsealed, now_ms, events)?;
+            self.peers.remove(&sender);
+            let (tx, now_ms) = (self.tx, self.now_ms);
+            retry_receipt::on_retry_receipt(&mut self.c, tx, id, &unsealed, now_ms, &mut self.events)?;
             return Ok(Outcome::Done { progress: false });
         }
+        // Decrypting works on copies (peer, account, group): nothing is stored unless it succeeds.
         let mut account = None;
         let decrypted = match unsealed.kind {
             InnerKind::Session => {
-                decrypt_session(&mut ctx!(self), &self.account, &mut peer, &unsealed, &mut account).map(|c| (c, None))
+                let current = self.account.as_ref().unwrap_or(self.current);
+                decrypt_session(&mut self.c, current, &mut peer, &unsealed, &mut account).map(|c| (c, None))
             }
-            InnerKind::Group => groups::decrypt(&tx, &unsealed).map(|(c, g)| (c, Some(g))),
+            InnerKind::Group => groups::decrypt(self.tx, &unsealed).map(|(c, g)| (c, Some(g))),
             InnerKind::Plaintext => Err(Error::Malformed { what: "sealed inner kind" }),
         };
         let (content, group) = match decrypted {
             Ok(ok) => ok,
             Err(e @ (Error::UnknownSenderChain | Error::IdentityChangePending)) => {
-                drop(tx);
                 if matches!(e, Error::UnknownSenderChain) {
                     // Waited long for its chain: ask the sender for it (§16.13), and wait on.
-                    self.ask_for_chain(envelope, &unsealed, now_ms)?;
+                    let (tx, now_ms) = (self.tx, self.now_ms);
+                    retry_receipt::ask_for_chain(&mut self.c, tx, self.receipt_budget, envelope, &unsealed, now_ms)?;
                 }
                 return Ok(Outcome::Park);
             }
             Err(Error::Database(e)) => return Err(Error::Database(e)),
+            // A resend the relay took twice (docs/PROTOCOL.md §16.4): no event.
             Err(Error::DuplicateMessage) => {
-                drop(tx);
-                self.drop_envelope(id, now_ms)?;
+                self.mark(id)?;
                 return Ok(Outcome::Done { progress: false });
             }
             Err(e) => {
-                drop(tx);
                 // A retry receipt asks the sender for the payload again in a new session.
-                self.drop_undecryptable(id, &unsealed, &e, now_ms)?;
-                events.push(Event::Undecryptable { from: Some(sender) });
+                let (tx, now_ms) = (self.tx, self.now_ms);
+                retry_receipt::drop_undecryptable(&mut self.c, tx, self.receipt_budget, id, &unsealed, &e, now_ms)?;
+                self.events.push(Event::Undecryptable { from: Some(sender), reason: e.kind() });
                 return Ok(Outcome::Done { progress: false });
             }
         };
 
-        let mut new_events = Vec::new();
-        tx.put_peer(&peer)?;
-        if let Some(account) = &account {
-            tx.put_account(account)?;
+        self.tx.put_peer(&peer)?;
+        self.peers.insert(sender, peer);
+        if let Some(account) = account {
+            self.tx.put_account(&account)?;
+            self.account = Some(account);
         }
         let via_group = group.as_ref().map(Group::id);
         if let Some(g) = &group {
-            tx.put_group(g)?;
+            self.tx.put_group(g)?;
         }
+        self.mark(id)?;
+        // The payload is applied in a savepoint: one that fails to apply (a poison message) is
+        // undone alone, while its decryption (the ratchet step, the consumed prekeys) and its mark
+        // stay, so it is acked and reported instead of failing the batch on every delivery.
         let origin = Origin { user: sender, device, contact, via_group };
-        let progress = receive(ctx!(self), &tx, origin, content, now_ms, &mut new_events)?;
-        if id != 0 {
-            tx.mark_processed(id, now_ms)?;
+        let (mut new_events, mut delivered) = (Vec::new(), Vec::new());
+        let (tx, now_ms) = (self.tx, self.now_ms);
+        let c = self.c.reborrow();
+        match tx.savepoint(|| receive(c, tx, origin, content, now_ms, &mut new_events, &mut delivered)) {
+            Ok(progress) => {
+                self.events.append(&mut new_events);
+                self.delivered.append(&mut delivered);
+                Ok(Outcome::Done { progress })
+            }
+            Err(Error::Database(e)) => Err(Error::Database(e)),
+            Err(e) => {
+                self.events.push(Event::Undecryptable { from: Some(sender), reason: e.kind() });
+                Ok(Outcome::Done { progress: false })
+            }
         }
-        tx.commit()?;
-        if let Some(account) = account {
-            self.account = account;
-        }
-        events.append(&mut new_events);
-        Ok(Outcome::Done { progress })
     }
 }
 
@@ -253,10 +394,10 @@ const PROCESSED_MARK_CONTEXT: &[u8] = b"hush/processed-envelope/v1";
 
 fn decrypt_session(
     c: &mut Ctx<'_>,
-    current: &crate::account::Account,
+    current: &Account,
     peer: &mut PeerUser,
     unsealed: &Unsealed,
-    account: &mut Option<crate::account::Account>,
+    account: &mut Option<Account>,
 ) -> Result<Content> {
     let device = unsealed.sender_device.device_key();
     // Only a first message can change the account (it consumes one-time prekeys).
@@ -314,6 +455,41 @@ pub(super) struct Incoming<'a> {
     pub(super) now_ms: u64,
     /// What the user should see once the transaction commits.
     pub(super) events: &'a mut Vec<Event>,
+    /// Delivery receipts this payload owes, queued once the batch is applied.
+    pub(super) delivered: &'a mut Vec<Delivered>,
+}
+
+/// A delivery receipt owed for a received message. A batch queues one receipt per conversation
+/// and sender listing all of them (docs/PROTOCOL.md §16.6), not one per message: a backlog of N
+/// messages from one contact costs a handful of sends, not N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Delivered {
+    /// The conversation the message arrived in.
+    pub(super) conversation: ConversationId,
+    /// Its sender, to whom the receipt goes.
+    pub(super) to: SigningPublicKey,
+    /// The message.
+    pub(super) id: MessageId,
+}
+
+/// Queues the receipts of `delivered` in `tx`: per conversation and sender, in arrival order, at
+/// most `MAX_RECEIPT_TARGETS` messages a receipt.
+fn queue_delivered(c: &mut Ctx<'_>, tx: &StoreTx<'_>, delivered: &[Delivered], now_ms: u64) -> Result<()> {
+    let mut owed: Vec<(ConversationId, SigningPublicKey, Vec<MessageId>)> = Vec::new();
+    for d in delivered {
+        match owed.iter_mut().find(|(conversation, to, _)| *conversation == d.conversation && *to == d.to) {
+            Some((_, _, ids)) => ids.push(d.id),
+            None => owed.push((d.conversation, d.to, vec![d.id])),
+        }
+    }
+    for (conversation, to, ids) in owed {
+        for targets in ids.chunks(MAX_RECEIPT_TARGETS) {
+            let body = ContentBody::Receipt { kind: ReceiptKind::Delivered, targets: targets.to_vec() };
+            let receipt = Content::new(c.rng, now_ms, body);
+            outbox::push_pending(tx, &conversation, &[to], &receipt)?;
+        }
+    }
+    Ok(())
 }
 
 impl Incoming<'_> {
@@ -333,6 +509,7 @@ fn receive(
     content: Content,
     now_ms: u64,
     events: &mut Vec<Event>,
+    delivered: &mut Vec<Delivered>,
 ) -> Result<bool> {
     if origin.user == c.me {
         return sent_sync::receive(c, tx, origin, content, now_ms, events);
@@ -346,7 +523,8 @@ fn receive(
         return Ok(false);
     }
     let direction = Direction::Peer { request, stranger };
-    let mut cx = Incoming { c, tx, from: origin.user, device: origin.device, conversation, direction, now_ms, events };
+    let (from, device) = (origin.user, origin.device);
+    let mut cx = Incoming { c, tx, from, device, conversation, direction, now_ms, events, delivered };
     dispatch(&mut cx, content)
 }
 

@@ -191,9 +191,9 @@ impl Client {
                 Ok(())
             }
             Err(Error::Database(e)) => Err(Error::Database(e)),
-            Err(_) => {
+            Err(e) => {
                 self.drop_envelope(id, now_ms)?;
-                events.push(Event::Undecryptable { from: None });
+                events.push(Event::Undecryptable { from: None, reason: e.kind() });
                 Ok(())
             }
         }

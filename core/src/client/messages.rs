@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::contacts::new_contact;
-use super::incoming::{Direction, Incoming};
+use super::incoming::{Delivered, Direction, Incoming};
 use super::{Client, Event, outbox};
 use crate::content::{AttachmentPointer, Content, ContentBody, MessageId, ReceiptKind};
 use crate::crypto::SigningPublicKey;
@@ -239,9 +239,8 @@ pub(super) fn on_message(cx: &mut Incoming<'_>, content: &Content) -> Result<()>
     conv.last_activity_ms = conv.last_activity_ms.max(cx.now_ms);
     cx.tx.put_conversation(&conv)?;
     if from_peer && !request && !cx.in_group() && cx.c.config.delivery_receipts {
-        let body = ContentBody::Receipt { kind: ReceiptKind::Delivered, targets: vec![content.client_message_id] };
-        let receipt = Content::new(cx.c.rng, cx.now_ms, body);
-        outbox::push_pending(cx.tx, &conversation, &[cx.from], &receipt)?;
+        // Sent once the batch is applied, one receipt for all of this sender's messages in it.
+        cx.delivered.push(Delivered { conversation, to: cx.from, id: content.client_message_id });
     }
     cx.events.push(if request { Event::MessageRequest(message) } else { Event::Message(message) });
     Ok(())

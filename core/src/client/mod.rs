@@ -10,9 +10,12 @@
 //!   transport ◀──ClientFrame── take_outgoing()
 //! ```
 //!
-//! - **One transaction per envelope.** Opening, decrypting, the session update, the history insert,
-//!   receipts to send and the mark of the relay's message id commit together; the relay's ack goes
-//!   out only after that commit. A message id seen before is acked again and reported no more.
+//! - **One transaction per batch of envelopes.** Opening, decrypting, the session update, the
+//!   history insert, receipts to send and the mark of the relay's message id commit together, for
+//!   every envelope of the batch; the relay's ack (one frame per batch) goes out only after that
+//!   commit. A payload that decrypts but cannot be applied (a poison message) is undone alone, in a
+//!   savepoint, reported as [`Event::Undecryptable`] and acked. A message id seen before is acked
+//!   again and reported no more.
 //! - **The outbox.** A message is stored (history + outbox) before it is encrypted or sent. Its
 //!   payload waits there until every recipient device has a session and is encrypted when it is
 //!   sent, in one transaction with the ratchet step, into one relay request per recipient device;
@@ -165,6 +168,19 @@ struct Ctx<'a> {
     /// The version of the own device list, which every sealed envelope carries (§9.1).
     list_version: u64,
     config: &'a ClientConfig,
+}
+
+impl Ctx<'_> {
+    /// The same borrows for a shorter while (to hand to a handler and keep using after).
+    fn reborrow(&mut self) -> Ctx<'_> {
+        Ctx {
+            rng: &mut *self.rng,
+            identity: self.identity,
+            me: self.me,
+            list_version: self.list_version,
+            config: self.config,
+        }
+    }
 }
 
 /// Borrows a [`Ctx`] from the client's fields (not from the store, which a transaction holds).

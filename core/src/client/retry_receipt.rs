@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use super::{Client, Event, outbox};
+use super::{Ctx, Event, outbox};
 use crate::content::{Content, ContentBody, DecryptionErrorReason, MessageId, SecretBytes};
 use crate::crypto::SigningPublicKey;
 use crate::error::{Error, Result};
@@ -71,105 +71,105 @@ pub(super) fn group_log_slot() -> [u8; 32] {
     Sha256::digest(b"hush/sent-log/group-message").into()
 }
 
-impl Client {
-    /// Drops an envelope that failed to decrypt (marks it processed) and, for a 1:1 message whose
-    /// failure a new session can fix, queues a retry receipt to its sending device, in the same
-    /// transaction, within that device's budget.
-    pub(super) fn drop_undecryptable(
-        &mut self,
-        mark: u64,
-        unsealed: &Unsealed,
-        error: &Error,
-        now_ms: u64,
-    ) -> Result<()> {
-        let device = unsealed.sender_device.device_key();
-        let reason = reason_of(error, unsealed.kind);
-        let Some(reason) = reason.filter(|_| self.receipt_budget.take(device, now_ms)) else {
-            return self.drop_envelope(mark, now_ms);
-        };
-        let tx = self.store.transaction()?;
-        queue_retry_receipt(&tx, &mut self.rng, unsealed, reason, now_ms)?;
-        if mark != 0 {
-            tx.mark_processed(mark, now_ms)?;
-        }
-        tx.commit()
+/// Drops an envelope that failed to decrypt (marks it processed, in the batch's `tx`) and, for a
+/// message whose failure a new session (or the chain sent again) can fix, queues a retry receipt to
+/// its sending device in the same transaction, within that device's budget.
+pub(super) fn drop_undecryptable(
+    c: &mut Ctx<'_>,
+    tx: &StoreTx<'_>,
+    budget: &mut ReceiptBudget,
+    mark: u64,
+    unsealed: &Unsealed,
+    error: &Error,
+    now_ms: u64,
+) -> Result<()> {
+    if mark != 0 {
+        tx.mark_processed(mark, now_ms)?;
     }
+    let device = unsealed.sender_device.device_key();
+    let reason = reason_of(error, unsealed.kind);
+    let Some(reason) = reason.filter(|_| budget.take(device, now_ms)) else { return Ok(()) };
+    queue_retry_receipt(tx, c.rng, unsealed, reason, now_ms)
+}
 
-    /// A group message parked for its sender chain (§16.5) that has waited
-    /// [`GROUP_CHAIN_WAIT_MS`](crate::limits::GROUP_CHAIN_WAIT_MS) since the relay took it: asks the
-    /// sending device for the chain with a retry receipt (within its budget); the message stays parked.
-    pub(super) fn ask_for_chain(&mut self, envelope: &Envelope, unsealed: &Unsealed, now_ms: u64) -> Result<()> {
-        let waited = envelope.received_at.saturating_add(crate::limits::GROUP_CHAIN_WAIT_MS) <= now_ms;
-        let device = unsealed.sender_device.device_key();
-        if !waited || envelope.id == 0 || !self.receipt_budget.take(device, now_ms) {
-            return Ok(());
-        }
-        let tx = self.store.transaction()?;
-        queue_retry_receipt(&tx, &mut self.rng, unsealed, DecryptionErrorReason::NoSession, now_ms)?;
-        tx.commit()
+/// A group message parked for its sender chain (§16.5) that has waited
+/// [`GROUP_CHAIN_WAIT_MS`](crate::limits::GROUP_CHAIN_WAIT_MS) since the relay took it: asks the
+/// sending device for the chain with a retry receipt (within its budget), in the batch's `tx`; the
+/// message stays parked.
+pub(super) fn ask_for_chain(
+    c: &mut Ctx<'_>,
+    tx: &StoreTx<'_>,
+    budget: &mut ReceiptBudget,
+    envelope: &Envelope,
+    unsealed: &Unsealed,
+    now_ms: u64,
+) -> Result<()> {
+    let waited = envelope.received_at.saturating_add(crate::limits::GROUP_CHAIN_WAIT_MS) <= now_ms;
+    let device = unsealed.sender_device.device_key();
+    if !waited || envelope.id == 0 || !budget.take(device, now_ms) {
+        return Ok(());
     }
+    queue_retry_receipt(tx, c.rng, unsealed, DecryptionErrorReason::NoSession, now_ms)
+}
 
-    /// A retry receipt from a device of `unsealed.sender_user_key` (the envelope's device list was
-    /// checked). Only a copy this device sent to that very device, still in the sent log, is sent
-    /// again: a receipt from anyone else, or naming anything else, changes nothing. The session is
-    /// archived only if the copy was encrypted in the current one. The envelope is processed in one
-    /// transaction with all of it.
-    pub(super) fn on_retry_receipt(
-        &mut self,
-        mark: u64,
-        unsealed: &Unsealed,
-        now_ms: u64,
-        events: &mut Vec<Event>,
-    ) -> Result<()> {
-        let hash = match Content::from_bytes(&unsealed.inner).map(|c| c.body) {
-            Ok(ContentBody::DecryptionError { message_hash, .. }) => message_hash,
-            // Only a retry receipt travels without a session.
-            _ => return self.drop_envelope(mark, now_ms),
-        };
-        let (sender, device) = (unsealed.sender_user_key, unsealed.sender_device.device_key());
-        let tx = self.store.transaction()?;
-        if mark != 0 {
-            tx.mark_processed(mark, now_ms)?;
-        }
-        let mut failed = None;
-        match tx.sent_log_get(device.as_bytes(), &hash)? {
-            // A 1:1 copy to that very device (an empty one marks a group message answered).
-            Some(copy) if copy.recipient == sender && !copy.content.is_empty() => {
-                // Each copy answers one receipt: a receipt replayed finds nothing.
-                tx.sent_log_remove(device.as_bytes(), &hash)?;
-                if copy.resends >= MAX_RESENDS {
-                    failed = failed_for_good(&tx, &copy)?;
-                } else {
-                    if let Some(mut peer) = tx.peer(&sender)?
-                        && copy.session.is_some()
-                        && peer.session_id(&device) == copy.session
-                    {
-                        peer.archive_session(&device);
-                        tx.put_peer(&peer)?;
-                    }
-                    let target = outbox::Target {
-                        user: sender,
-                        device,
-                        group: false,
-                        unsessioned: false,
-                        resends: copy.resends.saturating_add(1),
-                    };
-                    outbox::push_to_device(&tx, &copy.conversation, &copy.message_id, target, copy.content.clone())?;
+/// A retry receipt from a device of `unsealed.sender_user_key` (the envelope's device list was
+/// checked), in the batch's `tx`. Only a copy this device sent to that very device, still in the
+/// sent log, is sent again: a receipt from anyone else, or naming anything else, changes nothing.
+/// The session is archived only if the copy was encrypted in the current one.
+pub(super) fn on_retry_receipt(
+    c: &mut Ctx<'_>,
+    tx: &StoreTx<'_>,
+    mark: u64,
+    unsealed: &Unsealed,
+    now_ms: u64,
+    events: &mut Vec<Event>,
+) -> Result<()> {
+    if mark != 0 {
+        tx.mark_processed(mark, now_ms)?;
+    }
+    let hash = match Content::from_bytes(&unsealed.inner).map(|c| c.body) {
+        Ok(ContentBody::DecryptionError { message_hash, .. }) => message_hash,
+        // Only a retry receipt travels without a session.
+        _ => return Ok(()),
+    };
+    let (sender, device) = (unsealed.sender_user_key, unsealed.sender_device.device_key());
+    let mut failed = None;
+    match tx.sent_log_get(device.as_bytes(), &hash)? {
+        // A 1:1 copy to that very device (an empty one marks a group message answered).
+        Some(copy) if copy.recipient == sender && !copy.content.is_empty() => {
+            // Each copy answers one receipt: a receipt replayed finds nothing.
+            tx.sent_log_remove(device.as_bytes(), &hash)?;
+            if copy.resends >= MAX_RESENDS {
+                failed = failed_for_good(tx, &copy)?;
+            } else {
+                if let Some(mut peer) = tx.peer(&sender)?
+                    && copy.session.is_some()
+                    && peer.session_id(&device) == copy.session
+                {
+                    peer.archive_session(&device);
+                    tx.put_peer(&peer)?;
                 }
-            }
-            Some(_) => {}
-            None => {
-                if let Some(copy) = tx.sent_log_get(&group_log_slot(), &hash)? {
-                    failed = resend_group_message(&tx, &mut self.rng, copy, (sender, device), &hash, now_ms)?;
-                }
+                let target = outbox::Target {
+                    user: sender,
+                    device,
+                    group: false,
+                    unsessioned: false,
+                    resends: copy.resends.saturating_add(1),
+                };
+                outbox::push_to_device(tx, &copy.conversation, &copy.message_id, target, copy.content.clone())?;
             }
         }
-        tx.commit()?;
-        if let Some((conversation, id)) = failed {
-            events.push(Event::MessageStatus { conversation, id, status: MessageStatus::Failed });
+        Some(_) => {}
+        None => {
+            if let Some(copy) = tx.sent_log_get(&group_log_slot(), &hash)? {
+                failed = resend_group_message(tx, c.rng, copy, (sender, device), &hash, now_ms)?;
+            }
         }
-        Ok(())
     }
+    if let Some((conversation, id)) = failed {
+        events.push(Event::MessageStatus { conversation, id, status: MessageStatus::Failed });
+    }
+    Ok(())
 }
 
 /// Queues a retry receipt for the message `unsealed` carried, to its sending device.

@@ -67,6 +67,9 @@ pub(super) fn receive(
         _ => {}
     }
     let direction = Direction::SentSync;
-    let mut cx = Incoming { c, tx, from: origin.user, device: origin.device, conversation, direction, now_ms, events };
+    // This user's own messages get no delivery receipts.
+    let delivered = &mut Vec::new();
+    let (from, device) = (origin.user, origin.device);
+    let mut cx = Incoming { c, tx, from, device, conversation, direction, now_ms, events, delivered };
     dispatch(&mut cx, inner)
 }

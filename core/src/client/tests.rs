@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 use super::test_relay::TestRelay;
 use super::*;
 use crate::content::ReceiptKind;
+use crate::error::ErrorKind;
 use crate::safety_number::SafetyNumber;
 use crate::store::{ContactState, ConversationId, MessageStatus, OutboxItem, Unlock};
 use crate::wire::relay::client_frame::Body as Req;
@@ -169,6 +170,89 @@ fn a_relay_id_seen_before_is_acked_again_and_reported_once() {
         })
         .collect();
     assert_eq!(acks.len(), 2, "acked after each delivery");
+}
+
+/// The ack frames a client queued, each as its list of relay ids.
+fn ack_frames(c: &mut Client) -> Vec<Vec<u64>> {
+    c.take_outgoing()
+        .into_iter()
+        .filter_map(|f| match f.body {
+            Some(Req::Ack(a)) => Some(a.ids),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A payload that decrypts but cannot be applied (a poison message, issue 15 part 6): here a
+/// reaction beyond `MAX_REACTIONS_PER_USER`, which only Bob's store can refuse. It is reported with
+/// its reason and acked with its batch; the messages on either side of it arrive, and nothing is
+/// delivered again.
+#[test]
+fn a_poison_message_between_two_good_ones_is_reported_acked_and_skipped() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let (a2b, b2a) = (direct(&bob), direct(&alice));
+    let target = bob.send_text(&b2a, "react to this", T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0 + 1);
+    // Alice's own client refuses a reaction over the limit; a modified one queues it anyway.
+    let react = |alice: &mut Client, emoji: String| {
+        let content = alice.content(ContentBody::Reaction { target, emoji, remove: false }, T0 + 2).unwrap();
+        alice.queue(&a2b, content, T0 + 2).unwrap();
+    };
+    for i in 0..crate::limits::MAX_REACTIONS_PER_USER {
+        react(&mut alice, format!("e{i}"));
+    }
+    relay.pump(&mut [&mut alice, &mut bob], T0 + 2);
+    let full = bob.message(&b2a, &target).unwrap().unwrap().reactions;
+    assert_eq!(full.len(), crate::limits::MAX_REACTIONS_PER_USER);
+
+    alice.send_text(&a2b, "before", T0 + 3).unwrap();
+    react(&mut alice, "one too many".into());
+    alice.send_text(&a2b, "after", T0 + 3).unwrap();
+    relay.pump(&mut [&mut alice], T0 + 3);
+    let queued = relay.mailbox(&bob);
+    assert_eq!(queued.len(), 3);
+    let ids: Vec<u64> = queued.iter().map(|e| e.id).collect();
+
+    let events = bob.handle_envelopes(queued, T0 + 4).unwrap();
+    assert_eq!(texts(&events), ["before", "after"]);
+    let alice_key = alice.user_key().unwrap();
+    assert!(
+        events.contains(&Event::Undecryptable { from: Some(alice_key), reason: ErrorKind::BadInput }),
+        "{events:?}"
+    );
+    assert_eq!(ack_frames(&mut bob), [ids], "the whole batch in one ack");
+    assert_eq!(bob.message(&b2a, &target).unwrap().unwrap().reactions, full, "the poison applied nothing");
+    relay.pump(&mut [&mut alice, &mut bob], T0 + 5);
+    assert_eq!(relay.mailbox_len(&bob), 0);
+    assert_eq!(history_texts(&mut bob, &b2a), ["react to this", "before", "after"]);
+    // The session goes on both ways.
+    alice.send_text(&a2b, "still here", T0 + 6).unwrap();
+    bob.send_text(&b2a, "me too", T0 + 6).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 6);
+    assert_eq!((texts(&events[0]), texts(&events[1])), (vec!["me too".to_owned()], vec!["still here".to_owned()]));
+}
+
+/// A batch of messages from one contact is acknowledged with one delivery receipt naming them all,
+/// not one receipt (one more encryption, outbox row and relay send) per message.
+#[test]
+fn a_batch_of_messages_gets_one_delivery_receipt() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let ids: Vec<_> = (0..5).map(|i| alice.send_text(&direct(&bob), &format!("m{i}"), T0 + 1).unwrap()).collect();
+    relay.pump(&mut [&mut alice], T0 + 1);
+    let events = bob.handle_envelopes(relay.mailbox(&bob), T0 + 2).unwrap();
+    assert_eq!(texts(&events), ["m0", "m1", "m2", "m3", "m4"]);
+    let events = relay.pump(&mut [&mut alice, &mut bob], T0 + 2);
+    let receipts: Vec<&Vec<_>> = events[0]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Receipt { kind: ReceiptKind::Delivered, targets, .. } => Some(targets),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(receipts, [&ids]);
+    for id in &ids {
+        assert_eq!(alice.message(&direct(&bob), id).unwrap().unwrap().status, MessageStatus::Delivered);
+    }
 }
 
 #[test]
@@ -931,7 +1015,7 @@ fn garbage_from_the_relay_is_an_error_or_a_dropped_message_never_a_panic() {
     let junk =
         relay::Envelope { id: 9_999, sender_device: vec![], payload: vec![1, 2, 3], received_at: 0, sealed: true };
     let events = bob.handle_envelopes(vec![junk], T0).unwrap();
-    assert_eq!(events, vec![Event::Undecryptable { from: None }]);
+    assert_eq!(events, vec![Event::Undecryptable { from: None, reason: ErrorKind::Decryption }]);
     // Still works afterwards.
     alice.send_text(&direct(&bob), "still fine", T0).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob], T0);
@@ -1206,7 +1290,7 @@ fn an_approval_for_a_request_the_device_did_not_show_is_refused() {
     let forged = crate::link::LinkRequest::new(&mut rng, &victim.account).unwrap().to_uri();
     alice.link_device(&forged, T0 + 1).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut victim], T0 + 1);
-    assert_eq!(events[2], vec![Event::Undecryptable { from: None }]);
+    assert_eq!(events[2], vec![Event::Undecryptable { from: None, reason: ErrorKind::BadInput }]);
     assert!(!victim.is_linked());
     assert_eq!(relay.mailbox_len(&victim), 0, "dropped and acked");
     // Its own request still works afterwards.

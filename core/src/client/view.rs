@@ -268,11 +268,13 @@ pub enum EventView {
         /// Now.
         status: MessageStatus,
     },
-    /// A message could not be decrypted and was dropped.
+    /// A message could not be read (decrypted, authenticated or applied) and was dropped.
     Undecryptable {
         /// The sender, when known.
         #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
         sender: Option<String>,
+        /// Why: the stable code of the error's kind (`"decryption"`, `"identity"`, `"bad_input"`, …).
+        reason: String,
     },
     /// Disappearing messages were removed.
     Expired {
@@ -447,7 +449,9 @@ pub fn event(e: Event, me: &SigningPublicKey) -> Option<EventView> {
         Event::MessageStatus { conversation, id, status } => {
             EventView::MessageStatus { conversation: conversation_id(&conversation), message_id: to_hex(&id), status }
         }
-        Event::Undecryptable { from } => EventView::Undecryptable { sender: from.as_ref().map(user_id) },
+        Event::Undecryptable { from, reason } => {
+            EventView::Undecryptable { sender: from.as_ref().map(user_id), reason: reason.code().to_owned() }
+        }
         Event::UploadToken { .. } => return None,
         // Only with `ClientConfig::group_requests`, which the bindings leave off until they show
         // group requests.

@@ -337,6 +337,30 @@ fn next_expiry_reads_the_index_not_every_message() {
     assert_eq!(rows, 20);
 }
 
+/// A failing step inside a savepoint takes back its own writes only: the writes before it, and a
+/// step that succeeded after it, commit (one envelope of a batch failing, docs/PROTOCOL.md §16.3).
+#[test]
+fn a_failed_savepoint_undoes_only_its_own_writes() {
+    let mut store = Store::open_in_memory(key()).unwrap();
+    let tx = store.transaction().unwrap();
+    tx.put_setting("before", b"1").unwrap();
+    let failed: Result<()> = tx.savepoint(|| {
+        tx.put_setting("poison", b"2")?;
+        tx.put_setting("before", b"overwritten")?;
+        // Nested: its success is undone with the step around it.
+        tx.savepoint(|| tx.put_setting("nested", b"3"))?;
+        Err(Error::Malformed { what: "test step" })
+    });
+    assert!(failed.is_err());
+    tx.savepoint(|| tx.put_setting("after", b"4")).unwrap();
+    tx.commit().unwrap();
+    let tx = store.transaction().unwrap();
+    assert_eq!(tx.setting("before").unwrap().as_deref().map(Vec::as_slice), Some(&b"1"[..]));
+    assert!(tx.setting("poison").unwrap().is_none());
+    assert!(tx.setting("nested").unwrap().is_none());
+    assert_eq!(tx.setting("after").unwrap().as_deref().map(Vec::as_slice), Some(&b"4"[..]));
+}
+
 #[test]
 fn the_sent_log_finds_a_copy_by_device_and_hash_and_stays_within_its_age_and_rows() {
     let mut store = Store::open_in_memory(key()).unwrap();

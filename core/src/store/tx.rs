@@ -70,6 +70,21 @@ impl<'a> StoreTx<'a> {
         Ok(self.tx.rollback()?)
     }
 
+    /// Runs `step` inside a savepoint of this transaction: its writes stay when it returns `Ok`
+    /// and are undone, alone, when it returns `Err` (the writes before it stay either way). A batch
+    /// of envelopes shares one transaction this way without one failing envelope taking its
+    /// neighbours down (docs/PROTOCOL.md §16.3). Savepoints nest.
+    pub fn savepoint<T>(&self, step: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.tx.prepare_cached("SAVEPOINT step")?.execute([])?;
+        let result = step();
+        if result.is_err() {
+            self.tx.prepare_cached("ROLLBACK TO step")?.execute([])?;
+        }
+        // After a rollback the savepoint is still open (at its start); releasing it ends it.
+        self.tx.prepare_cached("RELEASE step")?.execute([])?;
+        result
+    }
+
     /// Deletes every row of every table but `meta` ([`Store::wipe`](super::Store::wipe)).
     pub(crate) fn delete_every_row(&self) -> Result<()> {
         for table in Table::ALL {

@@ -3098,12 +3098,15 @@ public enum HushEvent: Equatable, Hashable {
          */status: HushMessageStatus
     )
     /**
-     * A message could not be decrypted and was dropped.
+     * A message could not be read (decrypted, authenticated or applied) and was dropped.
      */
     case undecryptable(
         /**
          * The sender, when known.
-         */sender: String?
+         */sender: String?, 
+        /**
+         * Why: the stable code of the error's kind ("decryption", "identity", "bad_input", …).
+         */reason: String
     )
     /**
      * Disappearing messages were removed.
@@ -3206,7 +3209,7 @@ public struct FfiConverterTypeHushEvent: FfiConverterRustBuffer {
         case 13: return .messageStatus(conversation: try FfiConverterString.read(from: &buf), messageId: try FfiConverterString.read(from: &buf), status: try FfiConverterTypeHushMessageStatus.read(from: &buf)
         )
         
-        case 14: return .undecryptable(sender: try FfiConverterOptionString.read(from: &buf)
+        case 14: return .undecryptable(sender: try FfiConverterOptionString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
         case 15: return .expired(count: try FfiConverterUInt64.read(from: &buf)
@@ -3314,9 +3317,10 @@ public struct FfiConverterTypeHushEvent: FfiConverterRustBuffer {
             FfiConverterTypeHushMessageStatus.write(status, into: &buf)
             
         
-        case let .undecryptable(sender):
+        case let .undecryptable(sender,reason):
             writeInt(&buf, Int32(14))
             FfiConverterOptionString.write(sender, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         
         case let .expired(count):
