@@ -138,6 +138,15 @@ pub enum Error {
     /// A link request on a device that already belongs to a user.
     #[error("this device is already linked to a user")]
     AlreadyLinked,
+    /// Only the user's primary device, the one that holds the user key (docs/PROTOCOL.md §12), may
+    /// do this: link or remove a device, create a group or change one's roster. A linked device
+    /// asks the primary instead.
+    #[error("only the primary device, which holds the user key, may do this")]
+    NotPrimary,
+    /// A link request past its expiry, or a link already used (docs/PROTOCOL.md §12.2): show a
+    /// fresh request on the new device and scan that.
+    #[error("the link request expired or was used already")]
+    LinkExpired,
     /// The key or passphrase given does not unlock this store. Nothing was written.
     #[error("wrong store key or passphrase")]
     WrongStoreKey,
@@ -234,7 +243,9 @@ impl Error {
             | Error::NoSession
             | Error::NotGroupMember
             | Error::NotLinked
-            | Error::AlreadyLinked => ErrorKind::Protocol,
+            | Error::AlreadyLinked
+            | Error::NotPrimary
+            | Error::LinkExpired => ErrorKind::Protocol,
             Error::WrongStoreKey => ErrorKind::WrongKey,
             Error::StoreCorrupt { .. }
             | Error::StoreExists
@@ -271,7 +282,8 @@ pub enum ErrorKind {
     Identity,
     /// The protocol refused: no session (e.g. with a user who is no contact), a prekey that is
     /// gone, a classical session where post-quantum is required, not a member of the group, a
-    /// device not linked yet or linked already.
+    /// device not linked yet or linked already, a linked device doing what only the primary may,
+    /// an expired or used link request.
     Protocol,
     /// The store or file system failed: a corrupt value, an existing database, SQLite or I/O.
     Storage,
@@ -390,6 +402,8 @@ mod tests {
             (Error::IdentityChangePending, K::Identity),
             (Error::NotLinked, K::Protocol),
             (Error::AlreadyLinked, K::Protocol),
+            (Error::NotPrimary, K::Protocol),
+            (Error::LinkExpired, K::Protocol),
             (Error::WrongStoreKey, K::WrongKey),
             (Error::StoreCorrupt { table: "x" }, K::Storage),
             (Error::StoreExists, K::Storage),

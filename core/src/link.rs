@@ -2,12 +2,13 @@
 //!
 //! 1. The new device makes an [`Account`] and shows a [`LinkRequest`] as a QR code: its prekey
 //!    bundle and a 16-byte link secret.
-//! 2. An existing device scans it, signs a device list naming the new device (version + 1), opens a
-//!    PQXDH session from the bundle and sends, through it, the link secret, the user key, the new list
-//!    and the recent-contacts state ([`approve`]). It publishes the new list to the relay.
+//! 2. The primary device (the one holding the user key) scans it, signs a device list naming the
+//!    new device (version + 1), opens a PQXDH session from the bundle and sends, through it, the
+//!    link secret, the new list and the recent-contacts state ([`approve`]). It publishes the new
+//!    list to the relay. The user key itself never leaves the primary.
 //! 3. The new device decrypts and checks it ([`complete`]): the link secret must match (so only a
-//!    device that saw the QR code can link it), and the list must name it and be signed by the key
-//!    it received.
+//!    device that saw the QR code can link it), and the list must name it and the approver. The
+//!    list's signer is the user the new device joins.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +18,8 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::account::Account;
-use crate::crypto::keys::{array32, random_array};
+use crate::crypto::SigningPublicKey;
+use crate::crypto::keys::random_array;
 use crate::device_list::SignedDeviceList;
 use crate::error::{Error, Result};
 use crate::identity::{DeviceIdentity, UserIdentity};
@@ -27,8 +29,8 @@ use crate::prekeys::PrekeyBundle;
 use crate::session::SessionRecord;
 use crate::wire;
 
-/// Generated from `core/proto/link.proto`. `LinkApproval` carries the user key: it zeroizes on drop
-/// and its `Debug` is redacted.
+/// Generated from `core/proto/link.proto`. `LinkApproval` carries the link secret and contacts: it
+/// zeroizes on drop and its `Debug` is redacted.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/hush.link.rs"));
@@ -37,6 +39,9 @@ pub mod proto {
 }
 
 const VERSION: u32 = 1;
+
+/// The approval's version: 2 since the user key stays on the primary (version 1 carried it).
+const APPROVAL_VERSION: u32 = 2;
 
 /// The URI scheme and path of a link request: `hush://link/<base64url of the request's bytes>`.
 pub const LINK_URI_PREFIX: &str = "hush://link/";
@@ -142,9 +147,8 @@ pub fn approve(
     let version = current.list_version().checked_add(1).ok_or(Error::Malformed { what: "device list version" })?;
     let device_list = SignedDeviceList::sign(user, version, &devices, now)?;
     let approval = proto::LinkApproval {
-        version: VERSION,
+        version: APPROVAL_VERSION,
         link_secret: request.link_secret.to_vec(),
-        user_secret_key: user.secret_bytes().to_vec(),
         device_list: device_list.to_bytes(),
         contacts: contacts.to_vec(),
     };
@@ -158,8 +162,9 @@ pub fn approve(
 /// What the new device learns when the link completes.
 #[derive(Debug)]
 pub struct LinkedDevice {
-    /// The user key, now held by this device too.
-    pub user: UserIdentity,
+    /// The user this device now belongs to: the signer of the list. Its secret stays on the
+    /// primary device.
+    pub user_key: SigningPublicKey,
     /// The device list naming this device.
     pub device_list: SignedDeviceList,
     /// The recent-contacts state passed along.
@@ -179,15 +184,11 @@ pub fn complete(
     let mut session = SessionRecord::new();
     let plaintext = Zeroizing::new(session.decrypt(rng, &mut trial, message, SessionConfig::default())?);
     let approval: proto::LinkApproval = wire::decode(&plaintext, MAX_LINK_APPROVAL_BYTES, "link approval")?;
-    wire::check_version("link approval", approval.version, VERSION)?;
+    wire::check_version("link approval", approval.version, APPROVAL_VERSION)?;
     if !bool::from(approval.link_secret.ct_eq(&request.link_secret)) {
         return Err(Error::Malformed { what: "link secret" });
     }
-    let user = UserIdentity::from_secret_bytes(&Zeroizing::new(array32(&approval.user_secret_key, "user key")?));
     let device_list = SignedDeviceList::from_bytes(&approval.device_list)?;
-    if device_list.user_key() != user.user_key() {
-        return Err(Error::UserKeyChanged);
-    }
     if device_list.device(&account.device_keys().device_key())? != &account.device_keys() {
         return Err(Error::UnknownDevice);
     }
@@ -195,7 +196,7 @@ pub fn complete(
     let approver = session.peer().ok_or(Error::Internal("linked session has no peer"))?;
     device_list.device(&approver.device_key())?;
     *account = trial;
-    Ok(LinkedDevice { user, device_list, contacts: approval.contacts.clone(), session })
+    Ok(LinkedDevice { user_key: device_list.user_key(), device_list, contacts: approval.contacts.clone(), session })
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ fn device_linking() {
     assert_eq!(*new_device.to_bytes(), *before);
 
     let linked = link::complete(&mut rng, &mut new_device, &request, &out.message).unwrap();
-    assert_eq!(linked.user.user_key(), alice.identity.user_key());
+    assert_eq!(linked.user_key, alice.identity.user_key());
     assert_eq!(linked.contacts, b"contacts");
     assert_eq!(linked.device_list, out.device_list);
     // The new list supersedes the old one for peers.

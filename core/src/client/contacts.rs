@@ -115,7 +115,7 @@ impl Client {
 
     /// Accepts a peer's changed identity without verifying it (as a user tapping "OK").
     pub fn accept_identity_change(&mut self, user: &SigningPublicKey, now_ms: u64) -> Result<()> {
-        self.user()?;
+        self.user_key()?;
         let tx = self.store.transaction()?;
         let mut peer = tx.peer(user)?.ok_or(Error::NoSession)?;
         peer.accept_identity_change()?;
@@ -164,7 +164,7 @@ impl Client {
         events: &mut Vec<Event>,
     ) -> Result<()> {
         let Ok(list) = SignedDeviceList::from_bytes(bytes) else { return Ok(()) };
-        let own = self.user.as_ref().is_some_and(|u| u.user_key() == user);
+        let own = self.user == Some(user);
         if own && list.user_key() != user {
             // This user's key does not change: a list under another key is not ours.
             return Ok(());

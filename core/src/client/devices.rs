@@ -13,7 +13,7 @@ use crate::wire::relay::{self as relay, client_frame::Body as Req};
 impl Client {
     /// The devices on this user's current signed device list (this one included).
     pub fn devices(&mut self) -> Result<Vec<DeviceKeys>> {
-        self.user()?;
+        self.user_key()?;
         Ok(self.own_device_list()?.devices().to_vec())
     }
 
@@ -27,7 +27,7 @@ impl Client {
     /// [`Error::UnknownDevice`] for a device not on the list, [`Error::Malformed`] for this
     /// device itself; either changes nothing.
     pub fn remove_device(&mut self, device: &SigningPublicKey, now_ms: u64) -> Result<()> {
-        let user = self.user()?.clone();
+        let user = self.primary_user()?.clone();
         let me = user.user_key();
         if *device == self.device_key() {
             return Err(Error::Malformed { what: "device to remove: this device" });
@@ -78,7 +78,7 @@ impl Client {
     /// Anything else (an old list from before this device was linked, another user's, a forgery)
     /// changes nothing.
     pub(super) fn on_list_without_this_device(&mut self, bytes: &[u8], events: &mut Vec<Event>) -> Result<()> {
-        let Some(user) = self.user.as_ref().map(|u| u.user_key()) else { return Ok(()) };
+        let Some(user) = self.user else { return Ok(()) };
         let Ok(list) = SignedDeviceList::from_bytes(bytes) else { return Ok(()) };
         if list.user_key() != user || list.device(&self.device_key()).is_ok() {
             return Ok(());
@@ -90,6 +90,7 @@ impl Client {
         self.store.wipe()?;
         self.removed = true;
         self.user = None;
+        self.user_identity = None;
         self.token = None;
         self.outgoing.clear();
         self.pending.clear();

@@ -91,7 +91,7 @@ fn only_a_newer_list_signed_by_the_user_key_makes_a_device_wipe() {
     let phone = [phone.unwrap()];
     let mut rng = crate::test_util::rng(9);
     let mallory = crate::identity::UserIdentity::generate(&mut rng);
-    let user = alice.user.clone().unwrap();
+    let user = alice.user_identity.clone().unwrap();
     let forged = SignedDeviceList::sign(&mallory, 99, &phone, 0).unwrap();
     let old = SignedDeviceList::sign(&user, 2, &phone, 0).unwrap(); // not above the pinned version 2
     for list in [forged, old] {
@@ -117,4 +117,98 @@ fn removing_this_device_or_an_unlisted_one_changes_nothing() {
     assert_eq!(alice.remove_device(&bob.device_key(), T1), Err(Error::UnknownDevice));
     assert_eq!(alice.own_device_list().unwrap(), before);
     assert!(alice.take_outgoing().is_empty());
+}
+
+/// A list claiming `user` and naming `devices`, signed by `signer` (not `user`'s key): what a thief
+/// holding `signer` could make.
+fn forged_list(
+    user: &SigningPublicKey,
+    signer: &crate::identity::UserIdentity,
+    devices: &[crate::crypto::DeviceKeys],
+) -> Vec<u8> {
+    use crate::wire::proto;
+    use prost::Message as _;
+    let real = SignedDeviceList::sign(signer, 99, devices, 0).unwrap();
+    let mut signed = proto::SignedDeviceList::decode(real.to_bytes().as_slice()).unwrap();
+    let mut inner = proto::DeviceList::decode(signed.device_list.as_slice()).unwrap();
+    inner.user_key = user.to_bytes().to_vec();
+    signed.device_list = inner.encode_to_vec();
+    signed.signature = signer.signing.sign(b"hush/device-list/v1", &signed.device_list).to_vec();
+    signed.encode_to_vec()
+}
+
+#[test]
+fn a_stolen_linked_device_cannot_sign_a_device_list_that_peers_accept() {
+    let (mut relay, mut alice, mut bob, mut laptop) = linked_trio();
+    let user = alice.user_key().unwrap();
+    alice.send_text(&direct(&bob), "laptop linked", T1).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob, &mut laptop], T1);
+    assert_eq!(pinned_devices(&mut bob, &user).len(), 2);
+
+    // The thief copies the laptop's store: it holds no user key, only the laptop's own secrets.
+    assert!(alice.is_primary() && !laptop.is_primary());
+    let tx = laptop.store_mut().transaction().unwrap();
+    assert!(tx.user().unwrap().is_none(), "the approval handed out the user key");
+    let account = tx.account().unwrap().unwrap();
+    tx.commit().unwrap();
+
+    // Through the API the laptop can neither add, remove nor sign anything as the user.
+    let thief_device = crate::identity::DeviceIdentity::generate(&mut crate::test_util::rng(5)).keys();
+    assert_eq!(laptop.remove_device(&alice.device_key(), T1), Err(Error::NotPrimary));
+    assert_eq!(laptop.create_group("g", &[bob.user_key().unwrap()], T1).map(|_| ()), Err(Error::NotPrimary));
+    assert!(laptop.take_outgoing().is_empty(), "nothing queued");
+
+    // The best it can do: sign a list naming a device of the thief's with the laptop's device key
+    // and have the relay serve it as Alice's, then write to Bob naming that list's version.
+    let signer = crate::identity::UserIdentity::from_secret_bytes(&account.identity().signing.secret_bytes());
+    let devices = [alice.own_device_list().unwrap().devices(), &[thief_device][..]].concat();
+    let forged = forged_list(&user, &signer, &devices);
+    assert_eq!(SignedDeviceList::from_bytes(&forged), Err(Error::BadSignature { what: "device list" }));
+    relay.serve_device_list_bytes(&user, forged);
+    laptop.own_list_version = 99;
+    laptop.send_text(&direct(&bob), "trust my new device", T1 + 1).unwrap();
+    let events = relay.pump(&mut [&mut alice, &mut bob, &mut laptop], T1 + 1);
+    assert!(texts(&events[1]).is_empty(), "read on without the list it names: {events:?}");
+    assert_eq!(pinned_devices(&mut bob, &user), devices[..2].iter().map(|d| d.device_key()).collect::<Vec<_>>());
+    // A list signed by the laptop under its own key is another user's: pending, never pinned.
+    let own_key = SignedDeviceList::sign(&signer, 99, &devices, 0).unwrap();
+    let tx = bob.store_mut().transaction().unwrap();
+    let mut peer = tx.peer(&user).unwrap().unwrap();
+    assert!(peer.update_device_list(own_key).is_ok());
+    assert_eq!(peer.device_list().user_key(), user);
+    assert_eq!(peer.device_list().devices().len(), 2);
+}
+
+/// `test-vectors/store/linked_v3/`: a phone and a laptop linked by the code from before §12.10
+/// (commit a24c9d0), when every linked device got the user key. Opened with the current code, the
+/// laptop deletes its copy and is a linked device; the phone, first on the list, stays primary.
+#[test]
+fn a_device_linked_before_the_primary_rule_deletes_its_copy_of_the_user_key() {
+    use crate::store::{Store, Unlock};
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-vectors/store/linked_v3");
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str| {
+        for suffix in ["", "-anchor"] {
+            let file = format!("{name}.sqlite{suffix}");
+            std::fs::copy(fixture.join(&file), dir.path().join(&file)).unwrap();
+        }
+        let store = Store::open(dir.path().join(format!("{name}.sqlite")), Unlock::Key([0x61; 32].into())).unwrap();
+        Client::open(store, ClientConfig::new("ws://relay.test/v1/ws", name)).unwrap()
+    };
+    let held = |c: &mut Client| {
+        let tx = c.store_mut().transaction().unwrap();
+        let user = tx.user().unwrap().map(|u| u.user_key());
+        tx.commit().unwrap();
+        user
+    };
+    let mut phone = open("phone");
+    let mut laptop = open("laptop");
+    let user = phone.user_key().unwrap();
+    assert_eq!(laptop.user_key().unwrap(), user);
+    assert!(phone.is_primary() && !laptop.is_primary());
+    assert_eq!(held(&mut phone), Some(user));
+    assert_eq!(held(&mut laptop), None, "the laptop's copy is deleted at its first open");
+    assert_eq!(laptop.remove_device(&phone.device_key(), T1), Err(Error::NotPrimary));
+    assert_eq!(laptop.devices().unwrap().len(), 2);
+    phone.remove_device(&laptop.device_key(), T1).unwrap();
 }

@@ -24,7 +24,7 @@ impl Client {
     pub fn create_group(&mut self, name: &str, members: &[SigningPublicKey], now_ms: u64) -> Result<GroupId> {
         let me = self.user_key()?;
         let members: Vec<SigningPublicKey> = dedup(members.iter().copied().filter(|m| *m != me));
-        let user = self.user()?.clone();
+        let user = self.primary_user()?.clone();
         let (group, welcome) = Group::create(&mut self.rng, &user, name, &members, now_ms)?;
         let id = group.id();
         let tx = self.store.transaction()?;
@@ -100,11 +100,11 @@ impl Client {
         now_ms: u64,
     ) -> Result<()> {
         let me = self.user_key()?;
+        let user = self.primary_user()?.clone();
         let tx = self.store.transaction()?;
         let mut group = tx.group(id)?.ok_or(Error::NotGroupMember)?;
         let before: Vec<SigningPublicKey> = group.members();
-        let user = self.user.as_ref().ok_or(Error::NotLinked)?;
-        let update = group.change(user, action, now_ms)?;
+        let update = group.change(&user, action, now_ms)?;
         tx.put_group(&group)?;
         tx.commit()?;
         let conversation = ConversationId::Group(*id);

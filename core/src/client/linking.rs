@@ -90,7 +90,7 @@ impl Client {
     /// A malformed, oversized or unverifiable URI, or a device already on the list (the same URI
     /// again, or this device's own), is an error and changes nothing.
     pub fn link_device(&mut self, uri: &str, now_ms: u64) -> Result<SigningPublicKey> {
-        let user = self.user()?.clone();
+        let user = self.primary_user()?.clone();
         let me = user.user_key();
         let request = LinkRequest::from_uri(uri)?;
         let new_device = request.bundle.device;
@@ -206,7 +206,7 @@ impl Client {
         let request = self.stored_link_request()?;
         let mut account = self.account.clone();
         let linked = link::complete(&mut self.rng, &mut account, &request, &unsealed.inner)?;
-        let user_key = linked.user.user_key();
+        let user_key = linked.user_key;
         // The sealed sender must be the user and the approving device the list names.
         if user_key != unsealed.sender_user_key {
             return Err(Error::SenderMismatch);
@@ -226,7 +226,6 @@ impl Client {
         own.insert_session(&approver, linked.session)?;
         let tx = self.store.transaction()?;
         tx.put_account(&account)?;
-        tx.put_user(&linked.user)?;
         tx.put_setting(SETTING_DEVICE_LIST, &linked.device_list.to_bytes())?;
         tx.put_setting(SETTING_DELIVERY_TOKEN, token.to_bytes().as_slice())?;
         if !state.display_name.is_empty() {
@@ -248,7 +247,8 @@ impl Client {
         }
         tx.commit()?;
         self.account = account;
-        self.user = Some(linked.user);
+        self.user = Some(user_key);
+        self.user_identity = None;
         self.token = Some(token);
         self.own_list_version = linked.device_list.list_version();
         Ok(user_key)

@@ -117,7 +117,7 @@ impl Client {
     /// Marks a conversation read and sends read receipts for its unread incoming messages (to
     /// accepted contacts only: a message request stays unacknowledged).
     pub fn mark_read(&mut self, conversation: &ConversationId, now_ms: u64) -> Result<()> {
-        self.user()?;
+        self.user_key()?;
         let tx = self.store.transaction()?;
         let Some(mut conv) = tx.conversation(conversation)? else { return Ok(()) };
         let unread = conv.unread as usize;
@@ -150,7 +150,7 @@ impl Client {
 
     /// Sets a conversation's disappearing-message timer (0 = off) for everyone in it.
     pub fn set_disappearing(&mut self, conversation: &ConversationId, seconds: u32, now_ms: u64) -> Result<()> {
-        self.user()?;
+        self.user_key()?;
         let tx = self.store.transaction()?;
         let mut conv = tx.conversation(conversation)?.unwrap_or_else(|| Conversation::new(*conversation));
         conv.disappearing_secs = seconds;

@@ -189,7 +189,7 @@ macro_rules! ctx {
         $crate::client::Ctx {
             rng: &mut $client.rng,
             identity: &$client.identity,
-            me: $client.user.as_ref().ok_or($crate::error::Error::NotLinked)?.user_key(),
+            me: $client.user.ok_or($crate::error::Error::NotLinked)?,
             list_version: $client.own_list_version,
             config: &$client.config,
         }
@@ -224,8 +224,11 @@ pub struct Client {
     rng: ChaCha20Rng,
     config: ClientConfig,
     identity: DeviceIdentity,
-    /// `None` only while this device waits to be linked (then `token` is `None` too).
-    user: Option<UserIdentity>,
+    /// This device's user (the own device list's signer); `None` only while this device waits to
+    /// be linked (then `token` is `None` too).
+    user: Option<SigningPublicKey>,
+    /// The user key's secret: held by the primary device only (§12), `None` on a linked one.
+    user_identity: Option<UserIdentity>,
     /// Cached copy of the stored account; replaced only after a commit that stored a change.
     account: Account,
     token: Option<DeliveryToken>,
@@ -262,7 +265,8 @@ pub struct Client {
 impl core::fmt::Debug for Client {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")
-            .field("user_key", &self.user.as_ref().map(UserIdentity::user_key))
+            .field("user_key", &self.user)
+            .field("primary", &self.user_identity.is_some())
             .field("device_key", &self.identity.device_key())
             .field("connected", &self.connected)
             .field("secrets", &"[redacted]")
@@ -301,26 +305,35 @@ impl Client {
     pub fn open(mut store: Store, config: ClientConfig) -> Result<Self> {
         config.check()?;
         let rng = new_rng()?;
-        let (account, user, token, own_list_version) = {
+        let store_read_only = store.is_read_only();
+        let (account, user, user_identity, token, own_list_version) = {
             let tx = store.transaction()?;
             let account = tx.account()?.ok_or(Error::Malformed { what: "store without an account" })?;
-            let (user, token) = match tx.user()? {
-                Some(user) => {
-                    let token = tx
-                        .setting(SETTING_DELIVERY_TOKEN)?
-                        .ok_or(Error::Malformed { what: "store without a token" })?;
-                    (Some(user), Some(DeliveryToken::from_bytes(&token)?))
+            let own_list = tx.setting(SETTING_DEVICE_LIST)?.map(|l| SignedDeviceList::from_bytes(&l)).transpose()?;
+            let (user, user_identity, token) = match (tx.setting(SETTING_DELIVERY_TOKEN)?, &own_list) {
+                (Some(token), Some(list)) => {
+                    let secret = tx.user()?;
+                    if secret.as_ref().is_some_and(|s| s.user_key() != list.user_key()) {
+                        return Err(Error::StoreCorrupt { table: "user_identity" });
+                    }
+                    // Only the device first on the own list keeps the user key (§12.10): the
+                    // primary, which never leaves its own list and appends every device it links.
+                    // A device linked before that rule holds a copy, deleted here.
+                    let primary = list.devices().first().is_some_and(|d| d.device_key() == account.device_key());
+                    let copy_held = !primary && secret.is_some();
+                    if copy_held && !store_read_only {
+                        tx.delete_user()?;
+                    }
+                    let user_identity = if primary { secret } else { None };
+                    (Some(list.user_key()), user_identity, Some(DeliveryToken::from_bytes(&token)?))
                 }
                 // A device waiting to be linked: no user yet, only its link request.
-                None if tx.setting(SETTING_LINK_REQUEST)?.is_some() => (None, None),
-                None => return Err(Error::Malformed { what: "store without a user key" }),
+                _ if tx.setting(SETTING_LINK_REQUEST)?.is_some() => (None, None, None),
+                _ => return Err(Error::Malformed { what: "store without a user key" }),
             };
-            let own_list_version = match tx.setting(SETTING_DEVICE_LIST)? {
-                Some(list) => SignedDeviceList::from_bytes(&list)?.list_version(),
-                None => 0,
-            };
+            let own_list_version = own_list.as_ref().map_or(0, SignedDeviceList::list_version);
             tx.commit()?;
-            (account, user, token, own_list_version)
+            (account, user, user_identity, token, own_list_version)
         };
         Ok(Self {
             store,
@@ -328,6 +341,7 @@ impl Client {
             config,
             identity: account.identity().clone(),
             user,
+            user_identity,
             account,
             token,
             connected: false,
@@ -353,7 +367,7 @@ impl Client {
     /// This user's key (the identity contacts pin). [`Error::NotLinked`] while this device waits
     /// to be linked.
     pub fn user_key(&self) -> Result<SigningPublicKey> {
-        Ok(self.user()?.user_key())
+        self.user.ok_or(Error::NotLinked)
     }
 
     /// Whether this device belongs to a user: `false` only between
@@ -362,8 +376,17 @@ impl Client {
         self.user.is_some()
     }
 
-    fn user(&self) -> Result<&UserIdentity> {
-        self.user.as_ref().ok_or(Error::NotLinked)
+    /// Whether this is the user's primary device: the one that holds the user key (the one that
+    /// created the user, §12). Only the primary links and removes devices and creates or changes
+    /// groups; a linked device gets [`Error::NotPrimary`] for those.
+    pub fn is_primary(&self) -> bool {
+        self.user_identity.is_some()
+    }
+
+    /// The user key's secret, for what only the primary may sign.
+    fn primary_user(&self) -> Result<&UserIdentity> {
+        self.user_key()?;
+        self.user_identity.as_ref().ok_or(Error::NotPrimary)
     }
 
     /// This device's key (its mailbox address on the relay).

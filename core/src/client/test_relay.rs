@@ -99,6 +99,11 @@ impl TestRelay {
         self.lists.insert(list.user_key().to_bytes().to_vec(), list.to_bytes());
     }
 
+    /// Hands out `bytes` as `user`'s device list from now on, whatever they are (a forgery).
+    pub(crate) fn serve_device_list_bytes(&mut self, user: &crate::crypto::SigningPublicKey, bytes: Vec<u8>) {
+        self.lists.insert(user.to_bytes().to_vec(), bytes);
+    }
+
     /// Whether `device` was left out of a newer list of its user.
     pub(crate) fn is_revoked(&self, device: &[u8]) -> bool {
         self.revoked.contains_key(device)

@@ -652,7 +652,7 @@ fn group_payloads_from_a_removed_member_are_refused_and_acked() {
     let before = bob.group(&group).unwrap().unwrap().to_bytes();
 
     let rename = RosterChange::sign(
-        carol.user().unwrap(),
+        carol.primary_user().unwrap(),
         group,
         Some((kept.head.unwrap(), kept.epoch())),
         T0 + 3,
@@ -1061,7 +1061,7 @@ fn debug_shows_no_secret() {
     let c = new_client("Dora");
     let text = format!("{c:?}");
     crate::test_util::assert_no_secret(&text, c.token.as_ref().unwrap().to_bytes().as_slice());
-    crate::test_util::assert_no_secret(&text, c.user.as_ref().unwrap().secret_bytes().as_slice());
+    crate::test_util::assert_no_secret(&text, c.user_identity.as_ref().unwrap().secret_bytes().as_slice());
 }
 
 #[test]
@@ -1199,23 +1199,27 @@ fn both_devices_see_each_others_sends_and_the_peers_replies() {
 }
 
 #[test]
-fn a_third_device_linked_by_the_second_reaches_everyone() {
+fn a_third_device_linked_by_the_primary_reaches_everyone() {
     let (mut relay, mut alice, mut bob, mut alice2) = linked_trio();
     let mut alice3 = new_pending("Alice's tablet");
     relay.connect(&mut alice3, T0);
     relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0);
     let uri = alice3.link_request().unwrap();
-    alice2.link_device(&uri, T0 + 5).unwrap();
+    // Only the primary holds the user key: the linked laptop cannot approve (§12.10).
+    let before = link_state(&mut alice2);
+    assert_eq!(alice2.link_device(&uri, T0 + 5).map(|_| ()), Err(Error::NotPrimary));
+    assert_eq!(link_state(&mut alice2), before);
+    alice.link_device(&uri, T0 + 5).unwrap();
     relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0 + 5);
-    assert!(alice3.is_linked());
+    assert!(alice3.is_linked() && !alice3.is_primary() && alice.is_primary());
     assert_eq!(alice3.own_device_list().unwrap().devices().len(), 3);
-    // Device A learns of the third device when it writes (its own list is refetched).
+    // Device B learns of the third device when it writes (its own list is refetched).
     alice3.send_text(&direct(&bob), "from C", T0 + 10).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0 + 10);
     for (i, e) in events.iter().take(3).enumerate() {
         assert_eq!(texts(e), ["from C"], "client {i}");
     }
-    assert_eq!(alice.own_device_list().unwrap().devices().len(), 3);
+    assert_eq!(alice2.own_device_list().unwrap().devices().len(), 3);
     alice.send_text(&direct(&bob), "from A", T0 + 20).unwrap();
     let events = relay.pump(&mut [&mut alice, &mut bob, &mut alice2, &mut alice3], T0 + 20);
     for (i, e) in events.iter().enumerate().skip(1) {

@@ -166,10 +166,16 @@ impl<'a> StoreTx<'a> {
         Ok(Some(UserIdentity::from_secret_bytes(&secret)))
     }
 
-    /// Stores the user key.
+    /// Stores the user key (on the primary device only, docs/PROTOCOL.md §12).
     pub fn put_user(&self, user: &UserIdentity) -> Result<()> {
         let lookup = self.cipher.lookup(Table::User, SINGLETON)?;
         self.put_value(Table::User, &lookup, user.secret_bytes().as_slice())
+    }
+
+    /// Deletes the user key (a linked device's copy from before §12.10); whether one was stored.
+    pub fn delete_user(&self) -> Result<bool> {
+        let lookup = self.cipher.lookup(Table::User, SINGLETON)?;
+        self.delete_value(Table::User, &lookup)
     }
 
     // ---- Peers ----
