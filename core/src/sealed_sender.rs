@@ -19,9 +19,9 @@
 //! ```
 //!
 //! `SealedContent` is `{v, sender user key, sender device keys, inner kind, inner message}`, padded
-//! like ratchet plaintexts (ISO/IEC 7816-4 to a Padmé length, at least 64 bytes), so an envelope's
-//! size says little more than the inner message's. The envelope carries no sender key, id or
-//! signature in the clear: everything about the sender is under the AEAD.
+//! (ISO/IEC 7816-4) so that the encoded envelope is exactly one of the size classes
+//! [`SEALED_ENVELOPE_SIZES`] (§9.4): the relay sees a class, not a length. The envelope carries no
+//! sender key, id or signature in the clear: everything about the sender is under the AEAD.
 //!
 //! # Why two layers
 //!
@@ -56,7 +56,7 @@ use crate::crypto::{DeviceKeys, PublicKey, SigningPublicKey, kdf};
 use crate::device_list::SignedDeviceList;
 use crate::error::{Error, Result};
 use crate::identity::DeviceIdentity;
-use crate::limits::{MAX_SEALED_ENVELOPE_BYTES, MAX_SEALED_INNER_BYTES};
+use crate::limits::{MAX_SEALED_ENVELOPE_BYTES, MAX_SEALED_INNER_BYTES, SEALED_ENVELOPE_SIZES};
 use crate::message::SessionMessage;
 use crate::ratchet::padding;
 use crate::session::SessionRecord;
@@ -222,6 +222,38 @@ fn associated_data(ephemeral: &PublicKey, recipient: &DeviceKeys) -> [u8; 65] {
     ad
 }
 
+/// Whether `len` is the size of an envelope [`seal`] makes: one of [`SEALED_ENVELOPE_SIZES`].
+pub fn is_size_class(len: usize) -> bool {
+    SEALED_ENVELOPE_SIZES.contains(&len)
+}
+
+/// The ciphertext length that makes the encoded envelope exactly `size` bytes: the fixed fields
+/// (version, ephemeral key, static ciphertext), then the ciphertext's tag, varint length and bytes.
+fn ciphertext_len_for(size: usize) -> Option<usize> {
+    let fixed = proto::SealedEnvelope {
+        version: VERSION,
+        ephemeral_key: vec![0; 32],
+        ciphertext: Vec::new(),
+        static_ciphertext: vec![0; STATIC_CIPHERTEXT_LEN],
+    }
+    .encoded_len()
+        + 1;
+    (1..=3).find_map(|v| {
+        let len = size.checked_sub(fixed + v)?;
+        (prost::encoding::encoded_len_varint(len as u64) == v).then_some(len)
+    })
+}
+
+/// The padded length of a `SealedContent` of `content_len` bytes: that of the smallest size class
+/// with room for it and the padding marker.
+fn padded_content_len(content_len: usize) -> Result<usize> {
+    SEALED_ENVELOPE_SIZES
+        .iter()
+        .filter_map(|&size| ciphertext_len_for(size)?.checked_sub(TAG_LEN))
+        .find(|&padded| padded > content_len)
+        .ok_or(Error::TooLarge { what: "sealed content", size: content_len, max: MAX_SEALED_ENVELOPE_BYTES })
+}
+
 /// Seals `inner` (an encoded message of `kind`) for the `recipient` device, as the `sender` device
 /// of the user with `sender_user_key`, whose device list of version `sender_list_version` the
 /// sender holds as current. Returns the encoded envelope for the relay.
@@ -262,7 +294,8 @@ pub fn seal(
         inner: inner.to_vec(),
         sender_list_version,
     };
-    let padded = padding::pad(&content.encode_to_vec());
+    let content = Zeroizing::new(content.encode_to_vec());
+    let padded = Zeroizing::new(padding::pad_to(&content, padded_content_len(content.len())?));
     let ciphertext = aead::seal(&second.key, &second.nonce, &ad, &padded)?;
 
     let envelope = proto::SealedEnvelope {
@@ -463,19 +496,34 @@ mod tests {
         assert_eq!(open(&p.bob, &env), Err(Error::NonContributoryKey));
     }
 
+    /// Every length of inner message, up to the largest, gives an envelope of a size class, the
+    /// smallest that holds it; so the relay learns the class and nothing finer.
     #[test]
-    fn content_is_padded_like_ratchet_plaintexts() {
+    fn envelopes_take_only_the_size_classes() {
         let mut p = parties(6);
-        for len in [1usize, 50, 200, 3_000] {
+        let mut seen = Vec::new();
+        for len in [1usize, 50, 200, 640, 700, 3_000, 3_800, 16_000, 60_000, 100_000, MAX_SEALED_INNER_BYTES] {
             let inner = vec![3u8; len];
-            let env =
+            let bytes =
                 seal(&mut p.rng, &p.user.user_key(), 0, &p.alice, &p.bob.keys(), InnerKind::Group, &inner).unwrap();
-            let env = proto::SealedEnvelope::decode(env.as_slice()).unwrap();
+            assert!(is_size_class(bytes.len()), "{len} -> {}", bytes.len());
+            let env = proto::SealedEnvelope::decode(bytes.as_slice()).unwrap();
             let content = content_of(&p.user.user_key(), &p.alice.keys(), &inner);
             let content = proto::SealedContent { kind: proto::InnerKind::Group.into(), ..content };
-            assert_eq!(env.ciphertext.len(), padding::padded_len(content.encoded_len()) + TAG_LEN);
+            // The smallest class that holds it: the one below has no room.
+            let class = SEALED_ENVELOPE_SIZES.iter().position(|&s| s == bytes.len()).unwrap();
+            if let Some(smaller) = class.checked_sub(1).and_then(|i| SEALED_ENVELOPE_SIZES.get(i)) {
+                assert!(content.encoded_len() + 1 + TAG_LEN > ciphertext_len_for(*smaller).unwrap(), "{len}");
+            }
             assert_eq!(env.static_ciphertext.len(), STATIC_CIPHERTEXT_LEN);
-            assert_eq!(env.ephemeral_key.len(), 32);
+            assert_eq!(open(&p.bob, &bytes).unwrap().inner, inner);
+            seen.push(bytes.len());
+        }
+        seen.dedup();
+        assert_eq!(seen, SEALED_ENVELOPE_SIZES, "every class is reached by some length");
+        // Every class is reachable exactly (the varint of the ciphertext length leaves no gap).
+        for size in SEALED_ENVELOPE_SIZES {
+            assert!(ciphertext_len_for(size).is_some(), "{size}");
         }
     }
 

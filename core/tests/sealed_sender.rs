@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Pair, low_order_points, rng};
-use hush_core::limits::{MAX_SEALED_ENVELOPE_BYTES, MAX_SEALED_INNER_BYTES};
+use hush_core::limits::{MAX_SEALED_ENVELOPE_BYTES, MAX_SEALED_INNER_BYTES, SEALED_ENVELOPE_SIZES};
 use hush_core::sealed_sender::{self, proto};
 use hush_core::{
     Account, DeliveryToken, DeviceIdentity, Error, InnerKind, SessionRecord, SignedDeviceList, UserIdentity,
@@ -276,19 +276,19 @@ fn inner_message_limits() {
 }
 
 #[test]
-fn envelope_sizes_follow_padding_buckets() {
+fn envelope_sizes_are_only_the_size_classes() {
     let mut s = setup(10);
     let size = |s: &mut Setup, n: usize| s.seal(InnerKind::Group, &vec![7; n]).len();
-    // Padmé over the whole content: 256 inner lengths fall into 17 sizes, 16 bytes apart.
-    let mut sizes: Vec<usize> = (1..=256).map(|n| size(&mut s, n)).collect();
+    // Every inner length up to 700 bytes (receipts, typing, reactions, short texts) gives one size.
+    let mut sizes: Vec<usize> = (1..=700).map(|n| size(&mut s, n)).collect();
     sizes.dedup();
-    assert!(sizes.len() <= 17, "envelope sizes are not Padmé-bucketed: {} sizes {sizes:?}", sizes.len());
-    assert!(sizes.windows(2).all(|w| (w[1] - w[0]) % 16 == 0), "{sizes:?}");
+    assert_eq!(sizes, [SEALED_ENVELOPE_SIZES[0]], "short messages do not all look alike");
     let mut report = Vec::new();
-    for n in [1usize, 100, 200, 1_000, 10_000, 100_000, MAX_SEALED_INNER_BYTES] {
+    for n in [1usize, 100, 700, 1_000, 4_000, 10_000, 50_000, 100_000, MAX_SEALED_INNER_BYTES] {
         let len = size(&mut s, n);
-        // Fixed overhead (keys, signature, tags, encodings) plus at most Padmé's 12 %.
-        assert!(len > n && len - n <= 320 + n * 12 / 100, "inner {n} -> envelope {len}");
+        assert!(SEALED_ENVELOPE_SIZES.contains(&len), "inner {n} -> envelope {len}");
+        // The smallest class that holds the inner message and about 350 bytes of fixed overhead.
+        assert!(len > n && (len == SEALED_ENVELOPE_SIZES[0] || len < 4 * (n + 400)), "inner {n} -> envelope {len}");
         report.push(format!("{n} -> {len}"));
     }
     println!("envelope sizes (inner -> envelope bytes): {}", report.join(", "));
