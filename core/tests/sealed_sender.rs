@@ -29,8 +29,16 @@ fn setup(seed: u64) -> Setup {
 impl Setup {
     fn seal(&mut self, kind: InnerKind, inner: &[u8]) -> Vec<u8> {
         let bob = self.p.bob.device_keys();
-        sealed_sender::seal(&mut self.p.rng, &self.alice_user.user_key(), 1, self.p.alice.identity(), &bob, kind, inner)
-            .unwrap()
+        sealed_sender::seal(
+            &mut self.p.rng,
+            &self.alice_user.user_key(),
+            &sealed_sender::SenderState::new(1, None),
+            self.p.alice.identity(),
+            &bob,
+            kind,
+            inner,
+        )
+        .unwrap()
     }
 
     fn open(&self, envelope: &[u8]) -> hush_core::Result<hush_core::Unsealed> {
@@ -181,7 +189,7 @@ fn wrong_recipient_cannot_open() {
     let envelope = sealed_sender::seal(
         &mut r,
         &s.alice_user.user_key(),
-        1,
+        &sealed_sender::SenderState::new(1, None),
         s.p.alice.identity(),
         &other.keys(),
         InnerKind::Group,
@@ -258,7 +266,15 @@ fn inner_message_limits() {
     let (user, alice) = (s.alice_user.user_key(), s.p.alice.identity().clone());
     let too_big = vec![1; MAX_SEALED_INNER_BYTES + 1];
     assert_eq!(
-        sealed_sender::seal(&mut s.p.rng, &user, 1, &alice, &bob, InnerKind::Session, &too_big),
+        sealed_sender::seal(
+            &mut s.p.rng,
+            &user,
+            &sealed_sender::SenderState::new(1, None),
+            &alice,
+            &bob,
+            InnerKind::Session,
+            &too_big
+        ),
         Err(Error::TooLarge {
             what: "sealed inner message",
             size: MAX_SEALED_INNER_BYTES + 1,
@@ -266,7 +282,15 @@ fn inner_message_limits() {
         })
     );
     assert_eq!(
-        sealed_sender::seal(&mut s.p.rng, &user, 1, &alice, &bob, InnerKind::Session, &[]),
+        sealed_sender::seal(
+            &mut s.p.rng,
+            &user,
+            &sealed_sender::SenderState::new(1, None),
+            &alice,
+            &bob,
+            InnerKind::Session,
+            &[]
+        ),
         Err(Error::Malformed { what: "sealed inner message" })
     );
     let biggest = vec![1; MAX_SEALED_INNER_BYTES];
@@ -305,8 +329,16 @@ fn forged_sender_claims_are_caught() {
     let mallory = Account::new(&mut r);
     let bob_keys = s.p.bob.device_keys();
     let claim = s.alice_user.user_key();
-    let mallory_envelope =
-        sealed_sender::seal(&mut r, &claim, 1, mallory.identity(), &bob_keys, InnerKind::Session, &inner).unwrap();
+    let mallory_envelope = sealed_sender::seal(
+        &mut r,
+        &claim,
+        &sealed_sender::SenderState::new(1, None),
+        mallory.identity(),
+        &bob_keys,
+        InnerKind::Session,
+        &inner,
+    )
+    .unwrap();
     let unsealed = sealed_sender::open(s.p.bob.identity(), &mallory_envelope).unwrap();
     // The envelope names the device that really sealed it, never Alice's...
     assert_eq!(unsealed.sender_device, mallory.device_keys());
@@ -335,7 +367,7 @@ fn forged_sender_claims_are_caught() {
     let envelope = sealed_sender::seal(
         &mut r,
         &claim,
-        1,
+        &sealed_sender::SenderState::new(1, None),
         mallory.identity(),
         &established.bob.device_keys(),
         InnerKind::Session,

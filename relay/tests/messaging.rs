@@ -296,7 +296,7 @@ async fn sealed_send_needs_the_right_delivery_token() {
     let envelope = sealed_sender::seal(
         &mut OsRng,
         &alice.user.user_key(),
-        1,
+        &sealed_sender::SenderState::new(1, None),
         alice.identity(),
         &bob.account.device_keys(),
         InnerKind::Session,

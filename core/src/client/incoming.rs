@@ -209,6 +209,10 @@ impl Client {
         };
 
         let mut new_events = Vec::new();
+        // Checked against the list and decrypted: the sender's token is its own (§9.5).
+        if let Some(token) = &unsealed.sender_delivery_token {
+            peer.set_delivery_token(token.clone());
+        }
         tx.put_peer(&peer)?;
         if let Some(account) = &account {
             tx.put_account(account)?;

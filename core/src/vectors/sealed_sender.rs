@@ -77,13 +77,29 @@ fn sealed_case(
 ) -> SealedCase {
     // The real code draws exactly the ephemeral secret.
     rng.take();
-    let envelope = sealed_sender::seal(rng, &user.user_key(), 0, sender, &recipient.keys(), kind, inner).unwrap();
+    let envelope = sealed_sender::seal(
+        rng,
+        &user.user_key(),
+        &sealed_sender::SenderState::new(0, None),
+        sender,
+        &recipient.keys(),
+        kind,
+        inner,
+    )
+    .unwrap();
     let draws = rng.take();
     assert_eq!(draws.len(), 1);
     let ephemeral = KeyPair::from_secret_bytes(draws[0].clone().try_into().unwrap());
-    let replayed =
-        sealed_sender::seal(&mut Replay::new(&draws[0]), &user.user_key(), 0, sender, &recipient.keys(), kind, inner)
-            .unwrap();
+    let replayed = sealed_sender::seal(
+        &mut Replay::new(&draws[0]),
+        &user.user_key(),
+        &sealed_sender::SenderState::new(0, None),
+        sender,
+        &recipient.keys(),
+        kind,
+        inner,
+    )
+    .unwrap();
     assert_eq!(replayed, envelope, "sealing is deterministic given the ephemeral secret");
 
     let opened = sealed_sender::open(recipient, &envelope).unwrap();
@@ -266,6 +282,7 @@ mod independent {
                 kind,
                 inner: unhex(&c.inner),
                 sender_list_version: 0,
+                sender_delivery_token: Vec::new(),
             };
             assert_eq!(h(&content.encode_to_vec()), c.sealed_content);
             // Padding is checked last (below) so one wrong length does not hide the other checks.
