@@ -45,9 +45,14 @@ pub const MAX_PLAINTEXT_BYTES: usize = 128 * 1024;
 pub const MAX_SESSION_MESSAGE_BYTES: usize = 160 * 1024;
 /// Largest inner message (a session or group message) a sealed-sender envelope carries.
 pub const MAX_SEALED_INNER_BYTES: usize = MAX_SESSION_MESSAGE_BYTES;
-/// Largest encoded sealed-sender envelope accepted: the largest inner message, its sender fields,
-/// Padmé padding (under 4 KiB at this size) and the two layers' overhead fit well within it.
-pub const MAX_SEALED_ENVELOPE_BYTES: usize = 168 * 1024;
+/// The sizes every encoded sealed-sender envelope takes (docs/PROTOCOL.md §9.4): 1 KiB, then ×4
+/// up to 256 KiB, so the relay sees one of five sizes, not a length. 1 KiB is the floor because
+/// the smallest real envelope (a receipt or typing: sender keys and signature, a ratchet header)
+/// is about 450 bytes, and all of those, reactions and short texts share it; ×4 keeps the padding
+/// below 4× (about 2× on average) with few classes; the largest holds the largest inner message.
+pub const SEALED_ENVELOPE_SIZES: [usize; 5] = [1024, 4 * 1024, 16 * 1024, 64 * 1024, 256 * 1024];
+/// Largest encoded sealed-sender envelope accepted: the largest size class.
+pub const MAX_SEALED_ENVELOPE_BYTES: usize = 256 * 1024;
 /// Largest encoded prekey bundle accepted by the decoder.
 pub const MAX_BUNDLE_BYTES: usize = 4 * 1024;
 /// Largest encoded signed device list accepted by the decoder.

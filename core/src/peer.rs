@@ -14,6 +14,7 @@ use rand_core::CryptoRngCore;
 
 use crate::account::Account;
 use crate::crypto::{DeviceKeys, SigningPublicKey};
+use crate::delivery_token::DeliveryToken;
 use crate::device_list::SignedDeviceList;
 use crate::error::{Error, Result};
 use crate::identity::DeviceIdentity;
@@ -61,12 +62,13 @@ pub struct PeerUser {
     pub(crate) sessions: BTreeMap<[u8; 32], SessionRecord>,
     pub(crate) verified: bool,
     pub(crate) pending_identity: Option<SignedDeviceList>,
+    pub(crate) delivery_token: Option<DeliveryToken>,
 }
 
 impl PeerUser {
     /// Pins a user's first device list (trust on first use; verify the safety number to do better).
     pub fn new(devices: SignedDeviceList) -> Self {
-        Self { devices, sessions: BTreeMap::new(), verified: false, pending_identity: None }
+        Self { devices, sessions: BTreeMap::new(), verified: false, pending_identity: None, delivery_token: None }
     }
 
     /// The pinned user key.
@@ -125,7 +127,21 @@ impl PeerUser {
         self.devices = list;
         self.sessions.clear();
         self.verified = false;
+        // The old identity's token: the new one's devices come with their own.
+        self.delivery_token = None;
         Ok(())
+    }
+
+    /// The user's delivery token, as its latest sealed envelope gave it (§9.5).
+    pub fn delivery_token(&self) -> Option<&DeliveryToken> {
+        self.delivery_token.as_ref()
+    }
+
+    /// Keeps the delivery token an envelope from this user carried. Only for an envelope whose
+    /// sender was checked against this user's list and whose inner message decrypted, so a replayed
+    /// or forged envelope cannot set it.
+    pub fn set_delivery_token(&mut self, token: DeliveryToken) {
+        self.delivery_token = Some(token);
     }
 
     /// Compares a scanned safety-number QR payload. If a change is pending, the comparison is with

@@ -19,9 +19,9 @@
 //! ```
 //!
 //! `SealedContent` is `{v, sender user key, sender device keys, inner kind, inner message}`, padded
-//! like ratchet plaintexts (ISO/IEC 7816-4 to a Padmé length, at least 64 bytes), so an envelope's
-//! size says little more than the inner message's. The envelope carries no sender key, id or
-//! signature in the clear: everything about the sender is under the AEAD.
+//! (ISO/IEC 7816-4) so that the encoded envelope is exactly one of the size classes
+//! [`SEALED_ENVELOPE_SIZES`] (§9.4): the relay sees a class, not a length. The envelope carries no
+//! sender key, id or signature in the clear: everything about the sender is under the AEAD.
 //!
 //! # Why two layers
 //!
@@ -53,10 +53,11 @@ use zeroize::Zeroizing;
 use crate::crypto::aead::{self, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::crypto::keys::KeyPair;
 use crate::crypto::{DeviceKeys, PublicKey, SigningPublicKey, kdf};
+use crate::delivery_token::DeliveryToken;
 use crate::device_list::SignedDeviceList;
 use crate::error::{Error, Result};
 use crate::identity::DeviceIdentity;
-use crate::limits::{MAX_SEALED_ENVELOPE_BYTES, MAX_SEALED_INNER_BYTES};
+use crate::limits::{MAX_SEALED_ENVELOPE_BYTES, MAX_SEALED_INNER_BYTES, SEALED_ENVELOPE_SIZES};
 use crate::message::SessionMessage;
 use crate::ratchet::padding;
 use crate::session::SessionRecord;
@@ -119,6 +120,9 @@ pub struct Unsealed {
     /// The version of its user's device list the sender holds as current. Check it against the
     /// pinned list: a higher one means a newer list exists (a device linked or removed).
     pub sender_list_version: u64,
+    /// The sender user's delivery token, when it sent one: what sealed sends to it present (§9.5).
+    /// Keep it only once the sender is checked and the inner message decrypted.
+    pub sender_delivery_token: Option<DeliveryToken>,
     /// What `inner` is.
     pub kind: InnerKind,
     /// The inner message, still encrypted under its session or group chain.
@@ -170,9 +174,26 @@ impl fmt::Debug for Unsealed {
             .field("sender_user_key", &self.sender_user_key)
             .field("sender_device", &self.sender_device)
             .field("sender_list_version", &self.sender_list_version)
+            .field("sender_delivery_token", &self.sender_delivery_token)
             .field("kind", &self.kind)
             .field("inner_len", &self.inner.len())
             .finish()
+    }
+}
+
+/// What the sealing device says of its user under the second layer, besides who it is.
+#[derive(Clone, Debug, Default)]
+pub struct SenderState {
+    /// The version of the user's device list the sender holds as current (§9.1; 0: none).
+    pub list_version: u64,
+    /// The user's delivery token, for the recipient to send back sealed (§9.5).
+    pub delivery_token: Option<DeliveryToken>,
+}
+
+impl SenderState {
+    /// The sender's list version and delivery token.
+    pub fn new(list_version: u64, delivery_token: Option<DeliveryToken>) -> Self {
+        Self { list_version, delivery_token }
     }
 }
 
@@ -222,13 +243,45 @@ fn associated_data(ephemeral: &PublicKey, recipient: &DeviceKeys) -> [u8; 65] {
     ad
 }
 
+/// Whether `len` is the size of an envelope [`seal`] makes: one of [`SEALED_ENVELOPE_SIZES`].
+pub fn is_size_class(len: usize) -> bool {
+    SEALED_ENVELOPE_SIZES.contains(&len)
+}
+
+/// The ciphertext length that makes the encoded envelope exactly `size` bytes: the fixed fields
+/// (version, ephemeral key, static ciphertext), then the ciphertext's tag, varint length and bytes.
+fn ciphertext_len_for(size: usize) -> Option<usize> {
+    let fixed = proto::SealedEnvelope {
+        version: VERSION,
+        ephemeral_key: vec![0; 32],
+        ciphertext: Vec::new(),
+        static_ciphertext: vec![0; STATIC_CIPHERTEXT_LEN],
+    }
+    .encoded_len()
+        + 1;
+    (1..=3).find_map(|v| {
+        let len = size.checked_sub(fixed + v)?;
+        (prost::encoding::encoded_len_varint(len as u64) == v).then_some(len)
+    })
+}
+
+/// The padded length of a `SealedContent` of `content_len` bytes: that of the smallest size class
+/// with room for it and the padding marker.
+fn padded_content_len(content_len: usize) -> Result<usize> {
+    SEALED_ENVELOPE_SIZES
+        .iter()
+        .filter_map(|&size| ciphertext_len_for(size)?.checked_sub(TAG_LEN))
+        .find(|&padded| padded > content_len)
+        .ok_or(Error::TooLarge { what: "sealed content", size: content_len, max: MAX_SEALED_ENVELOPE_BYTES })
+}
+
 /// Seals `inner` (an encoded message of `kind`) for the `recipient` device, as the `sender` device
-/// of the user with `sender_user_key`, whose device list of version `sender_list_version` the
-/// sender holds as current. Returns the encoded envelope for the relay.
+/// of the user with `sender_user_key`, which says `state` of its user (device list version,
+/// delivery token). Returns the encoded envelope for the relay.
 pub fn seal(
     rng: &mut impl CryptoRngCore,
     sender_user_key: &SigningPublicKey,
-    sender_list_version: u64,
+    state: &SenderState,
     sender: &DeviceIdentity,
     recipient: &DeviceKeys,
     kind: InnerKind,
@@ -260,9 +313,11 @@ pub fn seal(
         }),
         kind: kind.to_proto().into(),
         inner: inner.to_vec(),
-        sender_list_version,
+        sender_list_version: state.list_version,
+        sender_delivery_token: state.delivery_token.as_ref().map(|t| t.to_bytes().to_vec()).unwrap_or_default(),
     };
-    let padded = padding::pad(&content.encode_to_vec());
+    let content = Zeroizing::new(content.encode_to_vec());
+    let padded = Zeroizing::new(padding::pad_to(&content, padded_content_len(content.len())?));
     let ciphertext = aead::seal(&second.key, &second.nonce, &ad, &padded)?;
 
     let envelope = proto::SealedEnvelope {
@@ -323,7 +378,19 @@ pub fn open(recipient: &DeviceIdentity, envelope: &[u8]) -> Result<Unsealed> {
     if c.inner.len() > MAX_SEALED_INNER_BYTES {
         return Err(Error::TooLarge { what: "sealed inner message", size: c.inner.len(), max: MAX_SEALED_INNER_BYTES });
     }
-    Ok(Unsealed { sender_user_key, sender_device, sender_list_version: c.sender_list_version, kind, inner: c.inner })
+    // Empty: none (an older sender's, or a device without one); any other length is refused.
+    let sender_delivery_token = match c.sender_delivery_token.as_slice() {
+        [] => None,
+        token => Some(DeliveryToken::from_bytes(token)?),
+    };
+    Ok(Unsealed {
+        sender_user_key,
+        sender_device,
+        sender_list_version: c.sender_list_version,
+        sender_delivery_token,
+        kind,
+        inner: c.inner,
+    })
 }
 
 #[cfg(test)]
@@ -387,6 +454,7 @@ mod tests {
             kind: proto::InnerKind::Session.into(),
             inner: inner.to_vec(),
             sender_list_version: 0,
+            sender_delivery_token: Vec::new(),
         }
     }
 
@@ -440,6 +508,10 @@ mod tests {
                 proto::SealedContent { sender_user_key: vec![1; 31], ..content_of(&p.user.user_key(), &a, b"x") },
                 Error::Malformed { what: "sealed sender user key" },
             ),
+            (
+                proto::SealedContent { sender_delivery_token: vec![1; 31], ..content_of(&p.user.user_key(), &a, b"x") },
+                Error::Malformed { what: "delivery token" },
+            ),
         ];
         for (content, expected) in cases {
             let env = forge(&mut p.rng, &p.alice.identity_key(), &p.alice.identity, &p.bob.keys(), &content);
@@ -463,27 +535,81 @@ mod tests {
         assert_eq!(open(&p.bob, &env), Err(Error::NonContributoryKey));
     }
 
+    /// Every length of inner message, up to the largest, gives an envelope of a size class, the
+    /// smallest that holds it; so the relay learns the class and nothing finer.
     #[test]
-    fn content_is_padded_like_ratchet_plaintexts() {
+    fn envelopes_take_only_the_size_classes() {
         let mut p = parties(6);
-        for len in [1usize, 50, 200, 3_000] {
+        let mut seen = Vec::new();
+        for len in [1usize, 50, 200, 640, 700, 3_000, 3_800, 16_000, 60_000, 100_000, MAX_SEALED_INNER_BYTES] {
             let inner = vec![3u8; len];
-            let env =
-                seal(&mut p.rng, &p.user.user_key(), 0, &p.alice, &p.bob.keys(), InnerKind::Group, &inner).unwrap();
-            let env = proto::SealedEnvelope::decode(env.as_slice()).unwrap();
+            let bytes = seal(
+                &mut p.rng,
+                &p.user.user_key(),
+                &SenderState::new(0, None),
+                &p.alice,
+                &p.bob.keys(),
+                InnerKind::Group,
+                &inner,
+            )
+            .unwrap();
+            assert!(is_size_class(bytes.len()), "{len} -> {}", bytes.len());
+            let env = proto::SealedEnvelope::decode(bytes.as_slice()).unwrap();
             let content = content_of(&p.user.user_key(), &p.alice.keys(), &inner);
             let content = proto::SealedContent { kind: proto::InnerKind::Group.into(), ..content };
-            assert_eq!(env.ciphertext.len(), padding::padded_len(content.encoded_len()) + TAG_LEN);
+            // The smallest class that holds it: the one below has no room.
+            let class = SEALED_ENVELOPE_SIZES.iter().position(|&s| s == bytes.len()).unwrap();
+            if let Some(smaller) = class.checked_sub(1).and_then(|i| SEALED_ENVELOPE_SIZES.get(i)) {
+                assert!(content.encoded_len() + 1 + TAG_LEN > ciphertext_len_for(*smaller).unwrap(), "{len}");
+            }
             assert_eq!(env.static_ciphertext.len(), STATIC_CIPHERTEXT_LEN);
-            assert_eq!(env.ephemeral_key.len(), 32);
+            assert_eq!(open(&p.bob, &bytes).unwrap().inner, inner);
+            seen.push(bytes.len());
         }
+        seen.dedup();
+        assert_eq!(seen, SEALED_ENVELOPE_SIZES, "every class is reached by some length");
+        // Every class is reachable exactly (the varint of the ciphertext length leaves no gap).
+        for size in SEALED_ENVELOPE_SIZES {
+            assert!(ciphertext_len_for(size).is_some(), "{size}");
+        }
+    }
+
+    #[test]
+    fn the_senders_list_version_and_delivery_token_ride_under_the_second_layer() {
+        let mut p = parties(7);
+        let token = DeliveryToken::generate(&mut p.rng);
+        let state = SenderState::new(3, Some(token.clone()));
+        let env =
+            seal(&mut p.rng, &p.user.user_key(), &state, &p.alice, &p.bob.keys(), InnerKind::Session, b"x").unwrap();
+        let opened = open(&p.bob, &env).unwrap();
+        assert_eq!((opened.sender_list_version, opened.sender_delivery_token), (3, Some(token.clone())));
+        assert!(!format!("{:?}", open(&p.bob, &env).unwrap()).contains(&hex::encode(token.to_bytes().as_slice())));
+        let env = seal(
+            &mut p.rng,
+            &p.user.user_key(),
+            &SenderState::default(),
+            &p.alice,
+            &p.bob.keys(),
+            InnerKind::Session,
+            b"x",
+        )
+        .unwrap();
+        assert_eq!(open(&p.bob, &env).unwrap().sender_delivery_token, None);
     }
 
     #[test]
     fn unsealed_debug_is_short() {
         let mut p = parties(5);
-        let env =
-            seal(&mut p.rng, &p.user.user_key(), 0, &p.alice, &p.bob.keys(), InnerKind::Group, &[0xAB; 300]).unwrap();
+        let env = seal(
+            &mut p.rng,
+            &p.user.user_key(),
+            &SenderState::new(0, None),
+            &p.alice,
+            &p.bob.keys(),
+            InnerKind::Group,
+            &[0xAB; 300],
+        )
+        .unwrap();
         let unsealed = open(&p.bob, &env).unwrap();
         let dbg = format!("{unsealed:?}");
         assert!(dbg.contains("inner_len: 300") && !dbg.contains("ab, ab") && !dbg.contains("171"), "{dbg}");

@@ -245,7 +245,7 @@ fn write_seeds() {
     let sealed = sealed_sender::seal(
         &mut rng,
         &keys[0],
-        1,
+        &sealed_sender::SenderState::new(1, None),
         alice.identity(),
         &bob.device_keys(),
         InnerKind::Session,

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Pair, low_order_points, rng};
-use hush_core::limits::{MAX_SEALED_ENVELOPE_BYTES, MAX_SEALED_INNER_BYTES};
+use hush_core::limits::{MAX_SEALED_ENVELOPE_BYTES, MAX_SEALED_INNER_BYTES, SEALED_ENVELOPE_SIZES};
 use hush_core::sealed_sender::{self, proto};
 use hush_core::{
     Account, DeliveryToken, DeviceIdentity, Error, InnerKind, SessionRecord, SignedDeviceList, UserIdentity,
@@ -29,8 +29,16 @@ fn setup(seed: u64) -> Setup {
 impl Setup {
     fn seal(&mut self, kind: InnerKind, inner: &[u8]) -> Vec<u8> {
         let bob = self.p.bob.device_keys();
-        sealed_sender::seal(&mut self.p.rng, &self.alice_user.user_key(), 1, self.p.alice.identity(), &bob, kind, inner)
-            .unwrap()
+        sealed_sender::seal(
+            &mut self.p.rng,
+            &self.alice_user.user_key(),
+            &sealed_sender::SenderState::new(1, None),
+            self.p.alice.identity(),
+            &bob,
+            kind,
+            inner,
+        )
+        .unwrap()
     }
 
     fn open(&self, envelope: &[u8]) -> hush_core::Result<hush_core::Unsealed> {
@@ -181,7 +189,7 @@ fn wrong_recipient_cannot_open() {
     let envelope = sealed_sender::seal(
         &mut r,
         &s.alice_user.user_key(),
-        1,
+        &sealed_sender::SenderState::new(1, None),
         s.p.alice.identity(),
         &other.keys(),
         InnerKind::Group,
@@ -258,7 +266,15 @@ fn inner_message_limits() {
     let (user, alice) = (s.alice_user.user_key(), s.p.alice.identity().clone());
     let too_big = vec![1; MAX_SEALED_INNER_BYTES + 1];
     assert_eq!(
-        sealed_sender::seal(&mut s.p.rng, &user, 1, &alice, &bob, InnerKind::Session, &too_big),
+        sealed_sender::seal(
+            &mut s.p.rng,
+            &user,
+            &sealed_sender::SenderState::new(1, None),
+            &alice,
+            &bob,
+            InnerKind::Session,
+            &too_big
+        ),
         Err(Error::TooLarge {
             what: "sealed inner message",
             size: MAX_SEALED_INNER_BYTES + 1,
@@ -266,7 +282,15 @@ fn inner_message_limits() {
         })
     );
     assert_eq!(
-        sealed_sender::seal(&mut s.p.rng, &user, 1, &alice, &bob, InnerKind::Session, &[]),
+        sealed_sender::seal(
+            &mut s.p.rng,
+            &user,
+            &sealed_sender::SenderState::new(1, None),
+            &alice,
+            &bob,
+            InnerKind::Session,
+            &[]
+        ),
         Err(Error::Malformed { what: "sealed inner message" })
     );
     let biggest = vec![1; MAX_SEALED_INNER_BYTES];
@@ -276,19 +300,19 @@ fn inner_message_limits() {
 }
 
 #[test]
-fn envelope_sizes_follow_padding_buckets() {
+fn envelope_sizes_are_only_the_size_classes() {
     let mut s = setup(10);
     let size = |s: &mut Setup, n: usize| s.seal(InnerKind::Group, &vec![7; n]).len();
-    // Padmé over the whole content: 256 inner lengths fall into 17 sizes, 16 bytes apart.
-    let mut sizes: Vec<usize> = (1..=256).map(|n| size(&mut s, n)).collect();
+    // Every inner length up to 700 bytes (receipts, typing, reactions, short texts) gives one size.
+    let mut sizes: Vec<usize> = (1..=700).map(|n| size(&mut s, n)).collect();
     sizes.dedup();
-    assert!(sizes.len() <= 17, "envelope sizes are not Padmé-bucketed: {} sizes {sizes:?}", sizes.len());
-    assert!(sizes.windows(2).all(|w| (w[1] - w[0]) % 16 == 0), "{sizes:?}");
+    assert_eq!(sizes, [SEALED_ENVELOPE_SIZES[0]], "short messages do not all look alike");
     let mut report = Vec::new();
-    for n in [1usize, 100, 200, 1_000, 10_000, 100_000, MAX_SEALED_INNER_BYTES] {
+    for n in [1usize, 100, 700, 1_000, 4_000, 10_000, 50_000, 100_000, MAX_SEALED_INNER_BYTES] {
         let len = size(&mut s, n);
-        // Fixed overhead (keys, signature, tags, encodings) plus at most Padmé's 12 %.
-        assert!(len > n && len - n <= 320 + n * 12 / 100, "inner {n} -> envelope {len}");
+        assert!(SEALED_ENVELOPE_SIZES.contains(&len), "inner {n} -> envelope {len}");
+        // The smallest class that holds the inner message and about 350 bytes of fixed overhead.
+        assert!(len > n && (len == SEALED_ENVELOPE_SIZES[0] || len < 4 * (n + 400)), "inner {n} -> envelope {len}");
         report.push(format!("{n} -> {len}"));
     }
     println!("envelope sizes (inner -> envelope bytes): {}", report.join(", "));
@@ -305,8 +329,16 @@ fn forged_sender_claims_are_caught() {
     let mallory = Account::new(&mut r);
     let bob_keys = s.p.bob.device_keys();
     let claim = s.alice_user.user_key();
-    let mallory_envelope =
-        sealed_sender::seal(&mut r, &claim, 1, mallory.identity(), &bob_keys, InnerKind::Session, &inner).unwrap();
+    let mallory_envelope = sealed_sender::seal(
+        &mut r,
+        &claim,
+        &sealed_sender::SenderState::new(1, None),
+        mallory.identity(),
+        &bob_keys,
+        InnerKind::Session,
+        &inner,
+    )
+    .unwrap();
     let unsealed = sealed_sender::open(s.p.bob.identity(), &mallory_envelope).unwrap();
     // The envelope names the device that really sealed it, never Alice's...
     assert_eq!(unsealed.sender_device, mallory.device_keys());
@@ -335,7 +367,7 @@ fn forged_sender_claims_are_caught() {
     let envelope = sealed_sender::seal(
         &mut r,
         &claim,
-        1,
+        &sealed_sender::SenderState::new(1, None),
         mallory.identity(),
         &established.bob.device_keys(),
         InnerKind::Session,

@@ -26,7 +26,16 @@ fn fixture() -> &'static Fixture {
         let recipient = Account::new(&mut rng);
         let to = recipient.device_keys();
         let mut seal = |kind, inner: &[u8]| {
-            sealed_sender::seal(&mut rng, &user.user_key(), 1, sender.identity(), &to, kind, inner).unwrap()
+            sealed_sender::seal(
+                &mut rng,
+                &user.user_key(),
+                &sealed_sender::SenderState::new(1, None),
+                sender.identity(),
+                &to,
+                kind,
+                inner,
+            )
+            .unwrap()
         };
         let envelopes = [seal(InnerKind::Session, b"a session message"), seal(InnerKind::Group, &[0x47; 200])];
         Fixture { recipient: recipient.identity().clone(), envelopes }

@@ -255,7 +255,7 @@ impl Connection {
     async fn dispatch(&mut self, socket: &mut WebSocket, request_id: u64, body: Req) -> Result<Flow, ()> {
         let result = match body {
             Req::Auth(response) => return self.authenticate(socket, request_id, &response).await,
-            Req::SealedSend(send) => requests::sealed_send(&self.state, send).await,
+            Req::SealedSend(send) => requests::sealed_send(&self.state, send, self.device.is_some()).await,
             Req::GroupLogAppend(append) => requests::group_log_append(&self.state, self.device, append).await,
             Req::GroupLogFetch(fetch) => requests::group_log_fetch(&self.state, fetch).await,
             Req::SubscribePresence(sub) => self.require_auth().and_then(|_| self.subscribe(sub)),

@@ -5,7 +5,7 @@ use std::time::Duration;
 /// The `version` every client and server frame carries (defined once, in hush-core).
 pub use hush_core::limits::RELAY_PROTOCOL_VERSION as PROTOCOL_VERSION;
 
-/// Largest client frame accepted by default (a sealed envelope is at most 168 KiB; a multi-recipient
+/// Largest client frame accepted by default (a sealed envelope is at most 256 KiB; a multi-recipient
 /// send carries one ciphertext per device).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// Frames between the relay's cap and this many times it are read and answered `TOO_LARGE`;

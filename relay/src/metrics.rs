@@ -35,6 +35,11 @@ pub struct Metrics {
     pub pushes: Family<Labels, Counter>,
     /// Blob uploads and downloads, by result.
     pub blobs: Family<Labels, Counter>,
+    /// Sealed sends taken, by the socket they came on: `anonymous` or `authenticated` (a client
+    /// that links its sealed sends to its device, §9.4).
+    pub sealed_sends: Family<Labels, Counter>,
+    /// Sealed sends taken, by envelope size (a size class, §9.4).
+    pub sealed_sizes: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -60,6 +65,8 @@ impl Metrics {
             delivery_latency: Histogram::new(exponential_buckets(0.000_1, 2.0, 24)),
             pushes: Family::default(),
             blobs: Family::default(),
+            sealed_sends: Family::default(),
+            sealed_sizes: Family::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
@@ -73,6 +80,8 @@ impl Metrics {
         registry.register("delivery_latency_seconds", "Arrival to socket write latency", m.delivery_latency.clone());
         registry.register("push_wakeups", "Push wake-ups, by result", m.pushes.clone());
         registry.register("blob_requests", "Blob requests, by result", m.blobs.clone());
+        registry.register("sealed_sends", "Sealed sends taken, by socket", m.sealed_sends.clone());
+        registry.register("sealed_envelopes", "Sealed sends taken, by envelope size", m.sealed_sizes.clone());
         Self { registry, ..m }
     }
 

@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use hush_core::limits::SEALED_ENVELOPE_SIZES;
+use hush_core::sealed_sender;
 use hush_core::wire::proto as wire;
 use hush_core::wire::relay::{
     Ack, BundleResult, DeviceListResult, Envelope, FetchBundle, FetchDeviceList, GroupLog, GroupLogAppend,
@@ -295,21 +297,28 @@ fn request_index(m: &Send, stored_index: usize) -> usize {
 }
 
 /// An unauthenticated send: allowed with the recipient's delivery token; no sender is stored.
-pub async fn sealed_send(state: &Arc<RelayState>, m: SealedSend) -> Result<Resp> {
+/// `authenticated` (whether it came on a device's own socket) only feeds the metrics, which show
+/// whether clients keep sealed sends off their authenticated sockets (§9.4).
+pub async fn sealed_send(state: &Arc<RelayState>, m: SealedSend, authenticated: bool) -> Result<Resp> {
     let recipient = device_id(&m.recipient_device, "recipient device")?;
     if m.delivery_token.len() != DELIVERY_TOKEN_LEN {
         return Err(RequestError::Malformed("delivery token"));
     }
-    if m.envelope.is_empty() {
-        return Err(RequestError::Malformed("envelope (empty)"));
+    // Sizes are public: one that is not a size class (§9.4) is refused before anything is looked up.
+    if !sealed_sender::is_size_class(m.envelope.len()) {
+        return Err(RequestError::Malformed("envelope size (not a size class)"));
     }
     let token = DeliveryToken::from_bytes(&m.delivery_token)?;
-    // One refusal for "no token set" and "wrong token", so the answer tells nothing more.
+    // One refusal for "no token set" and "wrong token", and the same work for both (a hash that no
+    // token has stands in for a missing one), so neither the answer nor its time tells them apart.
     let refused = RequestError::Forbidden("delivery token refused");
-    let stored = state.storage.delivery_token_hash(recipient).await?.ok_or(refused.clone())?;
+    let stored = state.storage.delivery_token_hash(recipient).await?.unwrap_or_else(|| vec![0; 32]);
     if !token.verify_hash(&stored) {
         return Err(refused);
     }
+    let socket = if authenticated { "authenticated" } else { "anonymous" };
+    state.metrics.sealed_sends.get_or_create(&[("socket", socket)]).inc();
+    state.metrics.sealed_sizes.get_or_create(&[("bytes", size_label(m.envelope.len()))]).inc();
     if m.online_only {
         state.deliver_live(recipient, None, m.envelope).await;
         return Ok(Resp::SendResult(SendResult { message_ids: vec![0] }));
@@ -322,6 +331,14 @@ pub async fn sealed_send(state: &Arc<RelayState>, m: SealedSend) -> Result<Resp>
     observe_commit(state, started);
     state.mail_committed([recipient]);
     Ok(Resp::SendResult(SendResult { message_ids: ids }))
+}
+
+/// The metric labels of the size classes, in the order of [`SEALED_ENVELOPE_SIZES`].
+const SIZE_LABELS: [&str; SEALED_ENVELOPE_SIZES.len()] = ["1024", "4096", "16384", "65536", "262144"];
+
+/// The metric label of an envelope size (a size class, checked before).
+fn size_label(len: usize) -> &'static str {
+    SEALED_ENVELOPE_SIZES.iter().position(|&s| s == len).and_then(|i| SIZE_LABELS.get(i)).copied().unwrap_or("other")
 }
 
 /// Deletes acked messages of the authenticated device.
@@ -428,4 +445,17 @@ async fn group_log_page(state: &RelayState, log_id: [u8; 32], after_epoch: u64) 
     let LogPage { epoch, first_epoch, entries } = page;
     let entries = entries.into_iter().map(|(epoch, entry)| GroupLogRecord { epoch, entry }).collect();
     Ok(Resp::GroupLog(GroupLog { accepted: false, epoch, entries, first_epoch }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_labels_name_the_size_classes() {
+        for size in SEALED_ENVELOPE_SIZES {
+            assert_eq!(size_label(size), size.to_string());
+        }
+        assert_eq!(size_label(1000), "other");
+    }
 }

@@ -296,7 +296,7 @@ async fn sealed_send_needs_the_right_delivery_token() {
     let envelope = sealed_sender::seal(
         &mut OsRng,
         &alice.user.user_key(),
-        1,
+        &sealed_sender::SenderState::new(1, None),
         alice.identity(),
         &bob.account.device_keys(),
         InnerKind::Session,
@@ -313,6 +313,12 @@ async fn sealed_send_needs_the_right_delivery_token() {
     let wrong = DeliveryToken::generate(&mut OsRng);
     anon.expect_error(sealed(wrong.to_bytes().to_vec(), envelope.clone(), false), ErrorCode::Forbidden).await;
     anon.expect_error(sealed(vec![1; 5], envelope.clone(), false), ErrorCode::Malformed).await;
+    // An envelope whose size is not a size class (§9.4) is refused, whatever the token: the relay
+    // only ever holds and forwards the five sizes.
+    let mut odd = envelope.clone();
+    odd.push(0);
+    anon.expect_error(sealed(token.to_bytes().to_vec(), odd, false), ErrorCode::Malformed).await;
+    anon.expect_error(sealed(token.to_bytes().to_vec(), envelope[..1000].to_vec(), false), ErrorCode::Malformed).await;
     b.expect_error(Req::SetDeliveryToken(SetDeliveryToken { token_hash: vec![1; 5] }), ErrorCode::Malformed).await;
     // Right token.
     let ids = message_ids(anon.request(sealed(token.to_bytes().to_vec(), envelope.clone(), false)).await);
@@ -325,13 +331,13 @@ async fn sealed_send_needs_the_right_delivery_token() {
     assert_eq!(opened.inner, b"inner session message");
     b.ok(ack(vec![env.id])).await;
     // Online-only sealed: delivered live, never stored.
-    assert_eq!(message_ids(anon.request(sealed(token.to_bytes().to_vec(), envelope, true)).await), vec![0]);
+    assert_eq!(message_ids(anon.request(sealed(token.to_bytes().to_vec(), envelope.clone(), true)).await), vec![0]);
     let env = b.next_envelope().await;
     assert_eq!((env.id, env.sealed), (0, true));
     assert_eq!(relay.queue_depth().await, 0);
     // Clearing the token stops sealed sends.
     b.ok(Req::SetDeliveryToken(SetDeliveryToken { token_hash: vec![] })).await;
-    anon.expect_error(sealed(token.to_bytes().to_vec(), b"x".to_vec(), false), ErrorCode::Forbidden).await;
+    anon.expect_error(sealed(token.to_bytes().to_vec(), envelope.clone(), false), ErrorCode::Forbidden).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,7 +89,7 @@ async fn no_plaintext_sender_or_token_in_files_or_logs() {
         let envelope = sealed_sender::seal(
             &mut OsRng,
             &carol.user.user_key(),
-            1,
+            &sealed_sender::SenderState::new(1, None),
             carol.identity(),
             &bob.account.device_keys(),
             InnerKind::Session,

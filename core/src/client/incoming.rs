@@ -339,6 +339,10 @@ impl Batch<'_> {
             }
         };
 
+        // Checked against the list and decrypted: the sender's token is its own (§9.5).
+        if let Some(token) = &unsealed.sender_delivery_token {
+            peer.set_delivery_token(token.clone());
+        }
         self.tx.put_peer(&peer)?;
         self.peers.insert(sender, peer);
         if let Some(account) = account {

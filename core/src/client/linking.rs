@@ -100,7 +100,7 @@ impl Client {
         let envelope = sealed_sender::seal(
             &mut self.rng,
             &me,
-            self.own_list_version,
+            &sealed_sender::SenderState::new(self.own_list_version, self.token.clone()),
             &self.identity,
             &new_device,
             InnerKind::Session,

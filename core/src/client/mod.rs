@@ -22,9 +22,10 @@
 //!   the payload stays until the relay took every device's copy. A refused copy, or one whose
 //!   answer was lost, is encrypted anew for its next attempt; a payload that arrives twice is shown
 //!   once (client message ids).
-//! - **Sealed by default.** Every payload travels in a sealed-sender envelope. When the recipient's
-//!   delivery token is known (from their contact link) the request is a `SealedSend` and the relay
-//!   does not learn the sender; otherwise an authenticated `Send` carries the same envelope.
+//! - **Sealed by default.** Every payload travels in a sealed-sender envelope, which carries the
+//!   own delivery token. When the recipient's token is known (from its envelopes or its contact
+//!   link) the request is a `SealedSend` and the relay does not learn the sender; otherwise an
+//!   authenticated `Send` carries the same envelope.
 //! - **Contacts.** A message from a user who is not a contact makes them a *requested* contact and
 //!   waits as a [`Event::MessageRequest`]; a blocked contact's messages are acked and dropped.
 //!
@@ -167,6 +168,8 @@ struct Ctx<'a> {
     me: SigningPublicKey,
     /// The version of the own device list, which every sealed envelope carries (§9.1).
     list_version: u64,
+    /// The own delivery token, which every sealed envelope carries (§9.5).
+    token: Option<&'a DeliveryToken>,
     config: &'a ClientConfig,
 }
 
@@ -191,6 +194,7 @@ macro_rules! ctx {
             identity: &$client.identity,
             me: $client.user.ok_or($crate::error::Error::NotLinked)?,
             list_version: $client.own_list_version,
+            token: $client.token.as_ref(),
             config: &$client.config,
         }
     };

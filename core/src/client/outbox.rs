@@ -14,7 +14,7 @@ use crate::content::{Content, ContentBody, MessageId, SecretBytes};
 use crate::crypto::{DeviceKeys, SigningPublicKey};
 use crate::error::{Error, Result};
 use crate::peer::PeerUser;
-use crate::sealed_sender::{self, InnerKind};
+use crate::sealed_sender::{self, InnerKind, SenderState};
 use crate::store::{ConversationId, MessageStatus, OutboxItem, SentCopy, StoreTx};
 use crate::wire::client::{OutboxEntry, PendingContent, outbox_entry::Entry};
 use crate::wire::relay::{self as relay, ClientFrame, client_frame::Body as Req};
@@ -558,12 +558,14 @@ impl Client {
             && !own_targets.is_empty()
             && let Some(sync) = sent_sync::wrap(c.rng, &p.conversation, &p.content, now_ms)
         {
-            // Sent syncs always go as a plain Send: the own token is not looked up.
+            // Sealed with the own token, which every device of the user registers: an authenticated
+            // Send beside the sealed copies would tell the relay who sent them (§16.8).
+            let token = c.token.map(|t| t.to_bytes().to_vec());
             for device in &own_targets {
                 let message = own.encrypt_to(c.rng, &sync, &device.device_key())?;
                 log_copy(&tx, item, p, (own, device), &message, now_ms)?;
                 let envelope = seal(&mut c, device, InnerKind::Session, &message)?;
-                attempt.requests.push(Addressed { device: device.device_key(), token: None, envelope });
+                attempt.requests.push(Addressed { device: device.device_key(), token: token.clone(), envelope });
             }
             tx.put_peer(own)?;
         }
@@ -796,10 +798,15 @@ pub(super) fn encrypt_for(
 }
 
 pub(super) fn seal(c: &mut Ctx<'_>, recipient: &DeviceKeys, kind: InnerKind, inner: &[u8]) -> Result<Vec<u8>> {
-    sealed_sender::seal(c.rng, &c.me, c.list_version, c.identity, recipient, kind, inner)
+    let state = SenderState::new(c.list_version, c.token.cloned());
+    sealed_sender::seal(c.rng, &c.me, &state, c.identity, recipient, kind, inner)
 }
 
-/// The delivery token of `user`, when they are a contact who gave one.
+/// The delivery token of `user`: the latest its sealed envelopes carried, else the one its contact
+/// link gave (§9.5). `None`: the envelope goes in an authenticated `Send`.
 fn token_of(tx: &StoreTx<'_>, user: &SigningPublicKey) -> Result<Option<Vec<u8>>> {
+    if let Some(token) = tx.peer(user)?.and_then(|p| p.delivery_token().cloned()) {
+        return Ok(Some(token.to_bytes().to_vec()));
+    }
     Ok(tx.contact(user)?.and_then(|c| c.delivery_token).map(|t| t.to_bytes().to_vec()))
 }

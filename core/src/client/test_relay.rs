@@ -346,6 +346,7 @@ impl TestRelay {
             }
             Req::SealedSend(s) => {
                 self.sealed_sends += 1;
+                assert!(crate::sealed_sender::is_size_class(s.envelope.len()), "{} bytes", s.envelope.len());
                 let expected = self.devices.get(&s.recipient_device).and_then(|d| d.token_hash.clone());
                 let token = crate::DeliveryToken::from_bytes(&s.delivery_token).unwrap();
                 if expected.as_deref() != Some(token.hash().as_slice()) {

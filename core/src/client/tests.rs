@@ -8,6 +8,7 @@ use super::*;
 use crate::content::ReceiptKind;
 use crate::error::ErrorKind;
 use crate::safety_number::SafetyNumber;
+use crate::sealed_sender::{self, InnerKind};
 use crate::store::{ContactState, ConversationId, MessageStatus, OutboxItem, Unlock};
 use crate::wire::relay::client_frame::Body as Req;
 
@@ -95,8 +96,47 @@ fn a_first_message_from_a_stranger_is_a_request_until_accepted() {
             .any(|e| matches!(e, Event::Receipt { kind: ReceiptKind::Delivered, targets, .. } if targets == &[reply]))
     );
     assert_eq!(bob.message(&direct(&alice), &reply).unwrap().unwrap().status, MessageStatus::Delivered);
-    // Bob did not have Alice's token (she wrote first): his reply went as an authenticated send.
-    assert!(relay.plain_sends > 0);
+    // Bob never saw Alice's contact link, but her first envelope carried her delivery token
+    // (§9.5): his reply and his receipts went sealed, and nothing ever named a sender.
+    assert_eq!(relay.plain_sends, 0, "a send named its sender to the relay");
+}
+
+/// The delivery token a client keeps for `user` (learned from its sealed envelopes).
+fn kept_token(c: &mut Client, user: &SigningPublicKey) -> Option<crate::DeliveryToken> {
+    let tx = c.store.transaction().unwrap();
+    let peer = tx.peer(user).unwrap();
+    tx.commit().unwrap();
+    peer.and_then(|p| p.delivery_token().cloned())
+}
+
+#[test]
+fn a_delivery_token_is_kept_only_from_an_envelope_that_decrypts() {
+    let (mut relay, mut alice, mut bob) = pair();
+    let a = alice.user_key().unwrap();
+    alice.send_text(&direct(&bob), "one", T0).unwrap();
+    relay.pump(&mut [&mut alice, &mut bob], T0);
+    let theirs = alice.token.clone().unwrap();
+    assert_eq!(kept_token(&mut bob, &a), Some(theirs.clone()));
+
+    // Alice's device seals an inner message Bob already read with another token: the inner message
+    // is a duplicate, so the envelope changes nothing, the token included.
+    relay.disconnect(&mut bob);
+    alice.send_text(&direct(&bob), "two", T0 + 1).unwrap();
+    relay.pump(&mut [&mut alice], T0 + 1);
+    let copy = relay.mailbox(&bob).pop().unwrap();
+    relay.connect(&mut bob, T0 + 2);
+    assert_eq!(texts(&relay.pump(&mut [&mut alice, &mut bob], T0 + 2)[1]), ["two"]);
+    let inner = sealed_sender::open(&bob.identity, &copy.payload).unwrap().inner;
+    let other = crate::DeliveryToken::generate(&mut alice.rng);
+    let state = sealed_sender::SenderState::new(alice.own_list_version, Some(other));
+    let bob_keys = bob.identity.keys();
+    let resealed =
+        sealed_sender::seal(&mut alice.rng, &a, &state, &alice.identity, &bob_keys, InnerKind::Session, &inner)
+            .unwrap();
+    let replay = relay::Envelope { id: relay.next_id(), payload: resealed, ..copy };
+    relay.release(&bob, vec![replay]);
+    assert!(relay.pump(&mut [&mut alice, &mut bob], T0 + 3)[1].is_empty());
+    assert_eq!(kept_token(&mut bob, &a), Some(theirs), "a token from an envelope that did not decrypt was kept");
 }
 
 #[test]
@@ -433,7 +473,8 @@ fn version_1_outbox_entries_still_go() {
     let tx = alice.store.transaction().unwrap();
     let mut peer = tx.peer(&bob.user_key().unwrap()).unwrap().unwrap();
     let list_version = alice.own_list_version;
-    let mut ctx = Ctx { rng: &mut alice.rng, identity: &alice.identity, me, list_version, config: &alice.config };
+    let mut ctx =
+        Ctx { rng: &mut alice.rng, identity: &alice.identity, me, list_version, token: None, config: &alice.config };
     let addressed = outbox::encrypt_for(&mut ctx, &tx, &mut peer, &c.to_bytes().unwrap()).unwrap();
     tx.put_peer(&peer).unwrap();
     for a in addressed {
@@ -710,7 +751,7 @@ fn junk_group_messages(
             let payload = crate::sealed_sender::seal(
                 &mut from.rng,
                 &me,
-                1,
+                &crate::sealed_sender::SenderState::new(1, None),
                 &from.identity,
                 device,
                 crate::sealed_sender::InnerKind::Group,

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::PeerUser;
 use crate::crypto::SigningPublicKey;
+use crate::delivery_token::DeliveryToken;
 use crate::device_list::SignedDeviceList;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_PEER_BYTES, MAX_SESSION_RECORD_BYTES};
@@ -40,6 +41,7 @@ impl PeerUser {
                 .collect(),
             verified: self.verified,
             pending_identity: self.pending_identity.as_ref().map(SignedDeviceList::to_bytes),
+            delivery_token: self.delivery_token.as_ref().map(|t| t.to_bytes().to_vec()),
         };
         Zeroizing::new(p.encode_to_vec())
     }
@@ -81,7 +83,8 @@ impl PeerUser {
         if pending_identity.as_ref().is_some_and(|list| list.user_key() == devices.user_key()) {
             return Err(Error::Malformed { what: "pending identity change" });
         }
-        Ok(Self { devices, sessions, verified: p.verified, pending_identity })
+        let delivery_token = p.delivery_token.as_deref().map(DeliveryToken::from_bytes).transpose()?;
+        Ok(Self { devices, sessions, verified: p.verified, pending_identity, delivery_token })
     }
 }
 
@@ -252,6 +255,34 @@ pub(crate) mod tests {
         let back = reload_peer(&PeerUser::new(list.clone()));
         assert_eq!(back.device_list(), &list);
         assert!(back.sessions.is_empty() && !back.is_verified() && back.pending_identity_change().is_none());
+    }
+
+    /// A peer stored before delivery tokens were kept has none; one that has one keeps it; a token
+    /// of another length is refused, and an identity change forgets the old identity's token.
+    #[test]
+    fn a_peers_delivery_token_round_trips() {
+        let mut rng = rng(5);
+        let user = UserIdentity::generate(&mut rng);
+        let list = SignedDeviceList::sign(&user, 7, &[DeviceIdentity::generate(&mut rng).keys()], 5).unwrap();
+        let mut peer = PeerUser::new(list);
+        let old = PeerUser::from_bytes(&edit_peer(&peer.to_bytes(), |p| p.delivery_token = None)).unwrap();
+        assert!(old.delivery_token().is_none());
+        let token = DeliveryToken::generate(&mut rng);
+        peer.set_delivery_token(token.clone());
+        assert_eq!(reload_peer(&peer).delivery_token(), Some(&token));
+        let short = edit_peer(&peer.to_bytes(), |p| p.delivery_token = Some(vec![1; 31]));
+        assert!(matches!(load_peer(&short), Err(Error::Malformed { what: "delivery token" })));
+        peer.pending_identity = Some(
+            SignedDeviceList::sign(
+                &UserIdentity::generate(&mut rng),
+                1,
+                &[DeviceIdentity::generate(&mut rng).keys()],
+                5,
+            )
+            .unwrap(),
+        );
+        peer.accept_identity_change().unwrap();
+        assert!(peer.delivery_token().is_none());
     }
 
     #[test]

@@ -23,10 +23,16 @@ pub(crate) fn padded_len(len: usize) -> usize {
 }
 
 pub(crate) fn pad(plaintext: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(padded_len(plaintext.len()));
+    pad_to(plaintext, padded_len(plaintext.len()))
+}
+
+/// Pads to exactly `len` bytes (a size class, §9.4); the caller leaves room for the marker
+/// (`len > plaintext.len()`), else the result is longer than `len`.
+pub(crate) fn pad_to(plaintext: &[u8], len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len.max(plaintext.len() + 1));
     out.extend_from_slice(plaintext);
     out.push(0x80);
-    out.resize(padded_len(plaintext.len()), 0);
+    out.resize(len.max(out.len()), 0);
     out
 }
 

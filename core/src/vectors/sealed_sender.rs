@@ -77,13 +77,29 @@ fn sealed_case(
 ) -> SealedCase {
     // The real code draws exactly the ephemeral secret.
     rng.take();
-    let envelope = sealed_sender::seal(rng, &user.user_key(), 0, sender, &recipient.keys(), kind, inner).unwrap();
+    let envelope = sealed_sender::seal(
+        rng,
+        &user.user_key(),
+        &sealed_sender::SenderState::new(0, None),
+        sender,
+        &recipient.keys(),
+        kind,
+        inner,
+    )
+    .unwrap();
     let draws = rng.take();
     assert_eq!(draws.len(), 1);
     let ephemeral = KeyPair::from_secret_bytes(draws[0].clone().try_into().unwrap());
-    let replayed =
-        sealed_sender::seal(&mut Replay::new(&draws[0]), &user.user_key(), 0, sender, &recipient.keys(), kind, inner)
-            .unwrap();
+    let replayed = sealed_sender::seal(
+        &mut Replay::new(&draws[0]),
+        &user.user_key(),
+        &sealed_sender::SenderState::new(0, None),
+        sender,
+        &recipient.keys(),
+        kind,
+        inner,
+    )
+    .unwrap();
     assert_eq!(replayed, envelope, "sealing is deterministic given the ephemeral secret");
 
     let opened = sealed_sender::open(recipient, &envelope).unwrap();
@@ -113,7 +129,8 @@ fn sealed_case(
     assert_eq!(wire_envelope.static_ciphertext, static_ciphertext);
     let padded = aead::open(k2.try_into().unwrap(), n2.try_into().unwrap(), &ad, &wire_envelope.ciphertext).unwrap();
     let content = padding::unpad(padded.clone()).unwrap();
-    assert_eq!(padded, padding::pad(&content));
+    assert_eq!(padded, padding::pad_to(&content, padded.len()));
+    assert!(sealed_sender::is_size_class(envelope.len()), "{}", envelope.len());
 
     SealedCase {
         name: name.to_owned(),
@@ -204,7 +221,7 @@ fn sealed_sender_vectors_match() {
 /// The committed values against the primitive crates, without hush-core's code.
 mod independent {
     use super::*;
-    use crate::vectors::independent::{check_device, dh, hkdf, pad, seal, x25519_public};
+    use crate::vectors::independent::{check_device, dh, hkdf, seal, x25519_public};
     use ed25519_dalek::SigningKey;
 
     #[test]
@@ -265,14 +282,15 @@ mod independent {
                 kind,
                 inner: unhex(&c.inner),
                 sender_list_version: 0,
+                sender_delivery_token: Vec::new(),
             };
             assert_eq!(h(&content.encode_to_vec()), c.sealed_content);
             // Padding is checked last (below) so one wrong length does not hide the other checks.
             let padded = unhex(&c.padded_content);
-            let expected_padding = pad(&unhex(&c.sealed_content));
+            let expected_padding = pad_to_class(&unhex(&c.sealed_content));
             if padded != expected_padding {
                 padding_errors.push(format!(
-                    "{}: {} content bytes padded to {}, Padmé gives {}",
+                    "{}: {} content bytes padded to {}, the size classes give {}",
                     c.name,
                     c.sealed_content.len() / 2,
                     padded.len(),
@@ -295,6 +313,32 @@ mod independent {
             let hash = Sha256::new().chain_update(t.hash_context.as_bytes()).chain_update(unhex(&t.token)).finalize();
             assert_eq!(h(&hash), t.hash);
         }
-        assert!(padding_errors.is_empty(), "padding differs from Padmé (test-vectors/README.md): {padding_errors:?}");
+        assert!(padding_errors.is_empty(), "padding differs from §9.4 (test-vectors/README.md): {padding_errors:?}");
+    }
+
+    /// §9.4 from its definition: 0x80 then zeros, to the length that makes the envelope (86 bytes
+    /// of fixed fields, then tag 0x1a, the ciphertext's varint length, the ciphertext with its
+    /// 16-byte tag) exactly the smallest of 1, 4, 16, 64, 256 KiB that holds it.
+    fn pad_to_class(content: &[u8]) -> Vec<u8> {
+        let varint_len = |n: usize| {
+            if n < 1 << 7 {
+                1
+            } else if n < 1 << 14 {
+                2
+            } else {
+                3
+            }
+        };
+        let padded_len = [1024usize, 4096, 16384, 65536, 262144]
+            .into_iter()
+            .find_map(|size| {
+                let ct = (1..=3).map(|v| size - 87 - v).find(|&ct| varint_len(ct) + ct + 87 == size)?;
+                (ct - 16 > content.len()).then_some(ct - 16)
+            })
+            .unwrap();
+        let mut out = content.to_vec();
+        out.push(0x80);
+        out.resize(padded_len, 0);
+        out
     }
 }
