@@ -125,11 +125,11 @@ impl Client {
     ) -> Result<()> {
         let me = self.user_key()?;
         let list_version = self.own_list_version;
-        let Client { store, rng, identity, config, account, parked, receipt_budget, .. } = self;
+        let Client { store, rng, identity, config, account, parked, receipt_budget, token, .. } = self;
         let tx = store.transaction()?;
         let mut batch = Batch {
             tx: &tx,
-            c: Ctx { rng, identity, me, list_version, config },
+            c: Ctx { rng, identity, me, list_version, token: token.as_ref(), config },
             account: None,
             current: account,
             receipt_budget,

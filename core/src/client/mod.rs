@@ -181,6 +181,7 @@ impl Ctx<'_> {
             identity: self.identity,
             me: self.me,
             list_version: self.list_version,
+            token: self.token,
             config: self.config,
         }
     }
