@@ -3581,10 +3581,6 @@ public enum SealedKind: Equatable, Hashable {
      * An encoded group message.
      */
     case group
-    /**
-     * An encoded `Content` sent without a session (only a retry receipt, PROTOCOL.md §9.1).
-     */
-    case plaintext
 
 
 
@@ -3610,8 +3606,6 @@ public struct FfiConverterTypeSealedKind: FfiConverterRustBuffer {
         
         case 2: return .group
         
-        case 3: return .plaintext
-        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3626,10 +3620,6 @@ public struct FfiConverterTypeSealedKind: FfiConverterRustBuffer {
         
         case .group:
             writeInt(&buf, Int32(2))
-        
-        
-        case .plaintext:
-            writeInt(&buf, Int32(3))
         
         }
     }
